@@ -1,0 +1,117 @@
+"""The one place where a module's tensors are changed: masks and rewinds.
+
+Masks are plain boolean tensors kept beside the parameters (True = kept) and
+applied in place, after every optimizer step, with ``torch.mul_``. No forward
+hooks and no reparametrization: ``state_dict`` keys stay the module's own,
+``deepcopy`` and pickling work, and a masked step costs almost nothing more
+than a dense one (unlike ``torch.nn.utils.prune``).
+"""
+
+from __future__ import annotations
+
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+__all__ = ["apply_masks", "load_values", "snapshot", "ApplyMasks"]
+
+
+def _params(module: nn.Module) -> dict[str, torch.Tensor]:
+    return dict(module.named_parameters(remove_duplicate=False))
+
+
+@torch.no_grad()
+def apply_masks(module: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    """Set every pruned weight of ``module`` to exactly 0.0, in place."""
+    params = _params(module)
+    for name, mask in masks.items():
+        p = params[name]
+        p.mul_(mask.to(device=p.device, dtype=p.dtype))
+
+
+@torch.no_grad()
+def load_values(
+    module: nn.Module,
+    values: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Copy ``values`` (parameters and buffers by name) into ``module`` in place.
+
+    Parameter objects are kept, so references held elsewhere stay valid. With
+    ``masks`` the pruned weights are zeroed afterwards.
+    """
+    state = dict(module.named_parameters(remove_duplicate=False))
+    state.update(module.named_buffers(remove_duplicate=False))
+    unknown = set(values) - set(state)
+    if unknown:
+        raise KeyError(f"values for unknown tensors: {sorted(unknown)}")
+    for name, value in values.items():
+        state[name].copy_(value)
+    if masks is not None:
+        apply_masks(module, masks)
+
+
+@torch.no_grad()
+def snapshot(module: nn.Module, names=None) -> dict[str, torch.Tensor]:
+    """Detached copies of the module's parameters and buffers (optionally some)."""
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    if names is not None:
+        state = {n: state[n] for n in names}
+    return {n: t.detach().clone() for n, t in state.items()}
+
+
+class _DeviceMasks:
+    """Masks as float multipliers on the parameters' device, made once."""
+
+    def __init__(self, module: nn.Module, masks: dict[str, torch.Tensor]):
+        params = _params(module)
+        self.pairs = [
+            (params[n], m.to(device=params[n].device, dtype=params[n].dtype))
+            for n, m in masks.items()
+            if not bool(m.all())
+        ]
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        for p, m in self.pairs:
+            p.mul_(m)
+
+
+class ApplyMasks(Callback):
+    """skorch callback that keeps pruned weights exactly zero during training.
+
+    After every optimizer step (``on_batch_end`` of a training batch) and at
+    the start and end of training, each pruned weight is set to 0.0 in place.
+    This holds for every optimizer -- momentum, Adam's moments and decoupled
+    weight decay included -- because the mask is applied after the step.
+
+    Parameters
+    ----------
+    masks : dict of str to bool tensor, or object with a ``masks`` attribute
+        Masks keyed by ``module_.named_parameters()`` names (True = kept). A
+        :class:`~sklottery.Pruner` may be passed; its current masks are used.
+    """
+
+    def __init__(self, masks):
+        self.masks = masks
+
+    def _current(self):
+        masks = getattr(self.masks, "masks", self.masks)
+        if not isinstance(masks, dict):
+            raise TypeError(
+                f"ApplyMasks needs a dict of masks or a Pruner; got {type(masks).__name__}"
+            )
+        return masks
+
+    def on_train_begin(self, net, **kwargs):
+        self.device_masks_ = _DeviceMasks(net.module_, self._current())
+        self.device_masks_.apply()
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.device_masks_.apply()
+
+    def on_train_end(self, net, **kwargs):
+        self.device_masks_.apply()
+        del self.device_masks_

@@ -176,7 +176,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
-        X = np.array(X, dtype=np.float32, order="C", copy=not X.flags.writeable)
+        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         y, n_outputs = self._encode_y(y)
 
         net = self._build_net(X.shape[1], n_outputs)
@@ -231,7 +231,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _check_X(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        return torch.from_numpy(np.array(X, dtype=np.float32, order="C"))
+        return torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"]))
 
     def _features(self, X):
         """Inputs of the output layer: the features the ticket's head sees."""
@@ -385,8 +385,10 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
 
     def predict_proba(self, X):
         """Class probabilities from the final ticket."""
-        return self.net_.predict_proba(self._check_X(X))
+        X = self._check_X(X)
+        return self.net_.predict_proba(X)
 
     def predict(self, X):
         """Class labels (in the original labels) from the final ticket."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

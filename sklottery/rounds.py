@@ -18,7 +18,29 @@ import torch
 
 from .pruning import Pruner
 
-__all__ = ["RoundData", "train_round", "run_rounds"]
+__all__ = ["RoundData", "StopRound", "train_round", "run_rounds"]
+
+
+class StopRound(KeyboardInterrupt):
+    """Raised by a callback to end the current round's training on purpose.
+
+    It derives from ``KeyboardInterrupt`` because that is how skorch lets a
+    callback stop ``fit_loop`` (skorch's own ``EarlyStopping`` raises a plain
+    ``KeyboardInterrupt``). :func:`train_round` tells such deliberate stops
+    apart from a user's Ctrl-C.
+    """
+
+
+def _deliberate_stop(net, exc: KeyboardInterrupt) -> bool:
+    """True if ``exc`` came from a callback that stops training on purpose."""
+    if isinstance(exc, StopRound):
+        return True
+    from skorch.callbacks import EarlyStopping
+
+    return any(
+        isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+        for _, cb in getattr(net, "callbacks_", [])
+    )
 
 
 @dataclass
@@ -41,8 +63,9 @@ def train_round(net, X, y) -> bool:
 
     The history and callbacks are re-initialized too, so learning-rate
     schedules and early stopping restart every round. Returns True when the
-    round was interrupted by ``KeyboardInterrupt``, which skorch itself would
-    swallow.
+    round was interrupted by the user (``KeyboardInterrupt``, which skorch
+    itself would swallow); a deliberate stop by a callback (:class:`StopRound`,
+    skorch's ``EarlyStopping``) just ends the round.
     """
     net.initialize_callbacks()
     net.initialize_optimizer()
@@ -51,8 +74,8 @@ def train_round(net, X, y) -> bool:
     interrupted = False
     try:
         net.fit_loop(X, y)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as exc:
+        interrupted = not _deliberate_stop(net, exc)
     net.notify("on_train_end", X=X, y=y)
     return interrupted
 

@@ -18,30 +18,30 @@ from sklearn.base import (
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 from skorch import NeuralNetClassifier
 from skorch.dataset import Dataset
+from skorch.history import History
 from torch.utils.data import DataLoader, Subset
 
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
 from .pruning import ApplyMasks, Pruner
-from .rounds import RoundData, accuracy, run_rounds
+from .pruning.masks import load_values
+from .rounds import (
+    DenseInterrupted,
+    FixedValidation,
+    RoundData,
+    accuracy,
+    dense_record,
+    dense_round,
+    run_rounds,
+)
 
 __all__ = ["LotteryTicketClassifier"]
 
 REWIND_MODES = ("init",)
 MASKS_CALLBACK = "lottery_masks"
-
-
-class _FixedValidation:
-    """A skorch ``train_split`` returning one validation set, split once per fit."""
-
-    def __init__(self, valid):
-        self.valid = valid
-
-    def __call__(self, dataset, y=None, **kwargs):
-        return dataset, self.valid
 
 
 def _check_int(value, name, minimum):
@@ -89,6 +89,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        memory=None,
         random_state=None,
     ):
         self.net = net
@@ -100,6 +101,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.memory = memory
         self.random_state = random_state
 
     # -- subclass hooks ----------------------------------------------------
@@ -182,15 +184,17 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         net = self._build_net(X.shape[1], n_outputs)
         user_split, user_callbacks = net.train_split, net.callbacks
         data = self._split(net, X, y)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        dense, interrupted = self._dense_round(net, data, seed)
+
         valid = None
         if data.eval_on == "valid":
             valid = Dataset(data.X_eval, data.y_eval)
-        net.set_params(train_split=None if valid is None else _FixedValidation(valid))
-
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        net.set_params(train_split=None if valid is None else FixedValidation(valid))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net.initialize()
+            load_values(net.module_, dense["init"])
             pruner = Pruner(
                 net.module_,
                 strategy=self.strategy,
@@ -201,10 +205,28 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 exclude=self.exclude,
                 random_state=seed,
             )
+            load_values(net.module_, dense["trained"])
+            net.history_ = History(dense["history"])
             net.callbacks = [*(user_callbacks or []), (MASKS_CALLBACK, ApplyMasks(pruner))]
-            records, interrupted = run_rounds(
-                net, pruner, data, n_rounds=self.n_rounds, score=self._score_round
-            )
+            # later rounds continue torch's generator exactly where round 0
+            # left it, whether round 0 was trained now or came from the cache
+            torch.set_rng_state(dense["rng_state"])
+            records = []
+            if not interrupted:
+                score0 = self._score_round(net, data.X_eval, data.y_eval)
+                records.append(
+                    dense_record(pruner, dense["stats"], score0, data.eval_on)
+                )
+                del dense
+                more, interrupted = run_rounds(
+                    net,
+                    pruner,
+                    data,
+                    n_rounds=self.n_rounds,
+                    score=self._score_round,
+                    first_round=1,
+                )
+                records += more
         if interrupted:
             warnings.warn(
                 f"fit was interrupted during round {len(records)}; "
@@ -226,6 +248,31 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self._output_layer = pruner.targets[-1].module_name
         self._n_features_out = self._features(X[:1]).shape[1]
         return self
+
+    def _dense_round(self, net, data, seed):
+        """Round 0 through ``memory``: (result of ``dense_round``, interrupted).
+
+        The cache key is what determines the dense round -- the net's
+        parameters (an unfitted clone, its ``train_split`` replaced by the
+        split already made), the split data and the seed -- and nothing
+        about pruning.
+        """
+        memory = check_memory(self.memory)
+        spec = clone(net).set_params(train_split=None)
+        func = memory.cache(dense_round)
+        try:
+            result = func(
+                spec,
+                data.X_train.numpy(),
+                data.y_train.numpy(),
+                data.X_eval.numpy(),
+                data.y_eval.numpy(),
+                eval_on=data.eval_on,
+                seed=seed,
+            )
+        except DenseInterrupted as exc:
+            return exc.result, True
+        return result, False
 
     # -- inference -----------------------------------------------------------
     def _check_X(self, X):
@@ -307,6 +354,17 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         Per-layer rates by layer or parameter name.
     exclude : list of str, optional
         Layers never pruned.
+    memory : None, str or joblib.Memory, default=None
+        Caches round 0, the dense training, like ``Pipeline(memory=...)``:
+        a directory path or a :class:`joblib.Memory`. The cache key is what
+        determines the dense round -- the net's parameters, the data (after
+        the validation split) and the seed -- and none of the pruning
+        parameters, so a search over ``prune_rate``, ``n_rounds``,
+        ``strategy``, ``scope``... trains the dense network once per net
+        configuration and fold. Results are identical to an uncached fit.
+        Needs an int ``random_state`` to hit (``None`` draws a new seed each
+        fit). A round-0 record read from the cache keeps the epochs and
+        wall time of the fit that computed it.
     random_state : int, RandomState or None, default=None
         Seeds initialization, shuffling and random criteria. The same value
         gives identical masks, rounds and predictions on CPU.

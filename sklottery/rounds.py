@@ -17,8 +17,18 @@ import numpy as np
 import torch
 
 from .pruning import Pruner
+from .pruning.masks import snapshot
 
-__all__ = ["RoundData", "StopRound", "train_round", "run_rounds"]
+__all__ = [
+    "DenseInterrupted",
+    "FixedValidation",
+    "RoundData",
+    "StopRound",
+    "dense_record",
+    "dense_round",
+    "train_round",
+    "run_rounds",
+]
 
 
 class StopRound(KeyboardInterrupt):
@@ -58,6 +68,16 @@ class RoundData:
     eval_on: str
 
 
+class FixedValidation:
+    """A skorch ``train_split`` returning one validation set, split once per fit."""
+
+    def __init__(self, valid):
+        self.valid = valid
+
+    def __call__(self, dataset, y=None, **kwargs):
+        return dataset, self.valid
+
+
 def train_round(net, X, y) -> bool:
     """Train ``net`` from its current weights with a fresh optimizer state.
 
@@ -87,6 +107,113 @@ def _last(history, key) -> float:
         return float("nan")
 
 
+class DenseInterrupted(Exception):
+    """Raised by :func:`dense_round` when the user interrupts round 0.
+
+    An exception (rather than a return value) so that a cache around
+    :func:`dense_round` never stores an unfinished round. ``result`` holds
+    the same keys as a finished round's result, ``stats`` excepted.
+    """
+
+    def __init__(self, result: dict):
+        super().__init__("round 0 (dense training) was interrupted")
+        self.result = result
+
+
+def dense_round(
+    net, X_train, y_train, X_eval, y_eval, *, eval_on: str, seed: int
+) -> dict:
+    """Round 0: initialize ``net`` from ``seed`` and train it dense.
+
+    Everything round 1 onwards needs from round 0 comes back as plain
+    values, so the function can be cached (``joblib.Memory``): its inputs are
+    an *unfitted* skorch net (a specification: its parameters), numpy arrays
+    and plain values -- exactly what determines the dense round, and nothing
+    about pruning. Candidates of a search that differ only in pruning
+    parameters therefore share one cached result.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Unfitted net; it is cloned, never changed. Its ``train_split`` is
+        ignored: the validation data is ``X_eval``/``y_eval``.
+    X_train, y_train, X_eval, y_eval : ndarray
+        Training data and the data the round is scored on.
+    eval_on : {"valid", "train"}
+        ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
+    seed : int
+        Seeds torch's generator for initialization and shuffling.
+
+    Returns
+    -------
+    dict
+        ``init`` and ``trained`` (state dicts of the module before and after
+        training, on CPU), ``history`` (skorch history as a list),
+        ``rng_state`` (torch's generator state after the round, so later
+        rounds draw the same numbers whether or not round 0 came from a
+        cache) and ``stats`` (``epochs``, ``train_loss``, ``valid_loss``,
+        ``wall_time``).
+
+    Raises
+    ------
+    DenseInterrupted
+        When the user interrupts training (never cached).
+    """
+    from sklearn.base import clone
+    from skorch.dataset import Dataset
+
+    net = clone(net)
+    X_tr, y_tr = torch.from_numpy(X_train), torch.from_numpy(y_train)
+    valid = None
+    if eval_on == "valid":
+        valid = Dataset(torch.from_numpy(X_eval), torch.from_numpy(y_eval))
+    net.set_params(train_split=None if valid is None else FixedValidation(valid))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net.initialize()
+        init = _cpu(snapshot(net.module_))
+        start = time.perf_counter()
+        interrupted = train_round(net, X_tr, y_tr)
+        wall_time = time.perf_counter() - start
+        result = {
+            "init": init,
+            "trained": _cpu(snapshot(net.module_)),
+            "history": net.history.to_list(),
+            "rng_state": torch.get_rng_state(),
+        }
+    if interrupted:
+        raise DenseInterrupted(result)
+    hist = net.history
+    result["stats"] = {
+        "epochs": len(hist),
+        "train_loss": _last(hist, "train_loss"),
+        "valid_loss": _last(hist, "valid_loss"),
+        "wall_time": wall_time,
+    }
+    return result
+
+
+def _cpu(state: dict) -> dict:
+    return {n: t.cpu() for n, t in state.items()}
+
+
+def dense_record(pruner: Pruner, stats: dict, score: float, eval_on: str) -> dict:
+    """The round-0 record, in the same columns as :func:`run_rounds` records."""
+    total = sum(m.numel() for m in pruner.masks.values())
+    kept = sum(pruner.n_kept().values())
+    return {
+        "round": 0,
+        "weights_remaining": kept / total,
+        "n_weights": kept,
+        "epochs": stats["epochs"],
+        "train_loss": stats["train_loss"],
+        "valid_loss": stats["valid_loss"],
+        "score": float(score),
+        "score_on": eval_on,
+        "wall_time": stats["wall_time"],
+    }
+
+
 def run_rounds(
     net,
     pruner: Pruner,
@@ -95,6 +222,7 @@ def run_rounds(
     n_rounds: int,
     score: Callable[[object, torch.Tensor, torch.Tensor], float],
     first_round: int = 0,
+    on_round_end: Callable[[dict, object, Pruner], None] | None = None,
 ) -> tuple[list[dict], bool]:
     """Run rounds ``first_round .. n_rounds``; return (records, interrupted).
 
@@ -102,6 +230,9 @@ def run_rounds(
     :class:`~sklottery.pruning.ApplyMasks`; ``pruner.rewind_point`` holds the
     values survivors return to. On interruption the records cover the
     completed rounds only and no further round starts.
+    ``on_round_end(record, net, pruner)``, when given, is called after each
+    completed round (the estimator uses it to keep the selected round and to
+    drive its progress bar).
     """
     records: list[dict] = []
     total = sum(m.numel() for m in pruner.masks.values())
@@ -128,6 +259,8 @@ def run_rounds(
                 "wall_time": time.perf_counter() - start,
             }
         )
+        if on_round_end is not None:
+            on_round_end(records[-1], net, pruner)
     return records, False
 
 

@@ -184,7 +184,8 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         net = self._build_net(X.shape[1], n_outputs)
         user_split, user_callbacks = net.train_split, net.callbacks
         data = self._split(net, X, y)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
         dense, interrupted = self._dense_round(net, data, seed)
 
         valid = None
@@ -207,7 +208,10 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             )
             load_values(net.module_, dense["trained"])
             net.history_ = History(dense["history"])
-            net.callbacks = [*(user_callbacks or []), (MASKS_CALLBACK, ApplyMasks(pruner))]
+            net.callbacks = [
+                *(user_callbacks or []),
+                (MASKS_CALLBACK, ApplyMasks(pruner)),
+            ]
             # later rounds continue torch's generator exactly where round 0
             # left it, whether round 0 was trained now or came from the cache
             torch.set_rng_state(dense["rng_state"])

@@ -1,0 +1,247 @@
+"""Sparse export: equivalence per layer type, layout choice, module hygiene."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from sklottery import MLP, Pruner
+from sklottery.sparse import (
+    MARGIN,
+    SparseLinear,
+    choose_layouts,
+    measure_layer,
+    rule_layout,
+    to_sparse,
+)
+
+
+def _pruned(module, rate=0.9):
+    """Prune ``module`` once at ``rate`` (every prunable tensor) in place."""
+    pruner = Pruner(module, prune_rate=rate, output_rate_factor=None)
+    pruner.prune()
+    return pruner.masks
+
+
+def _check_equivalent(module, *inputs, layout="sparse"):
+    masks = _pruned(module)
+    exported = to_sparse(module, masks, layout=layout)
+    module.eval()
+    with torch.no_grad():
+        expected = module(*inputs)
+        got = exported(*inputs)
+    if isinstance(expected, tuple):  # RNNs, attention: compare the main output
+        expected, got = expected[0], got[0]
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-5)
+    return exported, masks
+
+
+class TestEquivalence:
+    def test_mlp_linear_layers_become_csr(self):
+        module = MLP(20, 5, hidden_units=(32, 16))
+        exported, masks = _check_equivalent(module, torch.randn(7, 20))
+        names = [n for n, m in exported.named_modules() if isinstance(m, SparseLinear)]
+        assert names == ["hidden.0", "hidden.2", "output"]
+        for name in names:
+            layer = exported.get_submodule(name)
+            assert layer.weight.layout == torch.sparse_csr
+            assert layer.nnz == int(masks[f"{name}.weight"].sum())
+
+    def test_linear_without_bias_and_3d_input(self):
+        module = nn.Sequential(nn.Linear(12, 9, bias=False), nn.Tanh(), nn.Linear(9, 4))
+        exported, _ = _check_equivalent(module, torch.randn(3, 5, 12))
+        assert isinstance(exported[0], SparseLinear) and exported[0].bias is None
+
+    def test_module_that_is_a_linear_layer(self):
+        exported, _ = _check_equivalent(nn.Linear(10, 6), torch.randn(4, 10))
+        assert isinstance(exported, SparseLinear)
+
+    @pytest.mark.parametrize(
+        "conv, shape",
+        [
+            (nn.Conv1d(3, 6, 3), (2, 3, 10)),
+            (nn.Conv2d(3, 6, 3), (2, 3, 8, 8)),
+            (nn.Conv3d(2, 4, 2), (2, 2, 4, 4, 4)),
+            (nn.ConvTranspose2d(3, 4, 3), (2, 3, 5, 5)),
+        ],
+    )
+    def test_conv_stays_dense_with_zeros(self, conv, shape):
+        module = nn.Sequential(conv, nn.ReLU(), nn.Flatten())
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            n_out = module(x).shape[1]
+        module.append(nn.Linear(n_out, 3))
+        exported, masks = _check_equivalent(module, x)
+        assert type(exported[0]) is type(conv)
+        assert torch.equal(exported[0].weight == 0, ~masks["0.weight"])
+        assert isinstance(exported[3], SparseLinear)
+
+    def test_bilinear(self):
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bil = nn.Bilinear(5, 4, 6)
+                self.head = nn.Linear(6, 2)
+
+            def forward(self, a, b):
+                return self.head(self.bil(a, b))
+
+        exported, _ = _check_equivalent(Net(), torch.randn(3, 5), torch.randn(3, 4))
+        assert isinstance(exported.bil, nn.Bilinear)
+        assert isinstance(exported.head, SparseLinear)
+
+    @pytest.mark.parametrize("embedding", [nn.Embedding(30, 8), nn.EmbeddingBag(30, 8)])
+    def test_embedding(self, embedding):
+        module = nn.Sequential(embedding, nn.Flatten(), nn.LazyLinear(3))
+        idx = torch.randint(0, 30, (4, 5))
+        with torch.no_grad():
+            module(idx)  # materialize the lazy layer
+        exported, _ = _check_equivalent(module, idx)
+        assert type(exported[0]) is type(embedding)
+        assert isinstance(exported[2], SparseLinear)
+
+    @pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+    def test_recurrent(self, cls):
+        exported, masks = _check_equivalent(
+            cls(6, 8, num_layers=2, batch_first=True), torch.randn(3, 5, 6)
+        )
+        assert isinstance(exported, cls)
+        assert torch.equal(exported.weight_hh_l1 == 0, ~masks["weight_hh_l1"])
+
+    def test_multihead_attention_keeps_out_proj_dense(self):
+        mha = nn.MultiheadAttention(8, 2, batch_first=True)
+        x = torch.randn(2, 5, 8)
+        mha.eval()
+        masks = _pruned(mha)
+        exported = to_sparse(mha, masks, layout="sparse")
+        # MultiheadAttention reads out_proj.weight itself: it must stay a Linear
+        assert type(exported.out_proj) is type(mha.out_proj)
+        assert exported.sparse_layouts == []
+        with torch.no_grad():
+            assert torch.allclose(exported(x, x, x)[0], mha(x, x, x)[0], atol=1e-6)
+
+    def test_overridden_linear_forward_is_left_alone(self):
+        class Scaled(nn.Linear):
+            def forward(self, x):
+                return 2.0 * super().forward(x)
+
+        module = nn.Sequential(Scaled(6, 4), nn.Linear(4, 2))
+        exported, _ = _check_equivalent(module, torch.randn(3, 6))
+        assert type(exported[0]) is Scaled
+        assert isinstance(exported[1], SparseLinear)
+
+    def test_original_is_untouched_and_export_is_inference_only(self):
+        module = MLP(10, 3, hidden_units=(8,))
+        before = copy.deepcopy(module.state_dict())
+        masks = {
+            n: torch.rand(p.shape) < 0.5
+            for n, p in module.named_parameters()
+            if n.endswith("weight")
+        }
+        exported = to_sparse(module, masks, layout="sparse")
+        for name, value in module.state_dict().items():
+            assert torch.equal(value, before[name])
+        assert not exported.training
+        assert not any(p.requires_grad for p in exported.parameters())
+
+    def test_pickle_and_deepcopy_of_export(self):
+        module = MLP(10, 3, hidden_units=(8,))
+        exported, _ = _check_equivalent(module, torch.randn(2, 10))
+        x = torch.randn(4, 10)
+        for clone in (pickle.loads(pickle.dumps(exported)), copy.deepcopy(exported)):
+            with torch.no_grad():
+                assert torch.equal(clone(x), exported(x))
+
+
+class TestLayoutChoice:
+    def test_rule(self):
+        assert rule_layout((300, 784), 0.8) == "dense"
+        assert rule_layout((300, 784), 0.1) == "dense"
+        assert rule_layout((4096, 4096), 0.02) == "sparse"
+        assert rule_layout((4096, 4096), 0.1) == "sparse"
+        assert rule_layout((4096, 4096), 0.5) == "dense"
+        assert rule_layout((4096, 4096), 0.02, batch_size=1) == "dense"
+
+    @staticmethod
+    def _two_layers():
+        small = nn.Linear(20, 10)
+        large = nn.Linear(2048, 2048)
+        module = nn.Sequential(small, nn.ReLU(), nn.Linear(10, 2048), nn.ReLU(), large)
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            small.weight.mul_(torch.rand(small.weight.shape, generator=g) >= 0.2)
+            module[2].weight.mul_(
+                torch.rand(module[2].weight.shape, generator=g) >= 0.5
+            )
+            large.weight.mul_(torch.rand(large.weight.shape, generator=g) >= 0.98)
+        return module
+
+    def test_rule_picks_dense_for_small_and_sparse_for_large(self):
+        rows = choose_layouts(self._two_layers(), measure=False)
+        assert [(r["name"], r["layout"]) for r in rows] == [
+            ("0", "dense"),
+            ("2", "dense"),
+            ("4", "sparse"),
+        ]
+        assert rows[0]["density"] == pytest.approx(0.8, abs=0.08)
+        assert rows[2]["density"] == pytest.approx(0.02, abs=0.005)
+
+    @pytest.mark.parametrize(
+        "timings, expected",
+        [
+            ((1.0, 0.2), "sparse"),
+            ((1.0, MARGIN * 1.01), "dense"),
+            ((0.2, 1.0), "dense"),
+        ],
+    )
+    def test_measured_choice(self, timings, expected):
+        calls = []
+
+        def fake_measure(linear, sparse, batch_size, repeats):
+            calls.append((tuple(linear.weight.shape), batch_size, repeats))
+            assert isinstance(sparse, SparseLinear)
+            return timings
+
+        module = self._two_layers()
+        rows = choose_layouts(
+            module, batch_size=128, repeats=3, measure_fn=fake_measure
+        )
+        # the small, barely pruned layers are answered dense without timing
+        assert calls == [((2048, 2048), 128, 3)]
+        assert [r["layout"] for r in rows] == ["dense", "dense", expected]
+        assert rows[2]["dense_s"] == timings[0] and rows[2]["sparse_s"] == timings[1]
+        exported = to_sparse(module, batch_size=128, repeats=3, measure_fn=fake_measure)
+        assert isinstance(exported[4], SparseLinear) == (expected == "sparse")
+        assert type(exported[0]) is nn.Linear
+
+    def test_real_measurement_returns_positive_medians(self):
+        lin = nn.Linear(64, 32)
+        with torch.no_grad():
+            lin.weight[:, 8:] = 0.0
+        dense_s, sparse_s = measure_layer(
+            lin, SparseLinear.from_linear(lin), batch_size=8, repeats=2
+        )
+        assert dense_s > 0 and sparse_s > 0
+
+    def test_unpruned_layers_stay_dense_even_when_forced(self):
+        module = nn.Sequential(nn.Linear(5, 5))
+        exported = to_sparse(module, layout="sparse")
+        assert type(exported[0]) is nn.Linear
+        assert to_sparse(module, layout="dense").sparse_layouts[0]["layout"] == "dense"
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"layout": "coo"}, "layout='coo' is not valid"),
+            ({"batch_size": 0}, "batch_size must be an int >= 1"),
+            ({"repeats": 1.5}, "repeats must be an int >= 1"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            to_sparse(nn.Linear(3, 2), **kwargs)
+        with pytest.raises(TypeError, match="torch.nn.Module"):
+            to_sparse("not a module")

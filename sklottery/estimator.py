@@ -37,11 +37,24 @@ from .rounds import (
     dense_round,
     run_rounds,
 )
+from .selection import SELECT_MODES, RoundSelector
 
 __all__ = ["LotteryTicketClassifier"]
 
 REWIND_MODES = ("init",)
 MASKS_CALLBACK = "lottery_masks"
+
+
+def _progress_bar(total):
+    try:
+        from tqdm import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            "verbose > 0 shows a progress bar over the rounds with tqdm, which is "
+            "not installed; install it with `pip install sklottery[progress]` "
+            "(or `pip install tqdm`), or set verbose=0"
+        ) from exc
+    return tqdm(total=total, desc="lottery rounds", unit="round")
 
 
 def _check_int(value, name, minimum):
@@ -89,7 +102,10 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        select="last",
+        tol=0.01,
         memory=None,
+        verbose=0,
         random_state=None,
     ):
         self.net = net
@@ -101,7 +117,10 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.select = select
+        self.tol = tol
         self.memory = memory
+        self.verbose = verbose
         self.random_state = random_state
 
     # -- subclass hooks ----------------------------------------------------
@@ -123,6 +142,21 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 f"rewind={self.rewind!r} is not valid; valid rewind modes are "
                 f"{list(REWIND_MODES)}"
             )
+        if not isinstance(self.select, str) or self.select not in SELECT_MODES:
+            raise ValueError(
+                f"select={self.select!r} is not valid; valid values are "
+                f"{list(SELECT_MODES)}"
+            )
+        if (
+            isinstance(self.tol, bool)
+            or not isinstance(self.tol, numbers.Real)
+            or not float(self.tol) >= 0.0
+        ):
+            raise ValueError(f"tol must be a float >= 0; got {self.tol!r}")
+        if isinstance(self.verbose, bool) or not isinstance(
+            self.verbose, numbers.Integral
+        ):
+            raise TypeError(f"verbose must be an int >= 0; got {self.verbose!r}")
         if self.net is not None:
             name = self._net_class.__name__
             if isinstance(self.net, type):
@@ -216,21 +250,40 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             # left it, whether round 0 was trained now or came from the cache
             torch.set_rng_state(dense["rng_state"])
             records = []
-            if not interrupted:
-                score0 = self._score_round(net, data.X_eval, data.y_eval)
-                records.append(
-                    dense_record(pruner, dense["stats"], score0, data.eval_on)
-                )
-                del dense
-                more, interrupted = run_rounds(
-                    net,
-                    pruner,
-                    data,
-                    n_rounds=self.n_rounds,
-                    score=self._score_round,
-                    first_round=1,
-                )
-                records += more
+            selector = RoundSelector(self.select, float(self.tol), self.n_rounds)
+            bar = _progress_bar(self.n_rounds + 1) if self.verbose > 0 else None
+
+            def on_round_end(record, net, pruner):
+                selector.update(record, net, pruner)
+                if bar is not None:
+                    bar.set_postfix(
+                        sparsity=f"{1.0 - record['weights_remaining']:.3f}",
+                        score=f"{record['score']:.4f}",
+                    )
+                    bar.update(1)
+
+            try:
+                if not interrupted:
+                    score0 = self._score_round(net, data.X_eval, data.y_eval)
+                    records.append(
+                        dense_record(pruner, dense["stats"], score0, data.eval_on)
+                    )
+                    del dense
+                    on_round_end(records[0], net, pruner)
+                    more, interrupted = run_rounds(
+                        net,
+                        pruner,
+                        data,
+                        n_rounds=self.n_rounds,
+                        score=self._score_round,
+                        first_round=1,
+                        on_round_end=on_round_end,
+                    )
+                    records += more
+            finally:
+                if bar is not None:
+                    bar.close()
+            selector.restore(net, pruner)
         if interrupted:
             warnings.warn(
                 f"fit was interrupted during round {len(records)}; "
@@ -248,6 +301,9 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.net_ = net
         self.sparsity_ = pruner.sparsity()
         self.rounds_ = pd.DataFrame.from_records(records)
+        if records:
+            self.rounds_["selected"] = self.rounds_["round"] == selector.round
+        self.selected_round_ = selector.round
         self.layers_ = pruner.layer_table()
         self._output_layer = pruner.targets[-1].module_name
         self._n_features_out = self._features(X[:1]).shape[1]
@@ -358,6 +414,21 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         Per-layer rates by layer or parameter name.
     exclude : list of str, optional
         Layers never pruned.
+    select : {"last", "best", "ticket"}, default="last"
+        Which round becomes the fitted model (``net_``, ``masks_``,
+        ``sparsity_``, ``layers_``, ``predict``), judged by the per-round
+        ``score`` of ``rounds_``: ``"last"`` the final round; ``"best"`` the
+        highest-scoring round (ties go to the sparser one); ``"ticket"`` the
+        sparsest round whose score is within ``tol`` of the dense round 0 --
+        the "winning ticket" of Frankle & Carbin (2019), which matches the
+        dense network with a fraction of its weights. Only one extra copy of
+        the weights is kept while rounds run (the current candidate). Use a
+        validation split in ``net`` (``train_split``) for ``"best"`` and
+        ``"ticket"``: without one the score is measured on the training data.
+    tol : float >= 0, default=0.01
+        For ``select="ticket"``: the largest drop below the dense round's
+        score that still counts as matching it (absolute, in score units:
+        0.01 = one point of accuracy, or of R²).
     memory : None, str or joblib.Memory, default=None
         Caches round 0, the dense training, like ``Pipeline(memory=...)``:
         a directory path or a :class:`joblib.Memory`. The cache key is what
@@ -368,7 +439,12 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         configuration and fold. Results are identical to an uncached fit.
         Needs an int ``random_state`` to hit (``None`` draws a new seed each
         fit). A round-0 record read from the cache keeps the epochs and
-        wall time of the fit that computed it.
+        wall time of the fit that computed it. With joblib's dask or ray
+        backend the location must be shared by the workers.
+    verbose : int, default=0
+        ``verbose > 0`` shows a progress bar over the rounds with the current
+        sparsity and score (needs ``tqdm``: ``pip install sklottery[progress]``).
+        The skorch net's own ``verbose`` controls its per-epoch table.
     random_state : int, RandomState or None, default=None
         Seeds initialization, shuffling and random criteria. The same value
         gives identical masks, rounds and predictions on CPU.
@@ -376,23 +452,31 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
     Attributes
     ----------
     net_ : skorch.NeuralNetClassifier
-        The fitted net holding the final ticket (pruned weights are 0.0).
+        The fitted net holding the selected round's ticket (pruned weights
+        are 0.0; its ``history`` is that round's).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
     masks_ : dict of str to bool tensor
-        Keyed like ``net_.module_.named_parameters()``; True = kept.
+        The selected round's masks, keyed like
+        ``net_.module_.named_parameters()``; True = kept.
     sparsity_ : float
         Fraction of the weights in ``masks_`` that are zero.
     rounds_ : pandas.DataFrame
         One row per round (``n_rounds + 1`` rows): ``round``,
-        ``weights_remaining``, ``n_weights``, ``epochs``, ``train_loss``,
-        ``valid_loss``, ``score`` (accuracy on the validation split, or on
-        the training data when the net has none: see ``score_on``),
-        ``wall_time``.
+        ``weights_remaining`` (fraction of prunable weights kept),
+        ``n_weights`` (their number), ``epochs`` (trained that round),
+        ``train_loss`` and ``valid_loss`` (last epoch), ``score`` (accuracy
+        on the validation split, or on the training data when the net has
+        none: see ``score_on``), ``wall_time`` (seconds) and ``selected``
+        (True on the round chosen by ``select``).
+    selected_round_ : int
+        The round chosen by ``select``.
     layers_ : pandas.DataFrame
-        One row per prunable tensor: name, kind, shape, kept, total, sparsity.
+        The selected round, one row per prunable tensor: ``name``, ``kind``
+        (linear, conv, ...), ``shape``, ``kept``, ``total`` and ``sparsity``
+        (fraction of that tensor pruned).
 
     References
     ----------

@@ -17,6 +17,7 @@ are never pruned.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -70,7 +71,7 @@ def match_names(
 
 
 def _check_rate(rate, what: str) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
         raise TypeError(f"{what} must be a float in [0, 1); got {rate!r}")
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"{what} must be in [0, 1); got {rate!r}")
@@ -94,7 +95,7 @@ def make_plan(
     output = targets[-1].name
     if output_rate_factor is not None and output not in excluded:
         if isinstance(output_rate_factor, bool) or not isinstance(
-            output_rate_factor, (int, float)
+            output_rate_factor, numbers.Real
         ) or not 0.0 <= output_rate_factor:
             raise ValueError(
                 f"output_rate_factor must be a float >= 0 or None; got {output_rate_factor!r}"

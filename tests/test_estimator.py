@@ -215,7 +215,9 @@ OPTIMIZERS = {
 def test_exact_zeros_after_fit_for_each_optimizer(data, name):
     X, y = data
     optimizer, kw = OPTIMIZERS[name]
-    net = make_net(optimizer=optimizer, lr=0.05, callbacks=[("rec", RecordRounds())], **kw)
+    net = make_net(
+        optimizer=optimizer, lr=0.05, callbacks=[("rec", RecordRounds())], **kw
+    )
     clf = LotteryTicketClassifier(net, n_rounds=2, prune_rate=0.5, random_state=0)
     clf.fit(X, y)
     check_exact_zeros(clf)
@@ -250,7 +252,9 @@ def test_exact_zeros_with_lr_scheduler(data, scheduler):
 
 def test_fitted_net_keeps_the_ticket_when_trained_further(data):
     X, y = data
-    clf = LotteryTicketClassifier(make_net(), n_rounds=1, prune_rate=0.5, random_state=0)
+    clf = LotteryTicketClassifier(
+        make_net(), n_rounds=1, prune_rate=0.5, random_state=0
+    )
     clf.fit(X, y)
     clf.net_.partial_fit(X, y)
     check_exact_zeros(clf)

@@ -82,7 +82,8 @@ def test_pruner_kept_counts_are_exactly_what_the_rates_say(
     )
     names = list(pruner.masks)
     assert [pruner.masks[n].numel() for n in names] == sizes
-    expected = expected_kept(sizes, layer_rates(len(sizes), prune_rate, factor), n_rounds)
+    rates_per_layer = layer_rates(len(sizes), prune_rate, factor)
+    expected = expected_kept(sizes, rates_per_layer, n_rounds)
     init = {n: p.detach().clone() for n, p in module.named_parameters()}
     for r in range(n_rounds + 1):
         if r:

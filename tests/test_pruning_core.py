@@ -125,7 +125,7 @@ def test_masks_are_nested_and_pruned_weights_stay_pruned():
     pruner = Pruner(net, prune_rate=0.3, strategy="random", random_state=3)
     previous = {n: m.clone() for n, m in pruner.masks.items()}
     for _ in range(4):
-        with torch.no_grad():  # training would move weights; a new random draw each round
+        with torch.no_grad():  # stand-in for training: move every weight
             for p in net.parameters():
                 p.add_(torch.randn_like(p))
         pruner.prune_and_rewind()
@@ -178,7 +178,8 @@ def test_nothing_prunable_is_a_clear_error():
 
 
 def test_unknown_strategy_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"valid strategies are \['large_final', 'random'"):
+    match = r"valid strategies are \['large_final', 'random'"
+    with pytest.raises(ValueError, match=match):
         resolve_criterion("biggest")
 
 

@@ -173,8 +173,9 @@ def test_same_random_state_is_deterministic(data):
     )
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
-    for (n, p), q in zip(a.net_.module_.named_parameters(), b.net_.module_.parameters()):
-        assert torch.equal(p, q), n
+    b_params = dict(b.net_.module_.named_parameters())
+    for n, p in a.net_.module_.named_parameters():
+        assert torch.equal(p, b_params[n]), n
 
 
 def test_different_random_state_differs(data):

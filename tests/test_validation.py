@@ -93,7 +93,8 @@ def test_mismatched_lengths():
 # -- parameters -----------------------------------------------------------------
 @pytest.mark.parametrize("rate", [0, 1, -0.1, 1.5, 0.0, 1.0, np.inf])
 def test_prune_rate_outside_open_unit_interval(rate):
-    with pytest.raises(ValueError, match=r"prune_rate must be a float in the open interval \(0, 1\)"):
+    match = r"prune_rate must be a float in the open interval \(0, 1\)"
+    with pytest.raises(ValueError, match=match):
         make_clf(prune_rate=rate).fit(X, y)
 
 
@@ -150,7 +151,8 @@ def test_bad_output_rate_factor():
 
 # -- net --------------------------------------------------------------------------
 def test_net_given_as_a_class():
-    with pytest.raises(TypeError, match="net must be a skorch NeuralNetClassifier instance"):
+    match = "net must be a skorch NeuralNetClassifier instance"
+    with pytest.raises(TypeError, match=match):
         LotteryTicketClassifier(NeuralNetClassifier).fit(X, y)
 
 
@@ -182,7 +184,8 @@ class OnlyScale(torch.nn.Module):
 @pytest.mark.parametrize("module", [NoWeights, OnlyScale])
 def test_network_with_nothing_prunable(module):
     clf = LotteryTicketClassifier(make_net(module))
-    with pytest.raises(ValueError, match="(nothing to prune|no prunable tensors).*Linear"):
+    match = "(nothing to prune|no prunable tensors).*Linear"
+    with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
 
 

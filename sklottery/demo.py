@@ -53,8 +53,12 @@ def run(n_rounds=8, max_epochs=15, random_state=0):
     table = ticket.rounds_[
         ["round", "weights_remaining", "epochs", "train_loss", "valid_loss", "score"]
     ].rename(columns={"score": "valid_acc"})
-    with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
-        print("Lottery-ticket rounds on sklearn digits (LeNet-300-100 MLP, 20% per round)")
+    with pd.option_context(
+        "display.width", 120, "display.float_format", "{:.4f}".format
+    ):
+        print(
+            "Lottery-ticket rounds on sklearn digits (LeNet-300-100 MLP, 20% per round)"
+        )
         print(table.to_string(index=False))
         print()
         print(ticket.layers_.to_string(index=False))

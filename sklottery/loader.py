@@ -73,4 +73,7 @@ class TensorLoader:
                 yield X[idx], (None if y is None else y[idx])
         else:
             for start in range(0, stop, bs):
-                yield X[start : start + bs], (None if y is None else y[start : start + bs])
+                yield (
+                    X[start : start + bs],
+                    (None if y is None else y[start : start + bs]),
+                )

@@ -100,7 +100,8 @@ class ApplyMasks(Callback):
         masks = getattr(self.masks, "masks", self.masks)
         if not isinstance(masks, dict):
             raise TypeError(
-                f"ApplyMasks needs a dict of masks or a Pruner; got {type(masks).__name__}"
+                "ApplyMasks needs a dict of masks or a Pruner; "
+                f"got {type(masks).__name__}"
             )
         return masks
 

@@ -86,13 +86,15 @@ class Pruner:
         random_state: int | None = None,
     ):
         if not isinstance(module, nn.Module):
-            raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+            raise TypeError(
+                f"module must be a torch.nn.Module; got {type(module).__name__}"
+            )
         self.module = module
         self.targets = find_prunable(module)
         if not self.targets:
             raise ValueError(
-                f"{type(module).__name__} has no prunable tensors: sklottery prunes the "
-                "weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
+                f"{type(module).__name__} has no prunable tensors: sklottery prunes "
+                "the weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
                 "Embedding and MultiheadAttention layers"
             )
         self.criterion, forced_scope = resolve_criterion(strategy)
@@ -114,7 +116,9 @@ class Pruner:
         params = dict(module.named_parameters())
         if masks is None:
             masks = {
-                t.name: torch.ones(t.shape, dtype=torch.bool, device=params[t.name].device)
+                t.name: torch.ones(
+                    t.shape, dtype=torch.bool, device=params[t.name].device
+                )
                 for t in self.targets
             }
         self.masks = self._checked_masks(masks, params)
@@ -127,15 +131,16 @@ class Pruner:
         expected = {t.name: t.shape for t in self.targets}
         if set(masks) != set(expected):
             raise ValueError(
-                f"masks must have exactly the keys {sorted(expected)}; got {sorted(masks)}"
+                f"masks must have exactly the keys {sorted(expected)}; "
+                f"got {sorted(masks)}"
             )
         out = {}
         for name, m in masks.items():
             m = torch.as_tensor(m)
             if m.dtype != torch.bool or tuple(m.shape) != expected[name]:
                 raise ValueError(
-                    f"mask for {name!r} must be a bool tensor of shape {expected[name]}; "
-                    f"got {m.dtype} {tuple(m.shape)}"
+                    f"mask for {name!r} must be a bool tensor of shape "
+                    f"{expected[name]}; got {m.dtype} {tuple(m.shape)}"
                 )
             out[name] = m.to(params[name].device)
         return out
@@ -171,7 +176,9 @@ class Pruner:
 
     def rewind(self, values: dict | None = None) -> None:
         """Restore the rewind point (or ``values``), then apply the masks."""
-        load_values(self.module, self.rewind_point if values is None else values, self.masks)
+        load_values(
+            self.module, self.rewind_point if values is None else values, self.masks
+        )
 
     def prune_and_rewind(self, **criterion_kwargs) -> dict:
         """:meth:`prune` then :meth:`rewind` -- one lottery-ticket round's cut."""
@@ -215,4 +222,6 @@ def layer_table(targets, masks) -> pd.DataFrame:
                 "sparsity": 1.0 - kept / t.numel,
             }
         )
-    return pd.DataFrame(rows, columns=["name", "kind", "shape", "kept", "total", "sparsity"])
+    return pd.DataFrame(
+        rows, columns=["name", "kind", "shape", "kept", "total", "sparsity"]
+    )

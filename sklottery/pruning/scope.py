@@ -98,7 +98,8 @@ def make_plan(
             output_rate_factor, numbers.Real
         ) or not 0.0 <= output_rate_factor:
             raise ValueError(
-                f"output_rate_factor must be a float >= 0 or None; got {output_rate_factor!r}"
+                "output_rate_factor must be a float >= 0 or None; "
+                f"got {output_rate_factor!r}"
             )
         if output_rate_factor != 1.0:
             rates[output] = _check_rate(
@@ -133,11 +134,15 @@ def make_plan(
             layers, rate = group
             rate = _check_rate(rate, f"scope[{i}] rate")
             names = [
-                n for n in match_names(layers, targets, f"scope[{i}]") if n not in excluded
+                n
+                for n in match_names(layers, targets, f"scope[{i}]")
+                if n not in excluded
             ]
             overlap = grouped.intersection(names)
             if overlap:
-                raise ValueError(f"scope[{i}]: {sorted(overlap)} already in another group")
+                raise ValueError(
+                    f"scope[{i}]: {sorted(overlap)} already in another group"
+                )
             grouped.update(names)
             if names:
                 plan.append((names, rate))

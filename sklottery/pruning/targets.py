@@ -57,7 +57,12 @@ def _layer_tensors(module: nn.Module) -> list[tuple[str, str]]:
         # ``out_proj`` is a Linear subclass and is found as its own layer.
         return [
             (name, "attention")
-            for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+            for name in (
+                "in_proj_weight",
+                "q_proj_weight",
+                "k_proj_weight",
+                "v_proj_weight",
+            )
             if getattr(module, name, None) is not None
         ]
     return []

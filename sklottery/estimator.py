@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Subset
 
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
-from .pruning import ApplyMasks, Pruner
+from .pruning import ApplyMasks, Pruner, find_prunable, resolve_criterion
 from .pruning.masks import load_values
 from .rounds import (
     DenseInterrupted,
@@ -67,12 +67,31 @@ def _check_int(value, name, minimum):
 
 def _check_open_unit(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float in the open interval (0, 1); got {value!r}")
+        raise TypeError(
+            f"{name} must be a float in the open interval (0, 1); got {value!r}"
+        )
     if not 0.0 < float(value) < 1.0:
         raise ValueError(
             f"{name} must be a float in the open interval (0, 1); got {value!r}"
         )
     return float(value)
+
+
+def _initialize(net):
+    """``net.initialize()``, with a clear error for a network with nothing to
+    prune (torch's own, from the optimizer, would be "empty parameter list")."""
+    try:
+        net.initialize()
+    except ValueError as exc:
+        module = getattr(net, "module_", None)
+        if isinstance(module, torch.nn.Module) and not find_prunable(module):
+            raise ValueError(
+                f"net's module {type(module).__name__} has nothing to prune: "
+                "sklottery prunes the weights of Linear, Bilinear, Conv*, "
+                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
+                "layers"
+            ) from exc
+        raise
 
 
 def _to_tensors(ds, X, y):
@@ -85,7 +104,9 @@ def _to_tensors(ds, X, y):
     return torch.as_tensor(Xs), torch.as_tensor(ys)
 
 
-class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseLotteryTicket(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared machinery of the lottery-ticket estimators."""
 
     _net_class = NeuralNetClassifier
@@ -135,8 +156,10 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     # -- fit -------------------------------------------------------------
     def _validate_params(self):
-        _check_int(self.n_rounds, "n_rounds", 0)
-        _check_open_unit(self.prune_rate, "prune_rate")
+        """Check the parameters; return the numeric ones as plain Python numbers."""
+        n_rounds = _check_int(self.n_rounds, "n_rounds", 0)
+        prune_rate = _check_open_unit(self.prune_rate, "prune_rate")
+        resolve_criterion(self.strategy)  # unknown names: the message lists valid ones
         if not isinstance(self.rewind, str) or self.rewind not in REWIND_MODES:
             raise ValueError(
                 f"rewind={self.rewind!r} is not valid; valid rewind modes are "
@@ -161,14 +184,15 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             name = self._net_class.__name__
             if isinstance(self.net, type):
                 raise TypeError(
-                    f"net must be a skorch {name} instance, e.g. {name}(MyModule, ...); "
-                    f"got the class {self.net.__name__}"
+                    f"net must be a skorch {name} instance, e.g. "
+                    f"{name}(MyModule, ...); got the class {self.net.__name__}"
                 )
             if not isinstance(self.net, self._net_class):
                 raise TypeError(
                     f"net must be a skorch {name} (or None for the default MLP); "
                     f"got {type(self.net).__name__}"
                 )
+        return n_rounds, prune_rate
 
     def _build_net(self, n_features, n_outputs):
         net = self._default_net() if self.net is None else clone(self.net)
@@ -210,7 +234,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         -------
         self
         """
-        self._validate_params()
+        n_rounds, prune_rate = self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
         X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         y, n_outputs = self._encode_y(y)
@@ -220,6 +244,21 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         data = self._split(net, X, y)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        # the network and the pruner are built before the dense round, so a
+        # network with nothing to prune or a bad pruning parameter fails fast
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _initialize(net)
+            pruner = Pruner(
+                net.module_,
+                strategy=self.strategy,
+                prune_rate=prune_rate,
+                scope=self.scope,
+                output_rate_factor=self.output_rate_factor,
+                layer_rates=self.layer_rates,
+                exclude=self.exclude,
+                random_state=seed,
+            )
         dense, interrupted = self._dense_round(net, data, seed)
 
         valid = None
@@ -227,19 +266,8 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             valid = Dataset(data.X_eval, data.y_eval)
         net.set_params(train_split=None if valid is None else FixedValidation(valid))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net.initialize()
             load_values(net.module_, dense["init"])
-            pruner = Pruner(
-                net.module_,
-                strategy=self.strategy,
-                prune_rate=self.prune_rate,
-                scope=self.scope,
-                output_rate_factor=self.output_rate_factor,
-                layer_rates=self.layer_rates,
-                exclude=self.exclude,
-                random_state=seed,
-            )
+            pruner.set_rewind_point()
             load_values(net.module_, dense["trained"])
             net.history_ = History(dense["history"])
             net.callbacks = [
@@ -250,8 +278,8 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             # left it, whether round 0 was trained now or came from the cache
             torch.set_rng_state(dense["rng_state"])
             records = []
-            selector = RoundSelector(self.select, float(self.tol), self.n_rounds)
-            bar = _progress_bar(self.n_rounds + 1) if self.verbose > 0 else None
+            selector = RoundSelector(self.select, float(self.tol), n_rounds)
+            bar = _progress_bar(n_rounds + 1) if self.verbose > 0 else None
 
             def on_round_end(record, net, pruner):
                 selector.update(record, net, pruner)
@@ -274,7 +302,7 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                         net,
                         pruner,
                         data,
-                        n_rounds=self.n_rounds,
+                        n_rounds=n_rounds,
                         score=self._score_round,
                         first_round=1,
                         on_round_end=on_round_end,
@@ -296,7 +324,10 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         # leave the fitted net as the user configured it, still enforcing the
         # ticket's masks if it is trained further
         net.set_params(train_split=user_split)
-        net.callbacks = [*(user_callbacks or []), (MASKS_CALLBACK, ApplyMasks(self.masks_))]
+        net.callbacks = [
+            *(user_callbacks or []),
+            (MASKS_CALLBACK, ApplyMasks(self.masks_)),
+        ]
         net.initialize_callbacks()
         self.net_ = net
         self.sparsity_ = pruner.sparsity()
@@ -338,7 +369,8 @@ class _BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _check_X(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32)
-        return torch.from_numpy(np.require(X, dtype=np.float32, requirements=["C", "W"]))
+        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
+        return torch.from_numpy(X)
 
     def _features(self, X):
         """Inputs of the output layer: the features the ticket's head sees."""

@@ -54,27 +54,40 @@ def expected_kept(sizes, prune_rate, n_rounds, output_rate_factor=0.5):
     return out
 
 
-class RecordRounds(Callback):
-    """Records, at each round's start, the weights, the optimizer and its state;
-    and, before every training batch, whether any weight is non-zero where the
-    callback was told it should be zero (the previous step's result)."""
+class Log:
+    """Where a callback records what it sees. Copies of the callback (a clone
+    of the net) share it, so every round is recorded whichever copy of the
+    net trains it."""
 
     def __init__(self):
-        self.start_weights_ = []
-        self.optimizers_ = []
-        self.state_at_begin_ = []
-        self.state_at_end_ = []
-        self.batches_checked_ = 0
-        self.revived_ = 0
+        self.start_weights = []
+        self.optimizers = []
+        self.state_at_begin = []
+        self.state_at_end = []
+        self.batches_checked = 0
+        self.revived = 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class RecordRounds(Callback):
+    """Records, at each round's start, the weights, the optimizer and its state;
+    and, before every training batch, whether any weight that was zero at the
+    round's start is non-zero (i.e. the previous step revived a pruned one)."""
+
+    def __init__(self, log):
+        self.log = log
 
     def on_train_begin(self, net, **kwargs):
-        self.start_weights_.append(
+        log = self.log
+        log.start_weights.append(
             {n: p.detach().clone() for n, p in net.module_.named_parameters()}
         )
-        self.optimizers_.append(net.optimizer_)
-        self.state_at_begin_.append(len(net.optimizer_.state))
+        log.optimizers.append(net.optimizer_)
+        log.state_at_begin.append(len(net.optimizer_.state))
         self.zero_at_start_ = {
-            n: (w == 0) for n, w in self.start_weights_[-1].items() if w.ndim >= 2
+            n: (w == 0) for n, w in log.start_weights[-1].items() if w.ndim >= 2
         }
 
     def on_batch_begin(self, net, training=False, **kwargs):
@@ -82,11 +95,11 @@ class RecordRounds(Callback):
             return
         params = dict(net.module_.named_parameters())
         for n, zero in self.zero_at_start_.items():
-            self.revived_ += int((params[n].detach()[zero] != 0).sum())
-        self.batches_checked_ += 1
+            self.log.revived += int((params[n].detach()[zero] != 0).sum())
+        self.log.batches_checked += 1
 
     def on_train_end(self, net, **kwargs):
-        self.state_at_end_.append(len(net.optimizer_.state))
+        self.log.state_at_end.append(len(net.optimizer_.state))
 
 
 class RecordInit(MLP):
@@ -105,11 +118,12 @@ class RecordInit(MLP):
 def recorded_fit(data):
     X, y = data
     RecordInit.created.clear()
-    net = make_net(hidden=(16, 8), max_epochs=3, callbacks=[("rec", RecordRounds())])
+    log = Log()
+    net = make_net(hidden=(16, 8), max_epochs=3, callbacks=[RecordRounds(log)])
     net.set_params(module=RecordInit)
     clf = LotteryTicketClassifier(net, n_rounds=3, prune_rate=0.4, random_state=0)
     clf.fit(X, y)
-    return clf, dict(clf.net_.callbacks_)["rec"], list(RecordInit.created)
+    return clf, log, list(RecordInit.created)
 
 
 def test_rounds_table(recorded_fit):
@@ -134,7 +148,7 @@ def test_kept_counts_per_layer_each_round(recorded_fit):
     expected = expected_kept(sizes, 0.4, 3)
     # survivors are rewound to their (non-zero) initial values: the number of
     # non-zero weights at each round's start is the kept count of that round
-    seen = [[int((w[n] != 0).sum()) for n in names] for w in rec.start_weights_]
+    seen = [[int((w[n] != 0).sum()) for n in names] for w in rec.start_weights]
     assert seen == expected
     assert clf.rounds_["n_weights"].tolist() == [sum(e) for e in expected]
     assert clf.rounds_["weights_remaining"].tolist() == pytest.approx(
@@ -151,10 +165,11 @@ def test_kept_counts_per_layer_each_round(recorded_fit):
 
 def test_survivors_start_each_round_at_their_initial_values(recorded_fit):
     clf, rec, created = recorded_fit
-    assert len(created) == 1  # the module is built once per fit
+    # every construction of the module in a fit draws the same initial values
+    assert all(all(torch.equal(c[n], created[0][n]) for n in c) for c in created)
     init = created[0]
     masks = clf.masks_
-    for r, start in enumerate(rec.start_weights_):
+    for r, start in enumerate(rec.start_weights):
         for name, value in init.items():
             w = start[name]
             if name in masks:
@@ -164,25 +179,25 @@ def test_survivors_start_each_round_at_their_initial_values(recorded_fit):
                 assert torch.equal(w, value), (r, name)
     # round 0 is the dense initialization itself; the final survivors were
     # also the survivors of every earlier round's start
-    assert all(torch.equal(rec.start_weights_[0][n], init[n]) for n in init)
+    assert all(torch.equal(rec.start_weights[0][n], init[n]) for n in init)
     for n, m in masks.items():
-        assert torch.equal(rec.start_weights_[-1][n], init[n] * m)
+        assert torch.equal(rec.start_weights[-1][n], init[n] * m)
 
 
 def test_each_round_has_a_fresh_optimizer(recorded_fit):
     _, rec, _ = recorded_fit
-    assert len(rec.optimizers_) == 4
+    assert len(rec.optimizers) == 4
     for i in range(4):
         for j in range(i + 1, 4):
-            assert rec.optimizers_[i] is not rec.optimizers_[j]
-    assert rec.state_at_begin_ == [0, 0, 0, 0]  # no Adam moments carried over
-    assert all(n > 0 for n in rec.state_at_end_)
+            assert rec.optimizers[i] is not rec.optimizers[j]
+    assert rec.state_at_begin == [0, 0, 0, 0]  # no Adam moments carried over
+    assert all(n > 0 for n in rec.state_at_end)
 
 
 def test_pruned_weights_never_revive_between_steps(recorded_fit):
     _, rec, _ = recorded_fit
-    assert rec.batches_checked_ == 4 * 3 * 4  # rounds * epochs * batches of 32
-    assert rec.revived_ == 0
+    assert rec.batches_checked == 4 * 3 * 4  # rounds * epochs * batches of 32
+    assert rec.revived == 0
 
 
 def check_exact_zeros(clf):
@@ -215,14 +230,12 @@ OPTIMIZERS = {
 def test_exact_zeros_after_fit_for_each_optimizer(data, name):
     X, y = data
     optimizer, kw = OPTIMIZERS[name]
-    net = make_net(
-        optimizer=optimizer, lr=0.05, callbacks=[("rec", RecordRounds())], **kw
-    )
+    log = Log()
+    net = make_net(optimizer=optimizer, lr=0.05, callbacks=[RecordRounds(log)], **kw)
     clf = LotteryTicketClassifier(net, n_rounds=2, prune_rate=0.5, random_state=0)
     clf.fit(X, y)
     check_exact_zeros(clf)
-    rec = dict(clf.net_.callbacks_)["rec"]
-    assert rec.revived_ == 0 and rec.batches_checked_ > 0
+    assert log.revived == 0 and log.batches_checked > 0
 
 
 @pytest.mark.parametrize(
@@ -240,14 +253,15 @@ def test_exact_zeros_after_fit_for_each_optimizer(data, name):
 )
 def test_exact_zeros_with_lr_scheduler(data, scheduler):
     X, y = data
+    log = Log()
     net = make_net(
         optimizer=torch.optim.SGD, lr=0.05, optimizer__momentum=0.9,
-        callbacks=[("sched", scheduler), ("rec", RecordRounds())],
+        callbacks=[("sched", scheduler), ("rec", RecordRounds(log))],
     )
     clf = LotteryTicketClassifier(net, n_rounds=2, prune_rate=0.5, random_state=0)
     clf.fit(X, y)  # OneCycleLR raises if it is stepped past total_steps
     check_exact_zeros(clf)
-    assert dict(clf.net_.callbacks_)["rec"].revived_ == 0
+    assert log.revived == 0 and log.batches_checked > 0
 
 
 def test_fitted_net_keeps_the_ticket_when_trained_further(data):

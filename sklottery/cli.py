@@ -1,0 +1,499 @@
+"""The ``sklottery`` command line.
+
+``sklottery demo``
+    The README's main job: a ticket on sklearn's digits (same as ``make demo``).
+``sklottery fit DATA --target COLUMN [options]``
+    Read a CSV or Parquet table with pandas, find a ticket for ``COLUMN`` from
+    the other columns, and write the rounds table (CSV) and a summary next to
+    ``--out``; print the summary.
+``sklottery report SUMMARY``
+    Print a summary written by ``fit`` again.
+
+Every error the user can cause (a missing file, an unreadable table, a
+missing column, a bad option) ends with one line on stderr and a non-zero
+exit status, never a traceback (set ``SKLOTTERY_TRACEBACK=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["main"]
+
+PROG = "sklottery"
+READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CLIError(Exception):
+    """An error reported as one line on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, not the usage block."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+# -- option types --------------------------------------------------------------
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _open_unit(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in the open interval (0, 1), got {text!r}"
+        )
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0.0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _hidden(text):
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes >= 1 such as 300,100; got {text!r}"
+        )
+    return sizes
+
+
+def _strategies():
+    from .pruning.criteria import valid_names
+
+    return valid_names()
+
+
+def _rewind_modes():
+    from .estimator import REWIND_MODES
+
+    return list(REWIND_MODES)
+
+
+# -- parser --------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Find lottery tickets (Frankle & Carbin, 2019) in PyTorch "
+        "networks with scikit-learn.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo", help="the README's main job: a ticket on sklearn's digits"
+    )
+    demo.add_argument("--rounds", type=_int_at_least(0), default=8)
+    demo.add_argument("--epochs", type=_int_at_least(1), default=15)
+    demo.add_argument("--seed", type=_int_at_least(0), default=0)
+
+    fit = sub.add_parser(
+        "fit",
+        help="find a ticket in a CSV or Parquet table",
+        description="Find a lottery ticket that predicts COLUMN from the other "
+        "columns of DATA (.csv, .tsv, .parquet or .pq). Numeric columns are "
+        "standardized, text and category columns one-hot encoded.",
+    )
+    fit.add_argument("data", metavar="DATA", help="a .csv, .tsv, .parquet or .pq file")
+    fit.add_argument("--target", required=True, metavar="COLUMN",
+                     help="the column to predict (class labels)")
+    fit.add_argument("--rounds", type=_int_at_least(0), default=5,
+                     help="pruning rounds after the dense round 0 (default 5)")
+    fit.add_argument("--prune-rate", type=_open_unit, default=0.2,
+                     help="fraction of the remaining weights pruned per round "
+                     "(default 0.2)")
+    fit.add_argument("--strategy", default="large_final",
+                     help="mask criterion (default large_final); one of: "
+                     + ", ".join(_strategies()))
+    fit.add_argument("--rewind", default="init",
+                     help="where survivors go before retraining (default init); "
+                     "one of: " + ", ".join(_rewind_modes()))
+    fit.add_argument("--scope", default="layer", choices=["layer", "global"],
+                     help="prune each layer on its own or all together "
+                     "(default layer)")
+    fit.add_argument("--epochs", type=_int_at_least(1), default=10,
+                     help="training epochs per round (default 10)")
+    fit.add_argument("--hidden", type=_hidden, default=(300, 100),
+                     help="hidden layer sizes, comma separated (default 300,100)")
+    fit.add_argument("--lr", type=_positive_float, default=1.2e-3,
+                     help="Adam learning rate (default 1.2e-3)")
+    fit.add_argument("--batch-size", type=_int_at_least(1), default=60,
+                     help="minibatch size (default 60)")
+    fit.add_argument("--test-size", type=_open_unit, default=0.2,
+                     help="fraction of rows held out to score the ticket "
+                     "(default 0.2)")
+    fit.add_argument("--seed", type=_int_at_least(0), default=0,
+                     help="random seed (default 0)")
+    fit.add_argument("--out", default=None, metavar="PREFIX",
+                     help="output prefix (default: DATA without its suffix); "
+                     "writes PREFIX.rounds.csv and PREFIX.summary.json")
+    fit.add_argument("--no-progress", action="store_true",
+                     help="no progress bar")
+
+    report = sub.add_parser("report", help="print the summary of a fit again")
+    report.add_argument("summary", metavar="SUMMARY",
+                        help="a PREFIX.summary.json written by sklottery fit")
+    return parser
+
+
+# -- data ----------------------------------------------------------------------
+def read_table(path) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet file; any failure becomes a one-line CLIError."""
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise CLIError(
+            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; "
+            f"expected one of {', '.join(READERS)}"
+        )
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+    except ImportError as exc:
+        raise CLIError(f"{path}: reading Parquet needs pyarrow ({exc})") from None
+    except Exception as exc:  # pandas/pyarrow raise many types for bad files
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise CLIError(f"{path}: not a readable {kind} file ({reason})") from None
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise CLIError(f"{path}: the table is empty")
+    return frame
+
+
+def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
+    """Features (float32, one-hot for text columns) and labels from a table."""
+    if target not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:20]))
+        more = " ..." if frame.shape[1] > 20 else ""
+        raise CLIError(
+            f"{path}: no column {target!r}; the columns are: {shown}{more}"
+        )
+    y = frame[target]
+    if y.isna().any():
+        raise CLIError(
+            f"{path}: the target column {target!r} has {int(y.isna().sum())} "
+            "missing value(s)"
+        )
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise CLIError(f"{path}: no feature columns besides the target {target!r}")
+    missing = features.columns[features.isna().any()].tolist()
+    if missing:
+        raise CLIError(
+            f"{path}: missing values in feature column(s) {missing[:5]}; "
+            "fill or drop them first"
+        )
+    text = features.select_dtypes(exclude=["number", "bool"]).columns.tolist()
+    X = pd.get_dummies(features, columns=text, dtype=np.float32) if text else features
+    X = X.astype(np.float32)
+    return X, y.to_numpy(), text
+
+
+# -- progress ------------------------------------------------------------------
+def _progress_callback(total_epochs: int):
+    """A skorch callback advancing one bar over all rounds' epochs."""
+    from skorch.callbacks import Callback
+
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: print a line per round instead
+        tqdm = None
+
+    class RoundProgress(Callback):
+        def __init__(self):
+            self._bar = None
+            self._round = -1
+
+        def initialize(self):  # called again every round: keep the bar
+            return self
+
+        def __sklearn_clone__(self):
+            # the estimator clones its net (and so its callbacks): every clone
+            # reports to this one bar
+            return self
+
+        def __deepcopy__(self, memo):
+            return self
+
+        def on_train_begin(self, net, **kwargs):
+            self._round += 1
+            if tqdm is not None and self._bar is None:
+                self._bar = tqdm(total=total_epochs, unit="epoch", file=sys.stderr,
+                                desc="round 0", leave=False)
+            if self._bar is not None:
+                self._bar.set_description(f"round {self._round}")
+
+        def on_epoch_end(self, net, **kwargs):
+            if self._bar is not None:
+                self._bar.update(1)
+
+        def on_train_end(self, net, **kwargs):
+            if self._bar is None:
+                print(f"round {self._round} done", file=sys.stderr, flush=True)
+
+        def close(self):
+            if self._bar is not None:
+                self._bar.close()
+
+    return RoundProgress()
+
+
+# -- commands ------------------------------------------------------------------
+def _summary_text(summary: dict) -> str:
+    rounds = pd.DataFrame(summary["rounds"])
+    cols = [c for c in ("round", "weights_remaining", "n_weights", "epochs",
+                        "train_loss", "valid_loss", "score") if c in rounds]
+    table = rounds[cols].copy()
+    percent = 100 * table["weights_remaining"]
+    table["weights_remaining"] = percent.map("{:.1f}%".format)
+    floats = "{:.4f}".format
+    with pd.option_context("display.width", 120, "display.float_format", floats):
+        text = table.to_string(index=False)
+    p = summary["params"]
+    lines = [
+        f"sklottery ticket for {summary['target']!r} from {summary['data']}",
+        f"  {summary['n_train']} training rows, {summary['n_test']} held out; "
+        f"{summary['n_features']} features; {len(summary['classes'])} classes",
+        f"  strategy={p['strategy']} rewind={p['rewind']} scope={p['scope']} "
+        f"prune_rate={p['prune_rate']} rounds={p['n_rounds']} epochs={p['epochs']} "
+        f"hidden={','.join(map(str, p['hidden']))} seed={p['seed']}",
+        "",
+        text,
+        "",
+        f"final ticket: {100 * summary['weights_remaining']:.1f}% of weights "
+        f"remaining, held-out accuracy {summary['test_score']:.4f} "
+        f"(dense round 0 on the validation split: {summary['rounds'][0]['score']:.4f})",
+    ]
+    files = summary.get("files", {})
+    if files:
+        lines.append("files: " + ", ".join(files.values()))
+    return "\n".join(lines)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+
+    run(args.rounds, args.epochs, args.seed)
+    return 0
+
+
+def cmd_fit(args) -> int:
+    if args.strategy not in _strategies():
+        raise CLIError(
+            f"--strategy {args.strategy!r} is not valid; choose from "
+            + ", ".join(_strategies())
+        )
+    if args.rewind not in _rewind_modes():
+        raise CLIError(
+            f"--rewind {args.rewind!r} is not valid; choose from "
+            + ", ".join(_rewind_modes())
+        )
+    frame = read_table(args.data)
+    X, y, text_columns = split_features(frame, args.target, args.data)
+
+    import torch
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from skorch import NeuralNetClassifier
+    from skorch.dataset import ValidSplit
+
+    from .estimator import LotteryTicketClassifier
+    from .modules import MLP
+
+    labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
+                               return_counts=True)
+    if len(labels) < 2:
+        raise CLIError(f"{args.data}: the target {args.target!r} has only one class")
+    if len(labels) > max(50, len(y) // 5):
+        raise CLIError(
+            f"{args.data}: the target {args.target!r} has {len(labels)} distinct "
+            "values; sklottery fit predicts class labels"
+        )
+    stratify = y if counts.min() >= 2 else None
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
+        )
+    except ValueError as exc:
+        raise CLIError(
+            f"{args.data}: cannot hold out --test-size rows ({exc})"
+        ) from None
+
+    progress = None if args.no_progress else _progress_callback(
+        (args.rounds + 1) * args.epochs
+    )
+    small = np.unique(y_train, return_counts=True)[1].min() < 5
+    net = NeuralNetClassifier(
+        MLP,
+        module__hidden_units=args.hidden,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_epochs=args.epochs,
+        train_split=ValidSplit(0.2, stratified=not small,
+                               random_state=args.seed),
+        iterator_train__shuffle=True,
+        callbacks=[("progress", progress)] if progress is not None else None,
+        verbose=0,
+    )
+    clf = LotteryTicketClassifier(
+        net, n_rounds=args.rounds, prune_rate=args.prune_rate,
+        strategy=args.strategy, rewind=args.rewind, scope=args.scope,
+        random_state=args.seed,
+    )
+    model = make_pipeline(StandardScaler(), clf)
+    start = time.perf_counter()
+    try:
+        model.fit(X_train, y_train)
+    finally:
+        if progress is not None:
+            progress.close()
+    elapsed = time.perf_counter() - start
+
+    out = Path(args.out) if args.out else Path(args.data).with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rounds_path = out.parent / f"{out.name}.rounds.csv"
+    summary_path = out.parent / f"{out.name}.summary.json"
+    clf.rounds_.to_csv(rounds_path, index=False)
+    summary = {
+        "data": str(args.data),
+        "target": args.target,
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "n_features": int(X.shape[1]),
+        "one_hot_columns": text_columns,
+        "classes": clf.classes_.tolist(),
+        "params": {
+            "n_rounds": args.rounds, "prune_rate": args.prune_rate,
+            "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
+            "epochs": args.epochs, "hidden": list(args.hidden), "lr": args.lr,
+            "batch_size": args.batch_size, "seed": args.seed,
+        },
+        "weights_remaining": 1.0 - clf.sparsity_,
+        "test_score": float(model.score(X_test, y_test)),
+        "fit_seconds": elapsed,
+        "rounds": clf.rounds_.to_dict(orient="records"),
+        "layers": clf.layers_.to_dict(orient="records"),
+        "files": {"rounds": str(rounds_path), "summary": str(summary_path)},
+    }
+    summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+    print(_summary_text(summary))
+    return 0
+
+
+def load_summary(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        summary = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{path}: not a sklottery summary ({exc})") from None
+    needed = {"data", "target", "params", "rounds", "weights_remaining", "test_score"}
+    if not isinstance(summary, dict) or not needed <= set(summary):
+        raise CLIError(f"{path}: not a sklottery summary (written by sklottery fit)")
+    return summary
+
+
+def cmd_report(args) -> int:
+    print(_summary_text(load_summary(args.summary)))
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "report": cmd_report}
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (``sys.argv[1:]`` by default).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when the command failed, 2 for a usage error.
+
+    Examples
+    --------
+    >>> from sklottery.cli import main
+    >>> main(["report", "no-such-file.summary.json"])
+    1
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CLIError, ValueError, TypeError) as exc:
+        # ValueError/TypeError: the estimator's own checks of its parameters
+        if os.environ.get("SKLOTTERY_TRACEBACK"):
+            raise
+        message = " ".join(str(exc).split())
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:  # the ``sklottery`` console script
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The command line, end to end through its real entry points."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from sklottery import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--rounds", "1", "--epochs", "1", "--hidden", "8", "--no-progress"]
+
+
+def run_module(*args, cwd=None):
+    """``python -m sklottery ARGS`` in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("SKLOTTERY_TRACEBACK", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sklottery", *map(str, args)],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def iris_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
+                                                 2: "virginica"})
+    frame.to_csv(d / "iris.csv", index=False)
+    frame.to_parquet(d / "iris.parquet")
+    return d
+
+
+@pytest.fixture(scope="module")
+def fitted_csv(iris_files):
+    out = iris_files / "out" / "iris"
+    result = run_module("fit", iris_files / "iris.csv", "--target", "species",
+                        "--out", out, *FAST)
+    return result, out
+
+
+def test_fit_csv_through_python_m(fitted_csv):
+    result, out = fitted_csv
+    assert result.returncode == 0, result.stderr
+    rounds = pd.read_csv(f"{out}.rounds.csv")
+    assert rounds["round"].tolist() == [0, 1]
+    assert rounds["n_weights"].iloc[0] == 4 * 8 + 8 * 3
+    assert rounds["weights_remaining"].iloc[0] == 1.0
+    assert rounds["weights_remaining"].iloc[1] < 1.0
+    summary = json.loads(Path(f"{out}.summary.json").read_text())
+    assert summary["target"] == "species"
+    assert summary["classes"] == ["setosa", "versicolor", "virginica"]
+    assert summary["n_train"] + summary["n_test"] == 150
+    assert summary["n_test"] == 30
+    assert summary["params"]["hidden"] == [8]
+    assert summary["weights_remaining"] == pytest.approx(
+        rounds["weights_remaining"].iloc[-1]
+    )
+    assert 0.0 <= summary["test_score"] <= 1.0
+    assert "final ticket:" in result.stdout
+    assert f"{100 * summary['weights_remaining']:.1f}% of weights" in result.stdout
+
+
+def test_report_prints_the_summary_again(fitted_csv):
+    result, out = fitted_csv
+    again = run_module("report", f"{out}.summary.json")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == result.stdout
+    assert again.stderr == ""
+
+
+def test_console_script_is_declared_and_runs_parquet(iris_files, capsys, monkeypatch):
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    target = re.search(r'^sklottery\s*=\s*"([^"]+)"', scripts, re.M).group(1)
+    module, func = target.split(":")
+    console_main = getattr(import_module(module), func)
+    assert console_main is cli.console_main
+
+    out = iris_files / "pq" / "run"
+    monkeypatch.setattr(sys, "argv", [
+        "sklottery", "fit", str(iris_files / "iris.parquet"), "--target",
+        "species", "--out", str(out), "--strategy", "random", "--seed", "3", *FAST,
+    ])
+    with pytest.raises(SystemExit) as exit_info:
+        console_main()
+    assert exit_info.value.code == 0
+    captured = capsys.readouterr()
+    assert "strategy=random" in captured.out
+    assert json.loads(Path(f"{out}.summary.json").read_text())["params"]["seed"] == 3
+
+
+def test_progress_bar_goes_to_stderr(iris_files, capsys):
+    out = iris_files / "progress" / "run"
+    code = cli.main(["fit", str(iris_files / "iris.csv"), "--target", "species",
+                     "--out", str(out), "--rounds", "1", "--epochs", "2",
+                     "--hidden", "8"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "round 1" in captured.err
+    assert "epoch" in captured.err
+    assert "round" not in captured.out.splitlines()[0]
+
+
+def test_text_features_are_one_hot_encoded(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=60),
+        "colour": rng.choice(["red", "green", "blue"], size=60),
+        "label": np.repeat([0, 1], 30),
+    })
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    code = cli.main(["fit", str(tmp_path / "t.csv"), "--target", "label",
+                     "--out", str(tmp_path / "t"), *FAST])
+    assert code == 0
+    summary = json.loads((tmp_path / "t.summary.json").read_text())
+    assert summary["one_hot_columns"] == ["colour"]
+    assert summary["n_features"] == 4
+    assert summary["classes"] == [0, 1]
+
+
+def test_demo_runs_the_main_job():
+    result = run_module("demo", "--rounds", "1", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "Lottery-ticket rounds on sklearn digits" in result.stdout
+    assert "final ticket:" in result.stdout
+
+
+# -- errors: one line on stderr, non-zero exit, no traceback ---------------------
+def _bad_parquet(d):
+    (d / "bad.parquet").write_bytes(b"this is not parquet")
+    return d / "bad.parquet"
+
+
+def _one_class(d):
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 1, 1]}).to_csv(d / "one.csv",
+                                                                index=False)
+    return d / "one.csv"
+
+
+def _target_nan(d):
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, None, 1]}).to_csv(d / "nan.csv",
+                                                                  index=False)
+    return d / "nan.csv"
+
+
+ERRORS = [
+    (lambda d: ["fit", d / "missing.csv", "--target", "y"], 1, "no such file"),
+    (lambda d: ["fit", d / "data.xlsx", "--target", "y"], 1, "unknown file type"),
+    (lambda d: ["fit", _bad_parquet(d), "--target", "y"], 1, "not a readable parquet"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "nope"], 1, "no column 'nope'"),
+    (lambda d: ["fit", _one_class(d), "--target", "y"], 1, "only one class"),
+    (lambda d: ["fit", _target_nan(d), "--target", "y"], 1, "missing value"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--strategy", "big"],
+     1, "--strategy 'big' is not valid"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--rewind", "nope"],
+     1, "--rewind 'nope' is not valid"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--prune-rate", "1.5"],
+     2, "--prune-rate"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--epochs", "0"],
+     2, "--epochs"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--hidden", "a,b"],
+     2, "--hidden"),
+    (lambda d: ["fit", d / "iris.csv"], 2, "--target"),
+    (lambda d: ["frobnicate"], 2, "invalid choice"),
+    (lambda d: [], 2, "required"),
+    (lambda d: ["report", d / "iris.csv"], 1, "not a sklottery summary"),
+    (lambda d: ["report", d / "absent.json"], 1, "no such file"),
+]
+
+
+@pytest.mark.parametrize("make_args, code, message", ERRORS)
+def test_errors_are_one_line(iris_files, tmp_path, capsys, make_args, code, message):
+    (tmp_path / "iris.csv").write_bytes((iris_files / "iris.csv").read_bytes())
+    args = [str(a) for a in make_args(tmp_path)]
+    try:
+        status = cli.main(args)
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    assert status == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert message in err
+    assert err.startswith("sklottery")
+    assert "Traceback" not in err
+
+
+def test_errors_through_python_m_are_one_line(iris_files):
+    result = run_module("fit", iris_files / "iris.csv", "--target", "colour")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "no column 'colour'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -26,8 +26,16 @@ from torch.utils.data import DataLoader, Subset
 
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
-from .pruning import ApplyMasks, Pruner, find_prunable, resolve_criterion
+from .pruning import (
+    CRITERIA,
+    SCHEDULES,
+    ApplyMasks,
+    Pruner,
+    find_prunable,
+    resolve_criterion,
+)
 from .pruning.masks import load_values
+from .pruning.rewind import check_rewind
 from .rounds import (
     DenseInterrupted,
     FixedValidation,
@@ -35,14 +43,15 @@ from .rounds import (
     accuracy,
     dense_record,
     dense_round,
+    gradient_function,
     run_rounds,
 )
 from .selection import SELECT_MODES, RoundSelector
 
 __all__ = ["LotteryTicketClassifier"]
 
-REWIND_MODES = ("init",)
 MASKS_CALLBACK = "lottery_masks"
+EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 
 def _progress_bar(total):
@@ -116,13 +125,17 @@ class _BaseLotteryTicket(
         net=None,
         *,
         n_rounds=5,
-        prune_rate=0.2,
+        prune_rate=None,
+        target_sparsity=None,
+        schedule="iterative",
         strategy="large_final",
         rewind="init",
         scope="layer",
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        rescale=False,
+        early_bird=None,
         select="last",
         tol=0.01,
         memory=None,
@@ -132,12 +145,16 @@ class _BaseLotteryTicket(
         self.net = net
         self.n_rounds = n_rounds
         self.prune_rate = prune_rate
+        self.target_sparsity = target_sparsity
+        self.schedule = schedule
         self.strategy = strategy
         self.rewind = rewind
         self.scope = scope
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.rescale = rescale
+        self.early_bird = early_bird
         self.select = select
         self.tol = tol
         self.memory = memory
@@ -158,12 +175,40 @@ class _BaseLotteryTicket(
     def _validate_params(self):
         """Check the parameters; return the numeric ones as plain Python numbers."""
         n_rounds = _check_int(self.n_rounds, "n_rounds", 0)
-        prune_rate = _check_open_unit(self.prune_rate, "prune_rate")
-        resolve_criterion(self.strategy)  # unknown names: the message lists valid ones
-        if not isinstance(self.rewind, str) or self.rewind not in REWIND_MODES:
+        prune_rate = target = None
+        if self.prune_rate is not None:
+            prune_rate = _check_open_unit(self.prune_rate, "prune_rate")
+        if self.target_sparsity is not None:
+            target = _check_open_unit(self.target_sparsity, "target_sparsity")
+            if n_rounds < 1:
+                raise ValueError(
+                    "target_sparsity needs n_rounds >= 1 pruning rounds; got "
+                    f"n_rounds={self.n_rounds!r}"
+                )
+        if prune_rate is not None and target is not None:
             raise ValueError(
-                f"rewind={self.rewind!r} is not valid; valid rewind modes are "
-                f"{list(REWIND_MODES)}"
+                "give either prune_rate (the fraction of the remaining weights "
+                "pruned each round) or target_sparsity (the sparsity after "
+                "n_rounds, from which the per-round rate is derived), not both; got "
+                f"prune_rate={self.prune_rate!r}, target_sparsity={self.target_sparsity!r}"
+            )
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule={self.schedule!r} is not valid; valid schedules are "
+                f"{list(SCHEDULES)}"
+            )
+        resolve_criterion(self.strategy)  # unknown names: the message lists valid ones
+        check_rewind(self.rewind)  # unknown modes: the message lists valid ones
+        if not isinstance(self.rescale, bool):
+            raise TypeError(f"rescale must be True or False; got {self.rescale!r}")
+        self._early_bird_options()
+        if self.early_bird is not None and isinstance(self.strategy, str) and (
+            self.strategy == "random"
+        ):
+            raise ValueError(
+                "early_bird needs a deterministic mask criterion: with "
+                "strategy='random' the masks never settle; valid strategies with "
+                f"early_bird are {sorted(set(CRITERIA) - {'random'})} or a callable"
             )
         if not isinstance(self.select, str) or self.select not in SELECT_MODES:
             raise ValueError(
@@ -192,7 +237,33 @@ class _BaseLotteryTicket(
                     f"net must be a skorch {name} (or None for the default MLP); "
                     f"got {type(self.net).__name__}"
                 )
-        return n_rounds, prune_rate
+        return n_rounds, prune_rate, target
+
+    def _early_bird_options(self):
+        """``early_bird`` as a dict of :class:`~sklottery.rounds.EarlyBird`
+        options, or None."""
+        eb = self.early_bird
+        if eb is None or eb is False:
+            return None
+        if eb is True:
+            return dict(EARLY_BIRD_DEFAULTS)
+        if isinstance(eb, numbers.Real) and not isinstance(eb, bool):
+            eb = {"threshold": eb}
+        if not isinstance(eb, dict):
+            raise TypeError(
+                "early_bird must be None, True, a threshold in (0, 1) or a dict with "
+                f"keys {sorted(EARLY_BIRD_DEFAULTS)}; got {self.early_bird!r}"
+            )
+        unknown = set(eb) - set(EARLY_BIRD_DEFAULTS)
+        if unknown:
+            raise ValueError(
+                f"early_bird has unknown keys {sorted(unknown)}; valid keys are "
+                f"{sorted(EARLY_BIRD_DEFAULTS)}"
+            )
+        options = {**EARLY_BIRD_DEFAULTS, **eb}
+        _check_open_unit(options["threshold"], "early_bird threshold")
+        _check_int(options["patience"], "early_bird patience", 1)
+        return options
 
     def _build_net(self, n_features, n_outputs):
         net = self._default_net() if self.net is None else clone(self.net)
@@ -234,12 +305,19 @@ class _BaseLotteryTicket(
         -------
         self
         """
-        n_rounds, prune_rate = self._validate_params()
+        n_rounds, prune_rate, target_sparsity = self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
         X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         y, n_outputs = self._encode_y(y)
 
         net = self._build_net(X.shape[1], n_outputs)
+        rewind_epoch = check_rewind(self.rewind)
+        rewind_epoch = rewind_epoch if isinstance(rewind_epoch, int) else None
+        if rewind_epoch is not None and rewind_epoch > net.max_epochs:
+            raise ValueError(
+                f"rewind={rewind_epoch} (late rewinding to epoch {rewind_epoch} of the "
+                f"dense round) exceeds the net's max_epochs={net.max_epochs}"
+            )
         user_split, user_callbacks = net.train_split, net.callbacks
         data = self._split(net, X, y)
         rng = check_random_state(self.random_state)
@@ -249,17 +327,30 @@ class _BaseLotteryTicket(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _initialize(net)
+            oneshot = self.schedule == "oneshot"
+            pruner_kwargs = {
+                "strategy": self.strategy,
+                "prune_rate": prune_rate,
+                "target_sparsity": target_sparsity,
+                # one-shot prunes what n_rounds iterative rounds would, once
+                "n_rounds": max(n_rounds, 1) if oneshot else n_rounds,
+                "schedule": self.schedule,
+                "scope": self.scope,
+                "output_rate_factor": self.output_rate_factor,
+                "layer_rates": self.layer_rates,
+                "exclude": self.exclude,
+                "random_state": seed,
+            }
             pruner = Pruner(
-                net.module_,
-                strategy=self.strategy,
-                prune_rate=prune_rate,
-                scope=self.scope,
-                output_rate_factor=self.output_rate_factor,
-                layer_rates=self.layer_rates,
-                exclude=self.exclude,
-                random_state=seed,
+                net.module_, rewind=self.rewind, rescale=self.rescale, **pruner_kwargs
             )
-        dense, interrupted = self._dense_round(net, data, seed)
+        last_round = min(n_rounds, 1) if oneshot else n_rounds
+        early_bird = self._early_bird_options()
+        if early_bird is not None:
+            early_bird = {**early_bird, "pruner": pruner_kwargs}
+        dense, interrupted = self._dense_round(
+            net, data, seed, rewind_epoch=rewind_epoch, early_bird=early_bird
+        )
 
         valid = None
         if data.eval_on == "valid":
@@ -268,7 +359,11 @@ class _BaseLotteryTicket(
         with torch.random.fork_rng(devices=[]):
             load_values(net.module_, dense["init"])
             pruner.set_rewind_point()
+            # the supermask score of round 0: the dense initialization
+            untrained0 = self._score_round(net, data.X_eval, data.y_eval)
             load_values(net.module_, dense["trained"])
+            if dense["rewind_point"] is not None:  # late rewinding
+                pruner.set_rewind_point(dense["rewind_point"])
             net.history_ = History(dense["history"])
             net.callbacks = [
                 *(user_callbacks or []),
@@ -278,8 +373,8 @@ class _BaseLotteryTicket(
             # left it, whether round 0 was trained now or came from the cache
             torch.set_rng_state(dense["rng_state"])
             records = []
-            selector = RoundSelector(self.select, float(self.tol), n_rounds)
-            bar = _progress_bar(n_rounds + 1) if self.verbose > 0 else None
+            selector = RoundSelector(self.select, float(self.tol), last_round)
+            bar = _progress_bar(last_round + 1) if self.verbose > 0 else None
 
             def on_round_end(record, net, pruner):
                 selector.update(record, net, pruner)
@@ -294,18 +389,34 @@ class _BaseLotteryTicket(
                 if not interrupted:
                     score0 = self._score_round(net, data.X_eval, data.y_eval)
                     records.append(
-                        dense_record(pruner, dense["stats"], score0, data.eval_on)
+                        dense_record(
+                            pruner,
+                            dense["stats"],
+                            score0,
+                            data.eval_on,
+                            untrained_score=untrained0,
+                            ticket_epoch=dense["ticket_epoch"],
+                        )
                     )
+                    final_lrs = dense["final_lrs"]
                     del dense
                     on_round_end(records[0], net, pruner)
+                    grad_fn = None
+                    if pruner.needs_grad:
+                        grad_fn = gradient_function(
+                            net, pruner, data.X_train, data.y_train, seed=seed
+                        )
                     more, interrupted = run_rounds(
                         net,
                         pruner,
                         data,
-                        n_rounds=n_rounds,
+                        n_rounds=last_round,
                         score=self._score_round,
                         first_round=1,
                         on_round_end=on_round_end,
+                        freeze_lr=self.rewind == "none",
+                        initial_lrs=final_lrs,
+                        grad_fn=grad_fn,
                     )
                     records += more
             finally:
@@ -340,13 +451,15 @@ class _BaseLotteryTicket(
         self._n_features_out = self._features(X[:1]).shape[1]
         return self
 
-    def _dense_round(self, net, data, seed):
+    def _dense_round(self, net, data, seed, *, rewind_epoch=None, early_bird=None):
         """Round 0 through ``memory``: (result of ``dense_round``, interrupted).
 
         The cache key is what determines the dense round -- the net's
         parameters (an unfitted clone, its ``train_split`` replaced by the
         split already made), the split data and the seed -- and nothing
-        about pruning.
+        about pruning, except, when they are used, late rewinding's epoch and
+        the early-bird options, which change what round 0 returns or how long
+        it trains.
         """
         memory = check_memory(self.memory)
         spec = clone(net).set_params(train_split=None)
@@ -360,6 +473,8 @@ class _BaseLotteryTicket(
                 data.y_eval.numpy(),
                 eval_on=data.eval_on,
                 seed=seed,
+                rewind_epoch=rewind_epoch,
+                early_bird=early_bird,
             )
         except DenseInterrupted as exc:
             return exc.result, True
@@ -423,17 +538,48 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         the data.
     n_rounds : int, default=5
         Number of pruning rounds after the dense round 0.
-    prune_rate : float in (0, 1), default=0.2
-        Fraction of the *remaining* weights pruned in each round.
+    prune_rate : float in (0, 1) or None, default=None
+        Fraction of the *remaining* weights pruned in each round. ``None``
+        means 0.2 (Frankle & Carbin 2019), or the rate derived from
+        ``target_sparsity``; giving both is an error.
+    target_sparsity : float in (0, 1) or None, default=None
+        Sparsity every tensor pruned at the base rate reaches after
+        ``n_rounds`` rounds: the per-round rate is ``1 - (1 -
+        target_sparsity) ** (1 / n_rounds)``. The output layer keeps its
+        per-round rate ``rate * output_rate_factor`` (it ends denser), and
+        ``layer_rates`` stay per-round rates.
+    schedule : {"iterative", "oneshot"}, default="iterative"
+        ``"oneshot"`` prunes, in a single round 1, what ``n_rounds``
+        iterative rounds would (every group's rate compounded: ``1 - (1 -
+        rate) ** n_rounds``), then retrains once: ``rounds_`` has two rows
+        (Frankle & Carbin 2019 compare one-shot and iterative pruning).
     strategy : str or callable, default="large_final"
-        Mask criterion. ``"large_final"`` keeps the largest trained
-        magnitudes (Frankle & Carbin 2019); ``"random"`` is the control.
-        The Keras pruner's ``"smallest_weights"`` and
-        ``"smallest_weights_global"`` are accepted as aliases. A callable
-        ``f(w_init, w_final) -> scores`` keeps the highest scores.
-    rewind : {"init"}, default="init"
-        Where survivors go before retraining: ``"init"`` = their exact
-        initial values.
+        Mask criterion; the weights with the highest scores are kept.
+        From Zhou et al. (2019), Table 1, with ``w_i`` the round's start
+        and ``w_f`` its trained weights: ``"large_final"`` (|w_f|, Frankle
+        & Carbin 2019), ``"small_final"``, ``"large_init"``,
+        ``"small_init"``, ``"large_init_large_final"``,
+        ``"small_init_small_final"``, ``"magnitude_increase"`` (|w_f| -
+        |w_i|), ``"movement"`` (|w_f - w_i|), ``"random"`` (the control),
+        ``"large_final_same_sign"``, ``"large_final_diff_sign"``; and
+        ``"snip"``, the gradient saliency |w dL/dw| of Lee et al. (2019),
+        with gradients of the net's criterion on up to 10 training
+        batches. The Keras pruner's ``"smallest_weights"`` and
+        ``"smallest_weights_global"`` are aliases of ``"large_final"``
+        (layer and global scope). A callable ``f(w_init, w_final) ->
+        scores`` is used as is. See :mod:`sklottery.pruning.criteria`.
+    rewind : str or int, default="init"
+        Where survivors go before retraining (see
+        :mod:`sklottery.pruning.rewind`): ``"init"`` their exact initial
+        values (Frankle & Carbin 2019); an int ``k`` their values after
+        epoch ``k`` of the dense round (late rewinding, Frankle et al.
+        2020); ``"reinit"`` a fresh random initialization (the papers'
+        control); ``"reshuffle"`` their initial values permuted within each
+        layer; ``"signed_constant"`` the layer's initial standard deviation
+        with the sign of their initial value (Zhou et al. 2019); ``"none"``
+        keep the trained weights and fine-tune at the final learning rate
+        (no schedule replay); ``"lr"`` keep the trained weights and replay
+        the learning-rate schedule (Renda et al. 2020).
     scope : {"layer", "global"} or list of (layers, rate), default="layer"
         ``"layer"`` prunes each tensor by its own ranking, ``"global"`` ranks
         all tensors together; a list of groups prunes each group together at
@@ -446,6 +592,20 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         Per-layer rates by layer or parameter name.
     exclude : list of str, optional
         Layers never pruned.
+    rescale : bool, default=False
+        Dynamic weight rescaling (from the Keras pruner): each pruned
+        layer's weight contribution is multiplied by ``total / kept`` of its
+        tensor in the forward pass (a forward hook: ``s * (out - b) + b``);
+        stored weights are never rewritten. Linear, Bilinear, Conv*,
+        ConvTranspose* and Embedding layers only.
+    early_bird : None, True, float or dict, default=None
+        Early-bird tickets (You et al. 2020): during the dense round, the
+        masks of the first prune are computed after every epoch, and the
+        round stops once their normalized Hamming distance to the previous
+        epoch's masks stays below ``threshold`` for ``patience`` epochs.
+        ``True`` = ``{"threshold": 0.1, "patience": 4}``; a float is the
+        threshold; a dict may set either key. ``rounds_["ticket_epoch"]``
+        gives the epoch the ticket was drawn.
     select : {"last", "best", "ticket"}, default="last"
         Which round becomes the fitted model (``net_``, ``masks_``,
         ``sparsity_``, ``layers_``, ``predict``), judged by the per-round
@@ -501,8 +661,13 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         ``n_weights`` (their number), ``epochs`` (trained that round),
         ``train_loss`` and ``valid_loss`` (last epoch), ``score`` (accuracy
         on the validation split, or on the training data when the net has
-        none: see ``score_on``), ``wall_time`` (seconds) and ``selected``
-        (True on the round chosen by ``select``).
+        none: see ``score_on``), ``wall_time`` (seconds),
+        ``untrained_score`` (the same score of the masked, rewound network
+        before the round trains -- Zhou et al.'s supermask score; the dense
+        initialization for round 0), ``ticket_epoch`` (round 0 with
+        ``early_bird``: the epoch the ticket was drawn, else NaN) and
+        ``selected`` (True on the round chosen by ``select``).
+
     selected_round_ : int
         The round chosen by ``select``.
     layers_ : pandas.DataFrame
@@ -514,6 +679,22 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
     ----------
     J. Frankle and M. Carbin, "The Lottery Ticket Hypothesis: Finding Sparse,
     Trainable Neural Networks", ICLR 2019.
+
+    H. Zhou, J. Lan, R. Liu and J. Yosinski, "Deconstructing Lottery Tickets:
+    Zeros, Signs, and the Supermask", NeurIPS 2019.
+
+    J. Frankle, G. K. Dziugaite, D. M. Roy and M. Carbin, "Linear Mode
+    Connectivity and the Lottery Ticket Hypothesis", ICML 2020 (late
+    rewinding; "Stabilizing the Lottery Ticket Hypothesis", arXiv 2019).
+
+    A. Renda, J. Frankle and M. Carbin, "Comparing Rewinding and Fine-tuning
+    in Neural Network Pruning", ICLR 2020.
+
+    N. Lee, T. Ajanthan and P. Torr, "SNIP: Single-shot Network Pruning based
+    on Connection Sensitivity", ICLR 2019.
+
+    H. You et al., "Drawing Early-Bird Tickets: Towards More Efficient
+    Training of Deep Networks", ICLR 2020.
 
     Examples
     --------

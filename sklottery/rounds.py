@@ -10,17 +10,20 @@ record (a dict) is produced per round; the estimator turns them into
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback, LRScheduler
 
-from .pruning import Pruner
+from .pruning import Pruner, RewindCheckpoint, mask_distance
 from .pruning.masks import snapshot
 
 __all__ = [
     "DenseInterrupted",
+    "EarlyBird",
     "FixedValidation",
     "RoundData",
     "StopRound",
@@ -78,7 +81,62 @@ class FixedValidation:
         return dataset, self.valid
 
 
-def train_round(net, X, y) -> bool:
+class EarlyBird(Callback):
+    """skorch callback drawing an early-bird ticket (You et al. 2020).
+
+    At the end of every epoch it computes the masks the pruner's next
+    :meth:`~sklottery.Pruner.prune` would give, records their normalized
+    Hamming distance to the previous epoch's masks in the history
+    (``mask_distance``), and stops training (:class:`StopRound`) once that
+    distance has stayed below ``threshold`` for ``patience`` consecutive
+    epochs -- the masks have settled, so the ticket can be drawn without
+    finishing dense training. You et al. (2020), "Drawing Early-Bird
+    Tickets", use a queue of 5 masks and ``threshold=0.1``.
+
+    Parameters
+    ----------
+    pruner : Pruner
+    threshold : float, default=0.1
+    patience : int, default=4
+    grad_fn : callable, optional
+        ``grad_fn() -> {name: grad}`` for gradient criteria (``"snip"``).
+
+    Attributes
+    ----------
+    epoch_ : int or None
+        The epoch (1-based) at which the ticket was drawn; None if training
+        ended first.
+    """
+
+    def __init__(self, pruner, threshold=0.1, patience=4, grad_fn=None):
+        self.pruner = pruner
+        self.threshold = threshold
+        self.patience = patience
+        self.grad_fn = grad_fn
+
+    def initialize(self):
+        self.previous_ = None
+        self.streak_ = 0
+        self.epoch_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        extra = {"grad": self.grad_fn()} if self.grad_fn is not None else {}
+        # a fixed generator: random criteria must not consume the pruner's draws
+        masks = self.pruner.compute_masks(
+            generator=torch.Generator().manual_seed(0), **extra
+        )
+        if self.previous_ is not None:
+            distance = mask_distance(self.previous_, masks)
+            net.history.record("mask_distance", distance)
+            self.streak_ = self.streak_ + 1 if distance < self.threshold else 0
+        self.previous_ = masks
+        if self.streak_ >= self.patience:
+            self.epoch_ = len(net.history)
+            raise StopRound(f"early-bird ticket drawn at epoch {self.epoch_}")
+
+
+def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
     """Train ``net`` from its current weights with a fresh optimizer state.
 
     The history and callbacks are re-initialized too, so learning-rate
@@ -86,9 +144,25 @@ def train_round(net, X, y) -> bool:
     round was interrupted by the user (``KeyboardInterrupt``, which skorch
     itself would swallow); a deliberate stop by a callback (:class:`StopRound`,
     skorch's ``EarlyStopping``) just ends the round.
+
+    ``callbacks`` are ``(name, callback)`` pairs added for this round only.
+    ``lrs`` (one learning rate per optimizer parameter group) freezes the
+    learning rates for the round: the optimizer starts at them and skorch
+    ``LRScheduler`` callbacks are left out (fine-tuning at the final learning
+    rate, ``rewind="none"``).
     """
     net.initialize_callbacks()
+    for _, cb in callbacks:
+        cb.initialize()
+    net.callbacks_ = [*net.callbacks_, *callbacks]
+    if lrs is not None:
+        net.callbacks_ = [
+            (name, cb) for name, cb in net.callbacks_ if not isinstance(cb, LRScheduler)
+        ]
     net.initialize_optimizer()
+    if lrs is not None:
+        for group, lr in zip(net.optimizer_.param_groups, lrs):
+            group["lr"] = lr
     net.initialize_history()
     net.notify("on_train_begin", X=X, y=y)
     interrupted = False
@@ -120,8 +194,80 @@ class DenseInterrupted(Exception):
         self.result = result
 
 
+def gradient_function(net, pruner: Pruner, X, y, *, max_batches=10, seed=0):
+    """``grad_fn() -> {name: mean dL/dw}`` for gradient criteria (``"snip"``).
+
+    The loss is the net's own criterion (``net.get_loss``), averaged over up
+    to ``max_batches`` training batches of ``net.batch_size`` drawn once, in
+    a seeded random order, so every call uses the same batches.
+    """
+    n = len(X)
+    bs = n if net.batch_size in (None, -1) else min(int(net.batch_size), n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    batches = [
+        (X[idx], y[idx])
+        for idx in (order[i : i + bs] for i in range(0, min(n, bs * max_batches), bs))
+    ]
+
+    def loss_fn(module, batch):
+        Xb, yb = batch
+        return net.get_loss(net.infer(Xb), yb, X=Xb, training=False)
+
+    return lambda: pruner.gradients(loss_fn, batches)
+
+
+def round0_callbacks(
+    pruner: Pruner,
+    *,
+    rewind_epoch: int | None = None,
+    early_bird: dict | None = None,
+    grad_fn: Callable[[], dict] | None = None,
+) -> list:
+    """The callbacks only the dense round gets: late rewinding's checkpoint
+    and the early-bird detector, as ``(name, callback)`` pairs."""
+    callbacks = []
+    if rewind_epoch:
+        callbacks.append(
+            ("lottery_rewind_checkpoint", RewindCheckpoint(pruner, rewind_epoch))
+        )
+    if early_bird is not None:
+        bird = EarlyBird(
+            pruner, grad_fn=grad_fn if pruner.needs_grad else None, **early_bird
+        )
+        callbacks.append(("lottery_early_bird", bird))
+    return callbacks
+
+
+def _round0_results(callbacks, pruner: Pruner, n_epochs: int) -> dict:
+    """Late-rewinding point and early-bird epoch after the dense round."""
+    out = {}
+    for name, cb in callbacks:
+        if name == "lottery_rewind_checkpoint":
+            if not cb.done_:
+                warnings.warn(
+                    f"rewind={cb.epoch}: the dense round stopped after {n_epochs} "
+                    "epoch(s); rewinding to the weights at its end instead",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                pruner.set_rewind_point()
+            out["rewind_point"] = _cpu(pruner.rewind_point)
+        if name == "lottery_early_bird" and cb.epoch_ is not None:
+            out["ticket_epoch"] = cb.epoch_
+    return out
+
+
 def dense_round(
-    net, X_train, y_train, X_eval, y_eval, *, eval_on: str, seed: int
+    net,
+    X_train,
+    y_train,
+    X_eval,
+    y_eval,
+    *,
+    eval_on: str,
+    seed: int,
+    rewind_epoch: int | None = None,
+    early_bird: dict | None = None,
 ) -> dict:
     """Round 0: initialize ``net`` from ``seed`` and train it dense.
 
@@ -143,6 +289,13 @@ def dense_round(
         ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
     seed : int
         Seeds torch's generator for initialization and shuffling.
+    rewind_epoch : int, optional
+        Late rewinding: also return the state after this epoch.
+    early_bird : dict, optional
+        ``{"threshold", "patience", "pruner"}``: stop the round once the
+        masks of the first prune settle (:class:`EarlyBird`), computed by a
+        :class:`~sklottery.Pruner` built with the keyword arguments in
+        ``"pruner"`` (part of the cache key, like ``rewind_epoch``).
 
     Returns
     -------
@@ -151,8 +304,11 @@ def dense_round(
         training, on CPU), ``history`` (skorch history as a list),
         ``rng_state`` (torch's generator state after the round, so later
         rounds draw the same numbers whether or not round 0 came from a
-        cache) and ``stats`` (``epochs``, ``train_loss``, ``valid_loss``,
-        ``wall_time``).
+        cache), ``final_lrs`` (the optimizer's learning rates at the end),
+        ``stats`` (``epochs``, ``train_loss``, ``valid_loss``,
+        ``wall_time``), and with the options above ``rewind_point`` (state
+        after epoch ``rewind_epoch``, or at the end if the round stopped
+        before) and ``ticket_epoch`` (the early-bird epoch, or None).
 
     Raises
     ------
@@ -172,15 +328,33 @@ def dense_round(
         torch.manual_seed(seed)
         net.initialize()
         init = _cpu(snapshot(net.module_))
+        callbacks = []
+        if rewind_epoch or early_bird is not None:
+            options = dict(early_bird or {})
+            pruner = Pruner(net.module_, **options.pop("pruner", {}))
+            grad_fn = None
+            if early_bird is not None and pruner.needs_grad:
+                grad_fn = gradient_function(net, pruner, X_tr, y_tr, seed=seed)
+            callbacks = round0_callbacks(
+                pruner,
+                rewind_epoch=rewind_epoch,
+                early_bird=options if early_bird is not None else None,
+                grad_fn=grad_fn,
+            )
         start = time.perf_counter()
-        interrupted = train_round(net, X_tr, y_tr)
+        interrupted = train_round(net, X_tr, y_tr, callbacks=callbacks)
         wall_time = time.perf_counter() - start
         result = {
             "init": init,
             "trained": _cpu(snapshot(net.module_)),
             "history": net.history.to_list(),
             "rng_state": torch.get_rng_state(),
+            "final_lrs": [g["lr"] for g in net.optimizer_.param_groups],
+            "rewind_point": None,
+            "ticket_epoch": None,
         }
+        if not interrupted and callbacks:
+            result.update(_round0_results(callbacks, pruner, len(net.history)))
     if interrupted:
         raise DenseInterrupted(result)
     hist = net.history
@@ -197,7 +371,15 @@ def _cpu(state: dict) -> dict:
     return {n: t.cpu() for n, t in state.items()}
 
 
-def dense_record(pruner: Pruner, stats: dict, score: float, eval_on: str) -> dict:
+def dense_record(
+    pruner: Pruner,
+    stats: dict,
+    score: float,
+    eval_on: str,
+    *,
+    untrained_score: float = np.nan,
+    ticket_epoch: int | None = None,
+) -> dict:
     """The round-0 record, in the same columns as :func:`run_rounds` records."""
     total = sum(m.numel() for m in pruner.masks.values())
     kept = sum(pruner.n_kept().values())
@@ -211,6 +393,8 @@ def dense_record(pruner: Pruner, stats: dict, score: float, eval_on: str) -> dic
         "score": float(score),
         "score_on": eval_on,
         "wall_time": stats["wall_time"],
+        "untrained_score": float(untrained_score),
+        "ticket_epoch": np.nan if ticket_epoch is None else float(ticket_epoch),
     }
 
 
@@ -223,6 +407,11 @@ def run_rounds(
     score: Callable[[object, torch.Tensor, torch.Tensor], float],
     first_round: int = 0,
     on_round_end: Callable[[dict, object, Pruner], None] | None = None,
+    rewind_epoch: int | None = None,
+    early_bird: dict | None = None,
+    freeze_lr: bool = False,
+    initial_lrs: list | None = None,
+    grad_fn: Callable[[], dict] | None = None,
 ) -> tuple[list[dict], bool]:
     """Run rounds ``first_round .. n_rounds``; return (records, interrupted).
 
@@ -233,18 +422,59 @@ def run_rounds(
     ``on_round_end(record, net, pruner)``, when given, is called after each
     completed round (the estimator uses it to keep the selected round and to
     drive its progress bar).
+
+    Parameters
+    ----------
+    rewind_epoch : int, optional
+        Late rewinding when round 0 is run here: the rewind point becomes
+        the state after this epoch of round 0
+        (:class:`~sklottery.pruning.RewindCheckpoint`).
+    early_bird : dict, optional
+        ``{"threshold": ..., "patience": ...}``: round 0, when run here,
+        stops once its masks settle (:class:`EarlyBird`).
+    freeze_lr : bool
+        Rounds after the first keep the learning rates the previous round
+        ended with, without learning-rate schedules (``rewind="none"``).
+    initial_lrs : list of float, optional
+        With ``freeze_lr`` and ``first_round > 0``: the learning rates round
+        ``first_round - 1`` ended with.
+    grad_fn : callable, optional
+        Gradients for gradient criteria; required when ``pruner.needs_grad``.
+
+    Each record also holds ``untrained_score`` (the score of the masked,
+    rewound network before the round trains -- the "supermask" score of Zhou
+    et al. 2019; the dense initialization for round 0) and ``ticket_epoch``
+    (round 0 with ``early_bird``: the epoch the ticket was drawn, NaN if the
+    masks never settled; NaN otherwise).
     """
+    if pruner.needs_grad and grad_fn is None:
+        raise ValueError("the pruner's criterion needs gradients: pass grad_fn")
     records: list[dict] = []
     total = sum(m.numel() for m in pruner.masks.values())
+    lrs = initial_lrs
     for r in range(first_round, n_rounds + 1):
         start = time.perf_counter()
         if r > 0:
-            pruner.prune()
+            extra = {"grad": grad_fn()} if pruner.needs_grad else {}
+            pruner.prune(**extra)
             pruner.rewind()
-        interrupted = train_round(net, data.X_train, data.y_train)
+        untrained = float(score(net, data.X_eval, data.y_eval))
+        callbacks = []
+        if r == 0:
+            callbacks = round0_callbacks(
+                pruner, rewind_epoch=rewind_epoch, early_bird=early_bird,
+                grad_fn=grad_fn,
+            )
+        interrupted = train_round(
+            net, data.X_train, data.y_train, callbacks=callbacks,
+            lrs=lrs if freeze_lr and r > 0 else None,
+        )
         if interrupted:
             return records, True
+        if freeze_lr:
+            lrs = [g["lr"] for g in net.optimizer_.param_groups]
         hist = net.history
+        extra0 = _round0_results(callbacks, pruner, len(hist)) if callbacks else {}
         kept = sum(pruner.n_kept().values())
         records.append(
             {
@@ -257,6 +487,8 @@ def run_rounds(
                 "score": float(score(net, data.X_eval, data.y_eval)),
                 "score_on": data.eval_on,
                 "wall_time": time.perf_counter() - start,
+                "untrained_score": untrained,
+                "ticket_epoch": float(extra0.get("ticket_epoch", np.nan)),
             }
         )
         if on_round_end is not None:

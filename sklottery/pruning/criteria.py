@@ -7,7 +7,16 @@ module. A new criterion is one small function added to :data:`CRITERIA`.
 
 The names and definitions follow Zhou et al. (2019), "Deconstructing Lottery
 Tickets: Zeros, Signs, and the Supermask", Table 1, and Frankle & Carbin
-(2019), "The Lottery Ticket Hypothesis" (``large_final``).
+(2019), "The Lottery Ticket Hypothesis" (``large_final``); ``snip`` is the
+saliency of Lee et al. (2019).
+
+``w_init`` is the round's start: the values the round's training started
+from (the initialization, the late-rewinding point, the re-initialized or
+reshuffled values, or the previous round's trained weights for
+``rewind="none"``/``"lr"``). Scores are compared in float64. Ties are broken
+by position: among equal scores the weight that comes first (row-major order,
+tensors concatenated in registration order within a group) is pruned first.
+Already-pruned weights are never ranked again.
 """
 
 from __future__ import annotations
@@ -17,24 +26,157 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["CRITERIA", "ALIASES", "resolve_criterion", "compute_scores"]
+__all__ = [
+    "CRITERIA",
+    "ALIASES",
+    "resolve_criterion",
+    "compute_scores",
+    "needs_grad",
+]
 
 Criterion = Callable[..., torch.Tensor]
 
 
+def _ref_scale(w_init, w_final):
+    """Scale ``alpha`` putting |w_f| on the scale of |w_i|: mean|w_i| / mean|w_f|.
+
+    Zhou et al. (2019) compare initial and final magnitudes through a
+    per-layer constant; this is that constant (1.0 when w_f is all zero).
+    """
+    num = w_init.abs().mean()
+    den = w_final.abs().mean()
+    if float(den) == 0.0:
+        return torch.ones((), dtype=w_final.dtype)
+    return num / den
+
+
+def _sign(w):
+    """Sign with ``sign(0) = 0``."""
+    return torch.sign(w)
+
+
 def large_final(w_init, w_final, **_):
-    """Keep the largest trained magnitudes |w_f| (Frankle & Carbin 2019)."""
+    """Keep the largest trained magnitudes: ``|w_f|``.
+
+    The criterion of Frankle & Carbin (2019); "large final" in Zhou et al.
+    (2019), Table 1.
+    """
     return w_final.abs()
 
 
+def small_final(w_init, w_final, **_):
+    """Keep the smallest trained magnitudes: ``-|w_f|`` (Zhou et al. 2019, Table 1)."""
+    return -w_final.abs()
+
+
+def large_init(w_init, w_final, **_):
+    """Keep the largest initial magnitudes: ``|w_i|`` (Zhou et al. 2019, Table 1)."""
+    return w_init.abs()
+
+
+def small_init(w_init, w_final, **_):
+    """Keep the smallest initial magnitudes: ``-|w_i|`` (Zhou et al. 2019, Table 1)."""
+    return -w_init.abs()
+
+
+def large_init_large_final(w_init, w_final, **_):
+    """Keep weights large both at the start and after training.
+
+    ``min(alpha * |w_f|, |w_i|)`` with ``alpha = mean|w_i| / mean|w_f|`` of
+    the tensor, so both magnitudes are on one scale (Zhou et al. 2019,
+    Table 1: a weight must clear one threshold on both axes).
+    """
+    return torch.minimum(_ref_scale(w_init, w_final) * w_final.abs(), w_init.abs())
+
+
+def small_init_small_final(w_init, w_final, **_):
+    """Keep weights small both at the start and after training.
+
+    ``-max(alpha * |w_f|, |w_i|)``, ``alpha`` as in
+    :func:`large_init_large_final` (Zhou et al. 2019, Table 1).
+    """
+    return -torch.maximum(_ref_scale(w_init, w_final) * w_final.abs(), w_init.abs())
+
+
+def magnitude_increase(w_init, w_final, **_):
+    """Keep the weights whose magnitude grew most: ``|w_f| - |w_i|``.
+
+    Zhou et al. (2019), Table 1 ("magnitude increase").
+    """
+    return w_final.abs() - w_init.abs()
+
+
+def movement(w_init, w_final, **_):
+    """Keep the weights that moved most during training: ``|w_f - w_i|``.
+
+    Zhou et al. (2019), Table 1 ("movement").
+    """
+    return (w_final - w_init).abs()
+
+
 def random(w_init, w_final, *, generator=None, **_):
-    """Keep a uniformly random subset: the control of Frankle & Carbin (2019)."""
+    """Keep a uniformly random subset: the control of Frankle & Carbin (2019).
+
+    Scores are i.i.d. uniform draws from ``generator`` (Zhou et al. 2019,
+    Table 1, "random").
+    """
     return torch.rand(w_final.shape, generator=generator, dtype=torch.float32)
+
+
+def large_final_same_sign(w_init, w_final, **_):
+    """Keep large trained weights that kept their initial sign: ``sign(w_i) * w_f``.
+
+    Every weight whose sign is unchanged (score ``|w_f| > 0``) outranks every
+    weight whose sign flipped (score ``-|w_f| < 0``); within each class the
+    larger ``|w_f|`` is kept first among the same-sign ones and pruned first
+    among the flipped ones. A weight that is zero at the start or the end
+    scores 0. This is the supermask criterion of Zhou et al. (2019), Table 1
+    and sec. 5.
+    """
+    return _sign(w_init) * w_final
+
+
+def large_final_diff_sign(w_init, w_final, **_):
+    """Keep large trained weights whose sign flipped: ``-sign(w_i) * w_f``.
+
+    The mirror image of :func:`large_final_same_sign` (Zhou et al. 2019,
+    Table 1).
+    """
+    return -_sign(w_init) * w_final
+
+
+def snip(w_init, w_final, *, grad=None, **_):
+    """Keep the weights with the largest connection sensitivity ``|w * dL/dw|``.
+
+    The saliency of SNIP (Lee et al. 2019, "SNIP: Single-shot Network Pruning
+    based on Connection Sensitivity"), evaluated at the weights being pruned
+    (``w_final``): ``grad`` is the gradient of the training loss with respect
+    to them, averaged over training batches. The estimator computes it with
+    the net's own criterion; with :class:`~sklottery.Pruner` pass
+    ``grad=pruner.gradients(loss_fn, batches)``. For SNIP at initialization,
+    prune before training (``Pruner.prune`` on a fresh module).
+    """
+    if grad is None:
+        raise ValueError(
+            "strategy='snip' needs gradients: pass grad={name: dL/dw} (see "
+            "Pruner.gradients)"
+        )
+    return (w_final * grad.to(w_final.device, w_final.dtype)).abs()
 
 
 CRITERIA: dict[str, Criterion] = {
     "large_final": large_final,
+    "small_final": small_final,
+    "large_init": large_init,
+    "small_init": small_init,
+    "large_init_large_final": large_init_large_final,
+    "small_init_small_final": small_init_small_final,
+    "magnitude_increase": magnitude_increase,
+    "movement": movement,
     "random": random,
+    "large_final_same_sign": large_final_same_sign,
+    "large_final_diff_sign": large_final_diff_sign,
+    "snip": snip,
 }
 
 #: Names accepted for compatibility with the Keras pruner: name -> (criterion, scope).
@@ -42,6 +184,19 @@ ALIASES: dict[str, tuple[str, str | None]] = {
     "smallest_weights": ("large_final", None),
     "smallest_weights_global": ("large_final", "global"),
 }
+
+
+def needs_grad(criterion: Criterion) -> bool:
+    """True if ``criterion`` takes a ``grad`` keyword (gradient saliency).
+
+    Built-in criteria accept ``**kwargs`` and ignore what they do not use, so
+    only an explicitly named ``grad`` parameter counts.
+    """
+    try:
+        params = inspect.signature(criterion).parameters
+    except (TypeError, ValueError):
+        return False
+    return "grad" in params
 
 
 def valid_names() -> list[str]:

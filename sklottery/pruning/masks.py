@@ -13,7 +13,18 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-__all__ = ["apply_masks", "load_values", "snapshot", "ApplyMasks"]
+__all__ = [
+    "RESCALE_KINDS",
+    "ApplyMasks",
+    "apply_masks",
+    "load_values",
+    "set_rescale",
+    "snapshot",
+]
+
+#: Layer kinds whose output can be rescaled (their output is linear in the
+#: weight plus an optional bias).
+RESCALE_KINDS = ("linear", "bilinear", "conv", "embedding")
 
 
 def _params(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -61,6 +72,69 @@ def snapshot(module: nn.Module, names=None) -> dict[str, torch.Tensor]:
     return {n: t.detach().clone() for n, t in state.items()}
 
 
+class _Rescale:
+    """Forward hook: ``out -> s * (out - b) + b`` (``s * out`` without bias).
+
+    This is the output the layer would give with its weight multiplied by
+    ``s``, so the stored weights are never rewritten. A module-level class, so
+    a hooked module still pickles and deep-copies.
+    """
+
+    def __init__(self, scale: float, kind: str):
+        self.scale = float(scale)
+        self.kind = kind
+
+    def __call__(self, module, args, output):
+        bias = getattr(module, "bias", None)
+        if not isinstance(bias, torch.Tensor):
+            return output * self.scale
+        if self.kind == "conv":
+            # channel dim: before the spatial dims (batched or not)
+            dim = output.dim() - len(module.kernel_size) - 1
+        else:
+            dim = output.dim() - 1
+        shape = [1] * output.dim()
+        shape[dim] = -1
+        b = bias.reshape(shape)
+        return self.scale * (output - b) + b
+
+
+def set_rescale(
+    module: nn.Module, targets, masks: dict[str, torch.Tensor], handles=None
+):
+    """(Re)register forward hooks scaling each pruned layer by ``total / kept``.
+
+    Dynamic weight rescaling as in the Keras pruner, done in the forward
+    computation: the layer's weight contribution is multiplied by the ratio
+    of its tensor's size to its surviving weights, once -- the stored weights
+    are not touched (the Keras pruner rewrote them every epoch, compounding
+    the factor). ``targets`` are the :class:`PrunableTensor` entries of the
+    masked tensors; their kinds must be in :data:`RESCALE_KINDS`.
+
+    Returns the dict of hook handles (by module name); pass it back to
+    replace the hooks, or call ``.remove()`` on its values to undo.
+    """
+    for h in (handles or {}).values():
+        h.remove()
+    handles = {}
+    for t in targets:
+        if t.name not in masks:
+            continue
+        kept = int(masks[t.name].sum())
+        if kept in (0, t.numel):
+            continue
+        if t.kind not in RESCALE_KINDS:
+            raise ValueError(
+                f"rescale=True supports layers of kind {list(RESCALE_KINDS)}; "
+                f"{t.name!r} is a {t.kind!r} tensor (exclude it, or use rescale=False)"
+            )
+        sub = module.get_submodule(t.module_name)
+        handles[t.module_name] = sub.register_forward_hook(
+            _Rescale(t.numel / kept, t.kind)
+        )
+    return handles
+
+
 class _DeviceMasks:
     """Masks as float multipliers on the parameters' device, made once."""
 
@@ -100,8 +174,8 @@ class ApplyMasks(Callback):
         masks = getattr(self.masks, "masks", self.masks)
         if not isinstance(masks, dict):
             raise TypeError(
-                "ApplyMasks needs a dict of masks or a Pruner; "
-                f"got {type(masks).__name__}"
+                "ApplyMasks needs a dict of masks or a Pruner; got "
+                f"{type(masks).__name__}"
             )
         return masks
 

@@ -10,21 +10,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
-from .criteria import compute_scores, resolve_criterion
-from .masks import ApplyMasks, apply_masks, load_values, snapshot
-from .scope import make_plan, masks_from_scores
+from .criteria import compute_scores, needs_grad, resolve_criterion
+from .masks import (
+    RESCALE_KINDS,
+    ApplyMasks,
+    apply_masks,
+    load_values,
+    set_rescale,
+    snapshot,
+)
+from .rewind import check_rewind, fresh_values, rewind_values
+from .scope import make_plan, masks_from_scores, resolve_rate
 from .targets import find_prunable
 
-__all__ = ["Pruner"]
+__all__ = ["Pruner", "RewindCheckpoint", "layer_table", "loss_gradients"]
 
 
 class Pruner:
-    """Iterative magnitude (or any criterion) pruning with rewinding.
+    """Iterative pruning (any criterion, scope, schedule) with rewinding.
 
     On construction the module's current parameters and buffers are recorded
-    as the *rewind point* (its initialization, for a fresh module).
+    as the *rewind point* (its initialization, for a fresh module) and as the
+    criterion's reference ``w_init``.
 
     Parameters
     ----------
@@ -32,31 +42,64 @@ class Pruner:
         The network. Its prunable tensors are found by layer type (see
         :func:`~sklottery.pruning.find_prunable`).
     strategy : str or callable, default="large_final"
-        The mask criterion; see :mod:`sklottery.pruning.criteria`.
-    prune_rate : float, default=0.2
-        Fraction of the *remaining* weights pruned by each :meth:`prune`.
+        The mask criterion: a name of
+        :data:`~sklottery.pruning.criteria.CRITERIA` (Zhou et al. 2019,
+        Table 1; ``"snip"``, Lee et al. 2019), an alias
+        (``"smallest_weights"``, ``"smallest_weights_global"``) or a callable
+        ``f(w_init, w_final, **kwargs) -> scores`` (highest kept).
+    prune_rate : float or None, default=None
+        Fraction of the *remaining* weights pruned by each :meth:`prune`;
+        ``None`` means 0.2, or the rate derived from ``target_sparsity``.
+    target_sparsity : float or None, default=None
+        Sparsity to reach after ``n_rounds`` prunes; the per-round rate is
+        ``1 - (1 - target_sparsity) ** (1 / n_rounds)``. Exclusive with
+        ``prune_rate`` (see :func:`~sklottery.pruning.scope.resolve_rate`).
+    n_rounds : int or None, default=None
+        The number of iterative prunes; needed by ``target_sparsity`` and by
+        ``schedule="oneshot"``.
+    schedule : {"iterative", "oneshot"}, default="iterative"
+        ``"oneshot"`` makes one :meth:`prune` remove what ``n_rounds``
+        iterative prunes would (Frankle & Carbin 2019 compare both).
     scope : {"layer", "global"} or list of (layers, rate), default="layer"
         Which tensors are ranked together; see :mod:`sklottery.pruning.scope`.
     output_rate_factor : float or None, default=0.5
         The output layer (the last prunable layer) is pruned at
-        ``prune_rate * output_rate_factor``, as in Frankle & Carbin (2019).
+        ``rate * output_rate_factor``, as in Frankle & Carbin (2019).
         ``None`` or ``1.0`` treats it like every other layer.
     layer_rates : dict of str to float, optional
-        Per-layer rates overriding ``prune_rate`` (layer or parameter names).
+        Per-layer rates overriding the base rate (layer or parameter names).
     exclude : list of str, optional
         Layers never pruned.
+    rewind : str or int, default="init"
+        What :meth:`rewind` loads: ``"init"``, an int (late rewinding: the
+        rewind point is moved by :meth:`set_rewind_point` or a
+        :class:`RewindCheckpoint` callback), ``"reinit"``, ``"reshuffle"``,
+        ``"signed_constant"``, ``"none"`` or ``"lr"``; see
+        :mod:`sklottery.pruning.rewind`. ``"none"`` and ``"lr"`` keep the
+        trained weights; the learning-rate handling is the training loop's.
+    rescale : bool, default=False
+        Scale each pruned layer's weight contribution by ``total / kept`` in
+        the forward pass (see :func:`~sklottery.pruning.masks.set_rescale`).
     masks : dict of str to bool tensor, optional
         Start from these masks (e.g. a saved ticket) instead of all-kept.
     random_state : int, optional
-        Seed for random criteria.
+        Seed for random criteria, reshuffling and re-initialization.
 
     Attributes
     ----------
     targets : list of PrunableTensor
+    plan : list of (names, rate)
+        The groups each :meth:`prune` ranks, with their rates.
+    rate : float
+        The base per-round rate (``prune_rate`` or derived).
     masks : dict of str to bool tensor
         Current masks, True = kept, keyed like ``module.named_parameters()``.
     rewind_point : dict of str to tensor
-        The values :meth:`rewind` restores.
+        The initialization (or late-rewinding state) rewinds start from.
+    reference : dict of str to tensor
+        ``w_init`` for the criterion: the prunable tensors' values at the
+        start of the current round (updated by :meth:`rewind` and
+        :meth:`set_rewind_point`).
 
     Examples
     --------
@@ -77,11 +120,16 @@ class Pruner:
         module: nn.Module,
         *,
         strategy="large_final",
-        prune_rate: float = 0.2,
+        prune_rate: float | None = None,
+        target_sparsity: float | None = None,
+        n_rounds: int | None = None,
+        schedule: str = "iterative",
         scope="layer",
         output_rate_factor: float | None = 0.5,
         layer_rates: dict | None = None,
         exclude=None,
+        rewind="init",
+        rescale: bool = False,
         masks: dict | None = None,
         random_state: int | None = None,
     ):
@@ -93,8 +141,9 @@ class Pruner:
         self.targets = find_prunable(module)
         if not self.targets:
             raise ValueError(
-                f"{type(module).__name__} has no prunable tensors: sklottery prunes "
-                "the weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
+                f"{type(module).__name__} has no prunable tensors: sklottery "
+                "prunes the "
+                "weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
                 "Embedding and MultiheadAttention layers"
             )
         self.criterion, forced_scope = resolve_criterion(strategy)
@@ -105,14 +154,23 @@ class Pruner:
                     f"it cannot be combined with scope={scope!r}"
                 )
             scope = forced_scope
+        self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds)
         self.plan = make_plan(
             self.targets,
-            prune_rate=prune_rate,
+            prune_rate=self.rate,
             scope=scope,
+            schedule=schedule,
+            n_rounds=n_rounds,
             output_rate_factor=output_rate_factor,
             layer_rates=layer_rates,
             exclude=exclude,
         )
+        self.rewind_mode = check_rewind(rewind)
+        if not isinstance(rescale, bool):
+            raise TypeError(f"rescale must be True or False; got {rescale!r}")
+        self.rescale = rescale
+        self._rescale_handles: dict = {}
+        self._masks: dict = {}
         params = dict(module.named_parameters())
         if masks is None:
             masks = {
@@ -122,7 +180,17 @@ class Pruner:
                 for t in self.targets
             }
         self.masks = self._checked_masks(masks, params)
+        if rescale:
+            pruned = {n for names, _ in self.plan for n in names}
+            bad = [t.name for t in self.targets if t.name in pruned
+                   and t.kind not in RESCALE_KINDS]
+            if bad:
+                raise ValueError(
+                    f"rescale=True supports layers of kind {list(RESCALE_KINDS)}; "
+                    f"{bad} are not (exclude them, or use rescale=False)"
+                )
         self.rewind_point = snapshot(module)
+        self.reference = {n: self.rewind_point[n] for n in self.masks}
         self.generator = torch.Generator().manual_seed(
             int(np.random.SeedSequence(random_state).generate_state(1)[0])
         )
@@ -140,26 +208,49 @@ class Pruner:
             if m.dtype != torch.bool or tuple(m.shape) != expected[name]:
                 raise ValueError(
                     f"mask for {name!r} must be a bool tensor of shape "
-                    f"{expected[name]}; got {m.dtype} {tuple(m.shape)}"
+                    f"{expected[name]}; "
+                    f"got {m.dtype} {tuple(m.shape)}"
                 )
             out[name] = m.to(params[name].device)
         return out
 
-    # -- the three verbs -------------------------------------------------
-    def compute_masks(self, reference: dict | None = None, **criterion_kwargs) -> dict:
+    @property
+    def masks(self) -> dict:
+        """Current masks, True = kept. Assigning new masks also updates the
+        rescaling hooks (``rescale=True``); it does not zero weights (see
+        :meth:`apply`)."""
+        return self._masks
+
+    @masks.setter
+    def masks(self, masks: dict) -> None:
+        self._masks = masks
+        if self.rescale:
+            self._update_rescale()
+
+    @property
+    def needs_grad(self) -> bool:
+        """True if the criterion needs ``grad=`` (e.g. ``"snip"``)."""
+        return needs_grad(self.criterion)
+
+    # -- the verbs ---------------------------------------------------------
+    def compute_masks(
+        self, reference: dict | None = None, *, generator=None, **criterion_kwargs
+    ) -> dict:
         """New masks from the current weights, without changing anything.
 
         ``reference`` holds the ``w_init`` tensors given to the criterion
-        (default: the rewind point). Extra keywords reach the criterion.
+        (default: :attr:`reference`, the current round's start). Extra
+        keywords (``grad=``) reach the criterion; ``generator`` replaces the
+        pruner's own for random criteria.
         """
-        reference = self.rewind_point if reference is None else reference
+        reference = self.reference if reference is None else reference
         params = dict(self.module.named_parameters())
         names = list(self.masks)
         scores = compute_scores(
             self.criterion,
             {n: reference[n].detach() for n in names},
             {n: params[n].detach() for n in names},
-            generator=self.generator,
+            generator=self.generator if generator is None else generator,
             **criterion_kwargs,
         )
         return masks_from_scores(scores, self.masks, self.plan)
@@ -174,11 +265,32 @@ class Pruner:
         """Zero every pruned weight in place."""
         apply_masks(self.module, self.masks)
 
-    def rewind(self, values: dict | None = None) -> None:
-        """Restore the rewind point (or ``values``), then apply the masks."""
-        load_values(
-            self.module, self.rewind_point if values is None else values, self.masks
+    def rewind_values(self) -> dict:
+        """The values :meth:`rewind` would load for :attr:`rewind_mode`."""
+        mode = self.rewind_mode
+        fresh = None
+        if mode == "reinit":
+            seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
+            fresh = fresh_values(self.module, seed)
+        current = snapshot(self.module) if mode in ("none", "lr") else {}
+        return rewind_values(
+            mode,
+            point=self.rewind_point,
+            current=current,
+            masks=self.masks,
+            generator=self.generator,
+            fresh=fresh,
         )
+
+    def rewind(self, values: dict | None = None) -> None:
+        """Load the rewind mode's values (or ``values``), then apply the masks.
+
+        The loaded prunable tensors become :attr:`reference`, the ``w_init``
+        of the next :meth:`prune`.
+        """
+        values = self.rewind_values() if values is None else values
+        load_values(self.module, values, self.masks)
+        self.reference = snapshot(self.module, list(self.masks))
 
     def prune_and_rewind(self, **criterion_kwargs) -> dict:
         """:meth:`prune` then :meth:`rewind` -- one lottery-ticket round's cut."""
@@ -187,8 +299,36 @@ class Pruner:
         return self.masks
 
     def set_rewind_point(self, values: dict | None = None) -> None:
-        """Make the module's current state (or ``values``) the rewind point."""
-        self.rewind_point = snapshot(self.module) if values is None else values
+        """Make the module's current state (or ``values``) the rewind point.
+
+        It becomes the :attr:`reference` too: late rewinding (Frankle et al.
+        2020) treats the state after epoch k as the ticket's initialization.
+        """
+        if values is None:
+            self.rewind_point = snapshot(self.module)
+        else:
+            state = dict(self.module.named_parameters())
+            state.update(self.module.named_buffers())
+            self.rewind_point = {
+                n: v.detach().to(state[n].device).clone() if n in state else v
+                for n, v in values.items()
+            }
+        self.reference = {n: self.rewind_point[n] for n in self.masks}
+
+    @torch.no_grad()
+    def _update_rescale(self) -> None:
+        self._rescale_handles = set_rescale(
+            self.module, self.targets, self.masks, self._rescale_handles
+        )
+
+    def gradients(self, loss_fn, batches) -> dict[str, torch.Tensor]:
+        """Mean gradient of a loss w.r.t. each prunable tensor, for ``"snip"``.
+
+        ``loss_fn(module, batch)`` returns a scalar loss; it is evaluated on
+        each of ``batches`` with the module in eval mode (so normalization
+        statistics are not updated). Parameters' ``.grad`` are untouched.
+        """
+        return loss_gradients(self.module, list(self.masks), loss_fn, batches)
 
     # -- reporting ---------------------------------------------------------
     def n_kept(self) -> dict[str, int]:
@@ -208,6 +348,65 @@ class Pruner:
         return ApplyMasks(self)
 
 
+def loss_gradients(
+    module: nn.Module, names, loss_fn, batches
+) -> dict[str, torch.Tensor]:
+    """Mean gradient of ``loss_fn(module, batch)`` over ``batches`` w.r.t. ``names``.
+
+    Computed with :func:`torch.autograd.grad` in eval mode (cuDNN off, so
+    recurrent layers differentiate in eval mode on GPU too); neither the
+    parameters, their ``.grad`` nor the buffers change.
+    """
+    params = dict(module.named_parameters())
+    tensors = [params[n] for n in names]
+    total = [torch.zeros_like(t) for t in tensors]
+    count = 0
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.backends.cudnn.flags(enabled=False):
+            for batch in batches:
+                loss = loss_fn(module, batch)
+                grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+                for acc, g in zip(total, grads):
+                    if g is not None:
+                        acc.add_(g.detach())
+                count += 1
+    finally:
+        module.train(was_training)
+    if count == 0:
+        raise ValueError("gradients need at least one batch")
+    return {n: g / count for n, g in zip(names, total)}
+
+
+class RewindCheckpoint(Callback):
+    """skorch callback setting the pruner's rewind point after epoch ``epoch``.
+
+    Late rewinding (Frankle et al. 2020, "Stabilizing the Lottery Ticket
+    Hypothesis"): add it to the dense round only; it fires once, at the end
+    of the epoch whose number (1-based, ``len(net.history)``) is ``epoch``.
+    ``epoch=0`` keeps the initialization.
+
+    Attributes
+    ----------
+    done_ : bool
+        Whether the rewind point was set.
+    """
+
+    def __init__(self, pruner: Pruner, epoch: int):
+        self.pruner = pruner
+        self.epoch = epoch
+
+    def initialize(self):
+        self.done_ = self.epoch == 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self.done_ and len(net.history) == self.epoch:
+            self.pruner.set_rewind_point()
+            self.done_ = True
+
+
 def layer_table(targets, masks) -> pd.DataFrame:
     rows = []
     for t in targets:
@@ -222,6 +421,5 @@ def layer_table(targets, masks) -> pd.DataFrame:
                 "sparsity": 1.0 - kept / t.numel,
             }
         )
-    return pd.DataFrame(
-        rows, columns=["name", "kind", "shape", "kept", "total", "sparsity"]
-    )
+    columns = ["name", "kind", "shape", "kept", "total", "sparsity"]
+    return pd.DataFrame(rows, columns=columns)

@@ -24,7 +24,25 @@ import torch
 
 from .targets import PrunableTensor
 
-__all__ = ["make_plan", "masks_from_scores", "n_to_prune", "match_names"]
+__all__ = [
+    "SCHEDULES",
+    "compound_plan",
+    "compound_rate",
+    "make_plan",
+    "mask_distance",
+    "masks_from_scores",
+    "match_names",
+    "n_to_prune",
+    "per_round_rate",
+    "resolve_rate",
+]
+
+#: Pruning schedules: ``n_rounds`` prunes, or one prune of the whole amount.
+SCHEDULES = ("iterative", "oneshot")
+
+#: The per-round rate used when neither ``prune_rate`` nor ``target_sparsity``
+#: is given (Frankle & Carbin 2019 prune 20% per round).
+DEFAULT_PRUNE_RATE = 0.2
 
 Plan = list[tuple[list[str], float]]
 
@@ -39,6 +57,94 @@ def n_to_prune(n_alive: int, rate: float, keep_one: bool = True) -> int:
     if keep_one:
         n = min(n, n_alive - 1)
     return max(n, 0)
+
+
+def per_round_rate(target_sparsity: float, n_rounds: int) -> float:
+    """The per-round rate reaching ``target_sparsity`` after ``n_rounds`` prunes.
+
+    Each round prunes a fraction ``r`` of the *remaining* weights, so after
+    ``n`` rounds ``(1 - r) ** n`` of them are left: ``r = 1 - (1 -
+    target) ** (1 / n)`` (the schedule of Frankle & Carbin 2019, sec. 2).
+
+    >>> round(per_round_rate(0.36, 2), 6)
+    0.2
+    """
+    target = _check_rate(target_sparsity, "target_sparsity")
+    if (
+        isinstance(n_rounds, bool)
+        or not isinstance(n_rounds, numbers.Integral)
+        or n_rounds < 1
+    ):
+        raise ValueError(
+            "target_sparsity needs n_rounds >= 1 pruning rounds; got "
+            f"n_rounds={n_rounds!r}"
+        )
+    return 1.0 - (1.0 - target) ** (1.0 / n_rounds)
+
+
+def compound_rate(rate: float, n_rounds: int) -> float:
+    """The fraction ``n_rounds`` prunes at ``rate`` remove in all.
+
+    ``1 - (1 - rate) ** n_rounds``, rounded to 12 decimals.
+
+    >>> compound_rate(0.2, 2)
+    0.36
+    """
+    return round(1.0 - (1.0 - float(rate)) ** int(n_rounds), 12)
+
+
+def resolve_rate(
+    prune_rate: float | None, target_sparsity: float | None, n_rounds: int | None
+) -> float:
+    """The base per-round rate from ``prune_rate`` or ``target_sparsity``.
+
+    The rule: at most one of the two may be given. ``target_sparsity`` with
+    ``n_rounds`` derives the rate with :func:`per_round_rate`; neither gives
+    :data:`DEFAULT_PRUNE_RATE`. ``target_sparsity`` is the sparsity reached
+    by every tensor pruned at the base rate; the output layer
+    (``output_rate_factor``) and tensors with their own ``layer_rates`` keep
+    their per-round rates, so they end sparser or denser than the target.
+    """
+    if prune_rate is not None and target_sparsity is not None:
+        raise ValueError(
+            f"give either prune_rate (the fraction of the remaining weights pruned "
+            f"each round) or target_sparsity (the sparsity after n_rounds, from which "
+            f"the per-round rate is derived), not both; got prune_rate={prune_rate!r} "
+            f"and target_sparsity={target_sparsity!r}"
+        )
+    if target_sparsity is not None:
+        return per_round_rate(target_sparsity, n_rounds)
+    if prune_rate is None:
+        return DEFAULT_PRUNE_RATE
+    return _check_rate(prune_rate, "prune_rate")
+
+
+def compound_plan(plan: Plan, n_rounds: int) -> Plan:
+    """The one-shot version of ``plan``: each group prunes, in one step, what
+    ``n_rounds`` iterative steps would (:func:`compound_rate`).
+
+    One-shot and iterative pruning thus reach the same fraction per group
+    (up to rounding of counts), the output layer and per-layer rates
+    included (Frankle & Carbin 2019 compare the two schedules).
+    """
+    return [(names, compound_rate(rate, n_rounds)) for names, rate in plan]
+
+
+def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """Normalized Hamming distance between two sets of masks.
+
+    The fraction of all mask entries that differ -- the distance You et al.
+    (2020), "Drawing Early-Bird Tickets", use to detect that masks settled.
+
+    >>> m = {"w": torch.tensor([True, True, False, False])}
+    >>> mask_distance(m, {"w": torch.tensor([True, False, True, False])})
+    0.5
+    """
+    if set(a) != set(b):
+        raise ValueError("masks to compare must have the same keys")
+    differ = sum(int((a[n].cpu() != b[n].cpu()).sum()) for n in a)
+    total = sum(a[n].numel() for n in a)
+    return differ / total if total else 0.0
 
 
 def match_names(
@@ -83,11 +189,31 @@ def make_plan(
     *,
     prune_rate: float,
     scope="layer",
+    schedule: str = "iterative",
+    n_rounds: int | None = None,
     output_rate_factor: float | None = 0.5,
     layer_rates: dict | None = None,
     exclude: Sequence[str] | None = None,
 ) -> Plan:
-    """Build the list of ``(tensor names, rate)`` groups for one pruning step."""
+    """Build the list of ``(tensor names, rate)`` groups for one pruning step.
+
+    ``schedule="oneshot"`` compounds every group's rate over ``n_rounds``
+    (:func:`compound_plan`): one prune of the whole amount.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(
+            f"schedule={schedule!r} is not valid; valid schedules are {list(SCHEDULES)}"
+        )
+    if schedule == "oneshot" and (
+        isinstance(n_rounds, bool)
+        or not isinstance(n_rounds, numbers.Integral)
+        or n_rounds < 1
+    ):
+        raise ValueError(
+            f"schedule='oneshot' needs n_rounds >= 1 (the iterative rounds it "
+            f"replaces); got n_rounds={n_rounds!r}"
+        )
+    _check_rate(prune_rate, "prune_rate")
     if not targets:
         raise ValueError("the network has no prunable tensors")
     excluded = set(match_names(exclude, targets, "exclude")) if exclude else set()
@@ -98,8 +224,8 @@ def make_plan(
             output_rate_factor, numbers.Real
         ) or not 0.0 <= output_rate_factor:
             raise ValueError(
-                "output_rate_factor must be a float >= 0 or None; "
-                f"got {output_rate_factor!r}"
+                "output_rate_factor must be a float >= 0 or None; got "
+                f"{output_rate_factor!r}"
             )
         if output_rate_factor != 1.0:
             rates[output] = _check_rate(
@@ -133,11 +259,8 @@ def make_plan(
                 )
             layers, rate = group
             rate = _check_rate(rate, f"scope[{i}] rate")
-            names = [
-                n
-                for n in match_names(layers, targets, f"scope[{i}]")
-                if n not in excluded
-            ]
+            matched = match_names(layers, targets, f"scope[{i}]")
+            names = [n for n in matched if n not in excluded]
             overlap = grouped.intersection(names)
             if overlap:
                 raise ValueError(
@@ -163,6 +286,8 @@ def make_plan(
     # keep the targets' order for readable tables and stable results
     order = {t.name: i for i, t in enumerate(targets)}
     plan.sort(key=lambda g: order[g[0][0]])
+    if schedule == "oneshot":
+        plan = compound_plan(plan, n_rounds)
     return plan
 
 

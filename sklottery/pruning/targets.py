@@ -58,10 +58,7 @@ def _layer_tensors(module: nn.Module) -> list[tuple[str, str]]:
         return [
             (name, "attention")
             for name in (
-                "in_proj_weight",
-                "q_proj_weight",
-                "k_proj_weight",
-                "v_proj_weight",
+                "in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"
             )
             if getattr(module, name, None) is not None
         ]

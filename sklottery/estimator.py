@@ -190,7 +190,8 @@ class _BaseLotteryTicket(
                 "give either prune_rate (the fraction of the remaining weights "
                 "pruned each round) or target_sparsity (the sparsity after "
                 "n_rounds, from which the per-round rate is derived), not both; got "
-                f"prune_rate={self.prune_rate!r}, target_sparsity={self.target_sparsity!r}"
+                f"prune_rate={self.prune_rate!r}, "
+                f"target_sparsity={self.target_sparsity!r}"
             )
         if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(

@@ -4,10 +4,11 @@
     The README's main job: a ticket on sklearn's digits (same as ``make demo``).
 ``sklottery fit DATA --target COLUMN [options]``
     Read a CSV or Parquet table with pandas, find a ticket for ``COLUMN`` from
-    the other columns, and write the rounds table (CSV) and a summary next to
-    ``--out``; print the summary.
-``sklottery report SUMMARY``
-    Print a summary written by ``fit`` again.
+    the other columns, and write the ticket file (``PREFIX.ticket.npz``, see
+    :mod:`sklottery.tickets`) and the rounds table (``PREFIX.rounds.csv``);
+    print a summary, which the ticket file keeps.
+``sklottery report TICKET``
+    Print the summary of a ticket file written by ``fit`` again.
 
 Every error the user can cause (a missing file, an unreadable table, a
 missing column, a bad option) ends with one line on stderr and a non-zero
@@ -17,7 +18,6 @@ exit status, never a traceback (set ``SKLOTTERY_TRACEBACK=1`` to see one).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -110,6 +110,12 @@ def _rewind_modes():
     return list(REWIND_MODES)
 
 
+def _select_modes():
+    from .selection import SELECT_MODES
+
+    return list(SELECT_MODES)
+
+
 # -- parser --------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -148,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--rewind", default="init",
                      help="where survivors go before retraining (default init); "
                      "one of: " + ", ".join(_rewind_modes()))
+    fit.add_argument("--select", default="last", choices=_select_modes(),
+                     help="which round becomes the ticket (default last)")
     fit.add_argument("--scope", default="layer", choices=["layer", "global"],
                      help="prune each layer on its own or all together "
                      "(default layer)")
@@ -166,13 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random seed (default 0)")
     fit.add_argument("--out", default=None, metavar="PREFIX",
                      help="output prefix (default: DATA without its suffix); "
-                     "writes PREFIX.rounds.csv and PREFIX.summary.json")
+                     "writes PREFIX.ticket.npz and PREFIX.rounds.csv")
     fit.add_argument("--no-progress", action="store_true",
-                     help="no progress bar")
+                     help="no progress bar (it needs tqdm)")
 
     report = sub.add_parser("report", help="print the summary of a fit again")
-    report.add_argument("summary", metavar="SUMMARY",
-                        help="a PREFIX.summary.json written by sklottery fit")
+    report.add_argument("ticket", metavar="TICKET",
+                        help="a PREFIX.ticket.npz written by sklottery fit")
     return parser
 
 
@@ -233,60 +241,12 @@ def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
     return X, y.to_numpy(), text
 
 
-# -- progress ------------------------------------------------------------------
-def _progress_callback(total_epochs: int):
-    """A skorch callback advancing one bar over all rounds' epochs."""
-    from skorch.callbacks import Callback
-
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: print a line per round instead
-        tqdm = None
-
-    class RoundProgress(Callback):
-        def __init__(self):
-            self._bar = None
-            self._round = -1
-
-        def initialize(self):  # called again every round: keep the bar
-            return self
-
-        def __sklearn_clone__(self):
-            # the estimator clones its net (and so its callbacks): every clone
-            # reports to this one bar
-            return self
-
-        def __deepcopy__(self, memo):
-            return self
-
-        def on_train_begin(self, net, **kwargs):
-            self._round += 1
-            if tqdm is not None and self._bar is None:
-                self._bar = tqdm(total=total_epochs, unit="epoch", file=sys.stderr,
-                                desc="round 0", leave=False)
-            if self._bar is not None:
-                self._bar.set_description(f"round {self._round}")
-
-        def on_epoch_end(self, net, **kwargs):
-            if self._bar is not None:
-                self._bar.update(1)
-
-        def on_train_end(self, net, **kwargs):
-            if self._bar is None:
-                print(f"round {self._round} done", file=sys.stderr, flush=True)
-
-        def close(self):
-            if self._bar is not None:
-                self._bar.close()
-
-    return RoundProgress()
-
-
 # -- commands ------------------------------------------------------------------
-def _summary_text(summary: dict) -> str:
-    rounds = pd.DataFrame(summary["rounds"])
+def _summary_text(summary: dict, records: list[dict]) -> str:
+    rounds = pd.DataFrame(records)
     cols = [c for c in ("round", "weights_remaining", "n_weights", "epochs",
-                        "train_loss", "valid_loss", "score") if c in rounds]
+                        "train_loss", "valid_loss", "score", "selected")
+            if c in rounds]
     table = rounds[cols].copy()
     percent = 100 * table["weights_remaining"]
     table["weights_remaining"] = percent.map("{:.1f}%".format)
@@ -299,14 +259,16 @@ def _summary_text(summary: dict) -> str:
         f"  {summary['n_train']} training rows, {summary['n_test']} held out; "
         f"{summary['n_features']} features; {len(summary['classes'])} classes",
         f"  strategy={p['strategy']} rewind={p['rewind']} scope={p['scope']} "
+        f"select={p['select']} "
         f"prune_rate={p['prune_rate']} rounds={p['n_rounds']} epochs={p['epochs']} "
         f"hidden={','.join(map(str, p['hidden']))} seed={p['seed']}",
         "",
         text,
         "",
-        f"final ticket: {100 * summary['weights_remaining']:.1f}% of weights "
-        f"remaining, held-out accuracy {summary['test_score']:.4f} "
-        f"(dense round 0 on the validation split: {summary['rounds'][0]['score']:.4f})",
+        f"ticket (round {summary['selected_round']}): "
+        f"{100 * summary['weights_remaining']:.1f}% of weights remaining, "
+        f"held-out accuracy {summary['test_score']:.4f} "
+        f"(dense round 0, validation: {records[0]['score']:.4f})",
     ]
     files = summary.get("files", {})
     if files:
@@ -356,6 +318,7 @@ def cmd_fit(args) -> int:
 
     from .estimator import LotteryTicketClassifier
     from .modules import MLP
+    from .tickets import save_ticket
 
     labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
                                return_counts=True)
@@ -376,9 +339,7 @@ def cmd_fit(args) -> int:
             f"{args.data}: cannot hold out --test-size rows ({exc})"
         ) from None
 
-    progress = None if args.no_progress else _progress_callback(
-        (args.rounds + 1) * args.epochs
-    )
+    verbose = 0 if args.no_progress or not _has_tqdm() else 1
     small = np.unique(y_train, return_counts=True)[1].min() < 5
     net = NeuralNetClassifier(
         MLP,
@@ -391,28 +352,24 @@ def cmd_fit(args) -> int:
         train_split=ValidSplit(0.2, stratified=not small,
                                random_state=args.seed),
         iterator_train__shuffle=True,
-        callbacks=[("progress", progress)] if progress is not None else None,
         verbose=0,
     )
     clf = LotteryTicketClassifier(
         net, n_rounds=args.rounds, prune_rate=args.prune_rate,
         strategy=args.strategy, rewind=args.rewind, scope=args.scope,
-        random_state=args.seed,
+        select=args.select, verbose=verbose, random_state=args.seed,
     )
     model = make_pipeline(StandardScaler(), clf)
     start = time.perf_counter()
-    try:
-        model.fit(X_train, y_train)
-    finally:
-        if progress is not None:
-            progress.close()
+    model.fit(X_train, y_train)
     elapsed = time.perf_counter() - start
 
     out = Path(args.out) if args.out else Path(args.data).with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
     rounds_path = out.parent / f"{out.name}.rounds.csv"
-    summary_path = out.parent / f"{out.name}.summary.json"
+    ticket_path = out.parent / f"{out.name}.ticket.npz"
     clf.rounds_.to_csv(rounds_path, index=False)
+    rounds = _jsonable(clf.rounds_.to_dict(orient="records"))
     summary = {
         "data": str(args.data),
         "target": args.target,
@@ -420,41 +377,73 @@ def cmd_fit(args) -> int:
         "n_test": int(len(y_test)),
         "n_features": int(X.shape[1]),
         "one_hot_columns": text_columns,
-        "classes": clf.classes_.tolist(),
+        "classes": _jsonable(clf.classes_.tolist()),
         "params": {
             "n_rounds": args.rounds, "prune_rate": args.prune_rate,
             "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
-            "epochs": args.epochs, "hidden": list(args.hidden), "lr": args.lr,
+            "select": args.select, "epochs": args.epochs,
+            "hidden": list(args.hidden), "lr": args.lr,
             "batch_size": args.batch_size, "seed": args.seed,
         },
+        "selected_round": int(clf.selected_round_),
         "weights_remaining": 1.0 - clf.sparsity_,
         "test_score": float(model.score(X_test, y_test)),
         "fit_seconds": elapsed,
-        "rounds": clf.rounds_.to_dict(orient="records"),
-        "layers": clf.layers_.to_dict(orient="records"),
-        "files": {"rounds": str(rounds_path), "summary": str(summary_path)},
+        "layers": _jsonable(clf.layers_.to_dict(orient="records")),
+        "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
     }
-    summary_path.write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
-    print(_summary_text(summary))
+    scaler = model[0]
+    save_ticket(
+        ticket_path,
+        clf.net_.module_,
+        clf.masks_,
+        rounds=rounds,
+        info={"sklottery_cli": summary},
+        arrays={
+            "classes": _plain_array(clf.classes_),
+            "feature_names": np.asarray([str(c) for c in X.columns]),
+            "scaler_mean": scaler.mean_,
+            "scaler_scale": scaler.scale_,
+        },
+    )
+    print(_summary_text(summary, rounds))
     return 0
 
 
-def load_summary(path) -> dict:
+def _plain_array(values):
+    """``values`` as an array a ticket file can hold (no object dtype)."""
+    arr = np.asarray(values)
+    return arr.astype(str) if arr.dtype == object else arr
+
+
+def _has_tqdm() -> bool:
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_summary(path) -> tuple[dict, list[dict]]:
+    """The summary and round records saved in a ticket file by ``fit``."""
+    from .tickets import load_ticket
+
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
-    try:
-        summary = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CLIError(f"{path}: not a sklottery summary ({exc})") from None
-    needed = {"data", "target", "params", "rounds", "weights_remaining", "test_score"}
-    if not isinstance(summary, dict) or not needed <= set(summary):
-        raise CLIError(f"{path}: not a sklottery summary (written by sklottery fit)")
-    return summary
+    ticket = load_ticket(path)  # ValueError, one line, if it is not a ticket
+    summary = ticket.info.get("sklottery_cli")
+    if not isinstance(summary, dict):
+        raise CLIError(
+            f"{path}: a ticket file without a command-line summary (it was not "
+            "written by sklottery fit)"
+        )
+    return summary, ticket.rounds
 
 
 def cmd_report(args) -> int:
-    print(_summary_text(load_summary(args.summary)))
+    summary, rounds = load_summary(args.ticket)
+    print(_summary_text(summary, rounds))
     return 0
 
 
@@ -477,14 +466,14 @@ def main(argv=None) -> int:
     Examples
     --------
     >>> from sklottery.cli import main
-    >>> main(["report", "no-such-file.summary.json"])
+    >>> main(["report", "no-such-file.ticket.npz"])
     1
     """
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, ValueError, TypeError) as exc:
-        # ValueError/TypeError: the estimator's own checks of its parameters
+    except (CLIError, ValueError, TypeError, OSError) as exc:
+        # ValueError/TypeError: the estimator's and the ticket reader's checks
         if os.environ.get("SKLOTTERY_TRACEBACK"):
             raise
         message = " ".join(str(exc).split())

@@ -1,6 +1,5 @@
 """The command line, end to end through its real entry points."""
 
-import json
 import os
 import re
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from sklottery import cli
+from sklottery.tickets import load_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--rounds", "1", "--epochs", "1", "--hidden", "8", "--no-progress"]
@@ -56,7 +56,18 @@ def test_fit_csv_through_python_m(fitted_csv):
     assert rounds["n_weights"].iloc[0] == 4 * 8 + 8 * 3
     assert rounds["weights_remaining"].iloc[0] == 1.0
     assert rounds["weights_remaining"].iloc[1] < 1.0
-    summary = json.loads(Path(f"{out}.summary.json").read_text())
+    ticket = load_ticket(f"{out}.ticket.npz")
+    summary = ticket.info["sklottery_cli"]
+    assert [r["n_weights"] for r in ticket.rounds] == rounds["n_weights"].tolist()
+    assert ticket.arrays["classes"].tolist() == ["setosa", "versicolor", "virginica"]
+    assert ticket.arrays["feature_names"].shape == (4,)
+    assert ticket.arrays["scaler_mean"].shape == (4,)
+    # the ticket's values are the fitted network's: exact zeros where pruned
+    for name, mask in ticket.masks.items():
+        assert int(mask.sum()) == int((ticket.values[name] != 0).sum())
+    assert sum(int(m.sum()) for m in ticket.masks.values()) == (
+        rounds["n_weights"].iloc[-1]
+    )
     assert summary["target"] == "species"
     assert summary["classes"] == ["setosa", "versicolor", "virginica"]
     assert summary["n_train"] + summary["n_test"] == 150
@@ -66,13 +77,13 @@ def test_fit_csv_through_python_m(fitted_csv):
         rounds["weights_remaining"].iloc[-1]
     )
     assert 0.0 <= summary["test_score"] <= 1.0
-    assert "final ticket:" in result.stdout
+    assert "ticket (round 1):" in result.stdout
     assert f"{100 * summary['weights_remaining']:.1f}% of weights" in result.stdout
 
 
 def test_report_prints_the_summary_again(fitted_csv):
     result, out = fitted_csv
-    again = run_module("report", f"{out}.summary.json")
+    again = run_module("report", f"{out}.ticket.npz")
     assert again.returncode == 0, again.stderr
     assert again.stdout == result.stdout
     assert again.stderr == ""
@@ -96,19 +107,25 @@ def test_console_script_is_declared_and_runs_parquet(iris_files, capsys, monkeyp
     assert exit_info.value.code == 0
     captured = capsys.readouterr()
     assert "strategy=random" in captured.out
-    assert json.loads(Path(f"{out}.summary.json").read_text())["params"]["seed"] == 3
+    assert load_ticket(f"{out}.ticket.npz").info["sklottery_cli"]["params"]["seed"] == 3
 
 
-def test_progress_bar_goes_to_stderr(iris_files, capsys):
+def test_progress_bar_goes_to_stderr_and_select(iris_files, capsys):
     out = iris_files / "progress" / "run"
     code = cli.main(["fit", str(iris_files / "iris.csv"), "--target", "species",
-                     "--out", str(out), "--rounds", "1", "--epochs", "2",
-                     "--hidden", "8"])
+                     "--out", str(out), "--rounds", "2", "--epochs", "1",
+                     "--hidden", "8", "--select", "best"])
     assert code == 0
     captured = capsys.readouterr()
-    assert "round 1" in captured.err
-    assert "epoch" in captured.err
-    assert "round" not in captured.out.splitlines()[0]
+    assert "lottery rounds" in captured.err
+    assert "3/3" in captured.err
+    assert "lottery rounds" not in captured.out
+    rounds = pd.read_csv(f"{out}.rounds.csv")
+    summary = load_ticket(f"{out}.ticket.npz").info["sklottery_cli"]
+    assert summary["params"]["select"] == "best"
+    assert rounds["selected"].sum() == 1
+    selected = rounds.loc[rounds["selected"], "round"].tolist()
+    assert [summary["selected_round"]] == selected
 
 
 def test_text_features_are_one_hot_encoded(tmp_path, capsys):
@@ -122,7 +139,7 @@ def test_text_features_are_one_hot_encoded(tmp_path, capsys):
     code = cli.main(["fit", str(tmp_path / "t.csv"), "--target", "label",
                      "--out", str(tmp_path / "t"), *FAST])
     assert code == 0
-    summary = json.loads((tmp_path / "t.summary.json").read_text())
+    summary = load_ticket(tmp_path / "t.ticket.npz").info["sklottery_cli"]
     assert summary["one_hot_columns"] == ["colour"]
     assert summary["n_features"] == 4
     assert summary["classes"] == [0, 1]
@@ -153,6 +170,16 @@ def _target_nan(d):
     return d / "nan.csv"
 
 
+def _foreign_ticket(d):
+    import torch
+
+    from sklottery.tickets import save_ticket
+
+    module = torch.nn.Linear(2, 2)
+    save_ticket(d / "plain.npz", module, {"weight": torch.ones(2, 2, dtype=bool)})
+    return d / "plain.npz"
+
+
 ERRORS = [
     (lambda d: ["fit", d / "missing.csv", "--target", "y"], 1, "no such file"),
     (lambda d: ["fit", d / "data.xlsx", "--target", "y"], 1, "unknown file type"),
@@ -173,8 +200,11 @@ ERRORS = [
     (lambda d: ["fit", d / "iris.csv"], 2, "--target"),
     (lambda d: ["frobnicate"], 2, "invalid choice"),
     (lambda d: [], 2, "required"),
-    (lambda d: ["report", d / "iris.csv"], 1, "not a sklottery summary"),
-    (lambda d: ["report", d / "absent.json"], 1, "no such file"),
+    (lambda d: ["report", d / "iris.csv"], 1, "not a valid sklottery ticket"),
+    (lambda d: ["report", d / "absent.npz"], 1, "no such file"),
+    (lambda d: ["report", _foreign_ticket(d)], 1, "not written by sklottery fit"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--select", "x"],
+     2, "--select"),
 ]
 
 

@@ -35,7 +35,7 @@ from .pruning import (
     resolve_criterion,
 )
 from .pruning.masks import load_values
-from .pruning.rewind import check_rewind
+from .pruning.rewind import REWIND_MODES, check_rewind
 from .rounds import (
     DenseInterrupted,
     FixedValidation,
@@ -48,7 +48,7 @@ from .rounds import (
 )
 from .selection import SELECT_MODES, RoundSelector
 
-__all__ = ["LotteryTicketClassifier"]
+__all__ = ["LotteryTicketClassifier", "REWIND_MODES"]
 
 MASKS_CALLBACK = "lottery_masks"
 EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}

@@ -105,9 +105,14 @@ def _strategies():
 
 
 def _rewind_modes():
-    from .estimator import REWIND_MODES
+    from .pruning import REWIND_MODES
 
     return list(REWIND_MODES)
+
+
+def _rewind(text):
+    """A rewind mode name, or an int k (late rewinding to after epoch k)."""
+    return int(text) if text.isdigit() else text
 
 
 def _select_modes():
@@ -151,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--strategy", default="large_final",
                      help="mask criterion (default large_final); one of: "
                      + ", ".join(_strategies()))
-    fit.add_argument("--rewind", default="init",
+    fit.add_argument("--rewind", default="init", type=_rewind,
                      help="where survivors go before retraining (default init); "
-                     "one of: " + ", ".join(_rewind_modes()))
+                     "one of: " + ", ".join(_rewind_modes()) + ", or an epoch k "
+                     "of the dense round (late rewinding)")
     fit.add_argument("--select", default="last", choices=_select_modes(),
                      help="which round becomes the ticket (default last)")
     fit.add_argument("--scope", default="layer", choices=["layer", "global"],
@@ -301,10 +307,10 @@ def cmd_fit(args) -> int:
             f"--strategy {args.strategy!r} is not valid; choose from "
             + ", ".join(_strategies())
         )
-    if args.rewind not in _rewind_modes():
+    if not isinstance(args.rewind, int) and args.rewind not in _rewind_modes():
         raise CLIError(
             f"--rewind {args.rewind!r} is not valid; choose from "
-            + ", ".join(_rewind_modes())
+            + ", ".join(_rewind_modes()) + " or an epoch number k"
         )
     frame = read_table(args.data)
     X, y, text_columns = split_features(frame, args.target, args.data)

@@ -100,13 +100,14 @@ def test_console_script_is_declared_and_runs_parquet(iris_files, capsys, monkeyp
     out = iris_files / "pq" / "run"
     monkeypatch.setattr(sys, "argv", [
         "sklottery", "fit", str(iris_files / "iris.parquet"), "--target",
-        "species", "--out", str(out), "--strategy", "random", "--seed", "3", *FAST,
+        "species", "--out", str(out), "--strategy", "random", "--seed", "3",
+        "--rewind", "reinit", *FAST,
     ])
     with pytest.raises(SystemExit) as exit_info:
         console_main()
     assert exit_info.value.code == 0
     captured = capsys.readouterr()
-    assert "strategy=random" in captured.out
+    assert "strategy=random rewind=reinit" in captured.out
     assert load_ticket(f"{out}.ticket.npz").info["sklottery_cli"]["params"]["seed"] == 3
 
 

@@ -47,10 +47,15 @@ from .rounds import (
     run_rounds,
 )
 from .selection import SELECT_MODES, RoundSelector
+from .sparse import to_sparse
+from .tickets import apply_ticket, read_estimator_ticket, save_estimator_ticket
 
 __all__ = ["LotteryTicketClassifier", "REWIND_MODES"]
 
 MASKS_CALLBACK = "lottery_masks"
+INFERENCE_MODES = ("dense", "sparse")
+#: Rows per forward call of the sparse export (its layouts are chosen for it).
+SPARSE_BATCH = 256
 EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 
@@ -139,6 +144,8 @@ class _BaseLotteryTicket(
         select="last",
         tol=0.01,
         memory=None,
+        warm_start=False,
+        inference="dense",
         verbose=0,
         random_state=None,
     ):
@@ -158,6 +165,8 @@ class _BaseLotteryTicket(
         self.select = select
         self.tol = tol
         self.memory = memory
+        self.warm_start = warm_start
+        self.inference = inference
         self.verbose = verbose
         self.random_state = random_state
 
@@ -210,6 +219,13 @@ class _BaseLotteryTicket(
                 "early_bird needs a deterministic mask criterion: with "
                 "strategy='random' the masks never settle; valid strategies with "
                 f"early_bird are {sorted(set(CRITERIA) - {'random'})} or a callable"
+            )
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be a bool; got {self.warm_start!r}")
+        if not isinstance(self.inference, str) or self.inference not in INFERENCE_MODES:
+            raise ValueError(
+                f"inference={self.inference!r} is not valid; valid values are "
+                f"{list(INFERENCE_MODES)}"
             )
         if not isinstance(self.select, str) or self.select not in SELECT_MODES:
             raise ValueError(
@@ -307,6 +323,8 @@ class _BaseLotteryTicket(
         self
         """
         n_rounds, prune_rate, target_sparsity = self._validate_params()
+        if self.warm_start and hasattr(self, "rounds_"):
+            return self._fit_more(X, y, n_rounds, prune_rate, target_sparsity)
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
         X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         y, n_outputs = self._encode_y(y)
@@ -329,19 +347,9 @@ class _BaseLotteryTicket(
             torch.manual_seed(seed)
             _initialize(net)
             oneshot = self.schedule == "oneshot"
-            pruner_kwargs = {
-                "strategy": self.strategy,
-                "prune_rate": prune_rate,
-                "target_sparsity": target_sparsity,
-                # one-shot prunes what n_rounds iterative rounds would, once
-                "n_rounds": max(n_rounds, 1) if oneshot else n_rounds,
-                "schedule": self.schedule,
-                "scope": self.scope,
-                "output_rate_factor": self.output_rate_factor,
-                "layer_rates": self.layer_rates,
-                "exclude": self.exclude,
-                "random_state": seed,
-            }
+            pruner_kwargs = self._pruner_kwargs(
+                n_rounds, prune_rate, target_sparsity, seed
+            )
             pruner = Pruner(
                 net.module_, rewind=self.rewind, rescale=self.rescale, **pruner_kwargs
             )
@@ -352,6 +360,11 @@ class _BaseLotteryTicket(
         dense, interrupted = self._dense_round(
             net, data, seed, rewind_epoch=rewind_epoch, early_bird=early_bird
         )
+        if interrupted:
+            raise KeyboardInterrupt(
+                "fit was interrupted during round 0 (the dense training): no round "
+                "completed, so there is no ticket to keep"
+            )
 
         valid = None
         if data.eval_on == "valid":
@@ -424,14 +437,44 @@ class _BaseLotteryTicket(
                 if bar is not None:
                     bar.close()
             selector.restore(net, pruner)
+        self._set_ticket(
+            net, pruner, records, selector, interrupted, user_split, user_callbacks
+        )
+        self._n_outputs = n_outputs
+        self._n_features_out = self._features(X[:1]).shape[1]
+        return self
+
+    def _pruner_kwargs(self, n_rounds, prune_rate, target_sparsity, seed):
+        """Keyword arguments of the fit's :class:`~sklottery.Pruner`."""
+        oneshot = self.schedule == "oneshot"
+        return {
+            "strategy": self.strategy,
+            "prune_rate": prune_rate,
+            "target_sparsity": target_sparsity,
+            # one-shot prunes what n_rounds iterative rounds would, once
+            "n_rounds": max(n_rounds, 1) if oneshot else n_rounds,
+            "schedule": self.schedule,
+            "scope": self.scope,
+            "output_rate_factor": self.output_rate_factor,
+            "layer_rates": self.layer_rates,
+            "exclude": self.exclude,
+            "random_state": seed,
+        }
+
+    def _set_ticket(
+        self, net, pruner, records, selector, interrupted, user_split, user_callbacks
+    ):
+        """Fitted attributes from the round the selector put back in ``net``."""
         if interrupted:
             warnings.warn(
-                f"fit was interrupted during round {len(records)}; "
-                f"{len(records)} round(s) completed",
+                f"fit was interrupted (KeyboardInterrupt) during round "
+                f"{records[-1]['round'] + 1}; no further rounds were run. The "
+                f"estimator keeps round {selector.round} (select={self.select!r} "
+                f"among the {len(records)} completed rounds) as its ticket; "
+                "interrupted_ is True",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-
         self.masks_ = {n: m.detach().cpu() for n, m in pruner.masks.items()}
         # leave the fitted net as the user configured it, still enforcing the
         # ticket's masks if it is trained further
@@ -449,7 +492,262 @@ class _BaseLotteryTicket(
         self.selected_round_ = selector.round
         self.layers_ = pruner.layer_table()
         self._output_layer = pruner.targets[-1].module_name
-        self._n_features_out = self._features(X[:1]).shape[1]
+        self.interrupted_ = bool(interrupted)
+        # what warm_start rewinds survivors to; CPU tensors so pickling works
+        # anywhere (no copy when training ran on the CPU)
+        self._rewind_point = {
+            n: t.detach().cpu() for n, t in pruner.rewind_point.items()
+        }
+        if self.inference == "sparse":
+            self.sparse_module_ = self.to_sparse(batch_size=SPARSE_BATCH)
+        else:
+            self.__dict__.pop("sparse_module_", None)
+
+    def _fit_more(self, X, y, n_rounds, prune_rate, target_sparsity):
+        """``warm_start``: more pruning rounds from the current ticket."""
+        done = int(self.rounds_["round"].iloc[-1])
+        if self.schedule == "oneshot":
+            raise ValueError(
+                "warm_start=True adds iterative pruning rounds; it cannot be used "
+                "with schedule='oneshot' (valid: schedule='iterative')"
+            )
+        if n_rounds < done:
+            raise ValueError(
+                f"n_rounds={n_rounds} must be >= the {done} pruning rounds "
+                "already run when warm_start=True (n_rounds counts all pruning "
+                "rounds, like n_estimators of a forest)"
+            )
+        if getattr(self, "_rewind_point", None) is None:
+            raise ValueError(
+                "warm_start=True needs the rewind point of the first fit; this "
+                "estimator was loaded from a ticket file saved without it "
+                "(use save_ticket(..., rewind_point=True))"
+            )
+        X, y = validate_data(self, X, y, reset=False, dtype=np.float32, y_numeric=False)
+        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
+        previous = getattr(self, "classes_", None)
+        y, n_outputs = self._encode_y(y)
+        if n_outputs != self._n_outputs or (
+            previous is not None and not np.array_equal(previous, self.classes_)
+        ):
+            if previous is not None:
+                self.classes_ = previous
+            raise ValueError(
+                "warm_start=True continues the fitted network, so y must have the "
+                f"same classes/outputs as the first fit ({self._n_outputs} outputs"
+                + ("" if previous is None else f", classes {previous.tolist()}")
+                + ")"
+            )
+        if n_rounds == done:
+            warnings.warn(
+                f"warm_start=True with n_rounds={n_rounds} equal to the rounds "
+                "already run: nothing to fit; increase n_rounds for more rounds",
+                UserWarning,
+                stacklevel=3,
+            )
+            return self
+
+        net = self._build_net(X.shape[1], n_outputs)
+        user_split, user_callbacks = net.train_split, net.callbacks
+        data = self._split(net, X, y)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        # a different stream from the first fit's rounds
+        seed = int(np.random.SeedSequence([seed, done]).generate_state(1)[0])
+        valid = None if data.eval_on != "valid" else Dataset(data.X_eval, data.y_eval)
+        net.set_params(train_split=None if valid is None else FixedValidation(valid))
+        old = self.net_.module_
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _initialize(net)
+            state = dict(old.named_parameters())
+            state.update(old.named_buffers())
+            new = dict(net.module_.named_parameters())
+            new.update(net.module_.named_buffers())
+            if {n: tuple(t.shape) for n, t in state.items()} != {
+                n: tuple(t.shape) for n, t in new.items()
+            }:
+                raise ValueError(
+                    "warm_start=True continues the fitted network, but the net's "
+                    "module now has other tensors or shapes; refit with "
+                    "warm_start=False"
+                )
+            load_values(net.module_, state)
+            pruner = Pruner(
+                net.module_,
+                rewind=self.rewind,
+                rescale=self.rescale,
+                masks=self.masks_,
+                **self._pruner_kwargs(n_rounds, prune_rate, target_sparsity, seed),
+            )
+            pruner.set_rewind_point(
+                {n: t.to(new[n].device) for n, t in self._rewind_point.items()}
+            )
+            net.history_ = self.net_.history_
+            net.callbacks = [
+                *(user_callbacks or []),
+                (MASKS_CALLBACK, ApplyMasks(pruner)),
+            ]
+            old_records = self.rounds_.drop(columns="selected", errors="ignore")
+            old_records = old_records.to_dict("records")
+            selector = RoundSelector(self.select, float(self.tol), n_rounds)
+            selector.dense_score = old_records[0]["score"]
+            # the current ticket is the candidate to beat, and the fallback if
+            # the user interrupts the first new round
+            current = next(r for r in old_records if r["round"] == self.selected_round_)
+            selector.update(current, net, pruner)
+            freeze_lr = self.rewind == "none"
+            grad_fn = None
+            if pruner.needs_grad:
+                grad_fn = gradient_function(
+                    net, pruner, data.X_train, data.y_train, seed=seed
+                )
+            more, interrupted = run_rounds(
+                net,
+                pruner,
+                data,
+                n_rounds=n_rounds,
+                score=self._score_round,
+                first_round=done + 1,
+                on_round_end=selector.update,
+                freeze_lr=freeze_lr,
+                initial_lrs=[g["lr"] for g in self.net_.optimizer_.param_groups]
+                if freeze_lr
+                else None,
+                grad_fn=grad_fn,
+            )
+            selector.restore(net, pruner)
+        records = old_records + more
+        self._set_ticket(
+            net, pruner, records, selector, interrupted, user_split, user_callbacks
+        )
+        return self
+
+    # -- export and ticket files ----------------------------------------------
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True):
+        """The fitted ticket as a plain torch module for fast inference.
+
+        Pruned ``Linear`` layers are stored in torch's CSR layout where that is
+        faster than dense for the layer's shape and density; every other layer
+        stays dense with its pruned weights exactly zero (see
+        :func:`sklottery.sparse.to_sparse`). The module's outputs are the
+        logits of ``net_.module_`` (allclose); ``predict`` uses it when
+        ``inference="sparse"``.
+
+        Parameters
+        ----------
+        layout : {"auto", "sparse", "dense"}, default="auto"
+            ``"auto"`` keeps, per layer, whichever of dense and CSR is faster.
+        batch_size : int, default=256
+            Rows per forward call the choice is made for.
+        measure : bool, default=True
+            Decide by a short timing at export (``False``: by a calibrated
+            rule, deterministic).
+
+        Returns
+        -------
+        torch.nn.Module
+            In eval mode, on the device of ``net_.module_``; the per-layer
+            decisions are in its ``sparse_layouts`` attribute.
+        """
+        check_is_fitted(self)
+        return to_sparse(
+            self.net_.module_,
+            self.masks_,
+            layout=layout,
+            batch_size=batch_size,
+            measure=measure,
+        )
+
+    def _forward_sparse(self, X):
+        """Outputs of the exported module after the net's predict nonlinearity."""
+        module = getattr(self, "sparse_module_", None)
+        if module is None:  # inference="sparse" set after fit
+            module = self.to_sparse(batch_size=SPARSE_BATCH)
+        device = next(iter(self.net_.module_.parameters())).device
+        nonlin = self.net_._get_predict_nonlinearity()
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(X), SPARSE_BATCH):
+                out = module(X[start : start + SPARSE_BATCH].to(device))
+                if isinstance(out, tuple):
+                    out = out[0]
+                outs.append(nonlin(out).cpu())
+        return torch.cat(outs).numpy()
+
+    def save_ticket(self, file, *, rewind_point=False):
+        """Save the fitted ticket to an ``.npz`` file that loads without pickle.
+
+        Masks are packed as bits and only surviving weights are stored (about
+        13% of the dense float32 weights at 90% sparsity), with the round
+        history and what :meth:`load_ticket` needs to rebuild a fitted
+        estimator. See :mod:`sklottery.tickets`.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+        rewind_point : bool, default=False
+            Also store the rewind point's survivors (about doubles the size),
+            so that a loaded estimator can continue with ``warm_start=True``.
+        """
+        check_is_fitted(self)
+        save_estimator_ticket(self, file, rewind_point=rewind_point)
+
+    def load_ticket(self, file):
+        """Make this estimator the fitted one saved in ``file``.
+
+        The estimator's ``net`` (and pruning parameters) must describe the
+        network the ticket was found in. The file and its fit to the network
+        are validated completely first: a truncated or corrupt file, wrong
+        dtypes or a mismatched network raise ``ValueError`` and leave the
+        estimator unchanged.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        self
+        """
+        n_rounds, prune_rate, target_sparsity = self._validate_params()
+        ticket, info = read_estimator_ticket(file, type(self).__name__)
+        net = self._build_net(info["n_features_in"], info["n_outputs"])
+        user_split, user_callbacks = net.train_split, net.callbacks
+        _initialize(net)
+        masks = apply_ticket(ticket, net.module_)
+        try:
+            net.module_.get_submodule(info["output_layer"])
+        except AttributeError:
+            raise ValueError(
+                f"the ticket's output layer {info['output_layer']!r} is not a layer "
+                "of this network"
+            ) from None
+        pruner = Pruner(
+            net.module_,
+            rewind=self.rewind,
+            rescale=self.rescale,
+            masks=masks,
+            **self._pruner_kwargs(n_rounds, prune_rate, target_sparsity, None),
+        )
+        if ticket.rewind_point is not None:
+            pruner.set_rewind_point(ticket.rewind_point)
+        selector = RoundSelector(self.select, float(self.tol), n_rounds)
+        selector.round = info["selected_round"]
+        # everything is validated: from here on the estimator changes
+        for attr in ("classes_", "feature_names_in_"):
+            self.__dict__.pop(attr, None)
+        self.n_features_in_ = info["n_features_in"]
+        for attr, value in ticket.arrays.items():
+            setattr(self, attr, value)
+        self._set_ticket(
+            net, pruner, ticket.rounds, selector, False, user_split, user_callbacks
+        )
+        self.interrupted_ = info["interrupted"]
+        if ticket.rewind_point is None:
+            self._rewind_point = None
+        self._n_outputs = info["n_outputs"]
+        self._n_features_out = info["n_features_out"]
         return self
 
     def _dense_round(self, net, data, seed, *, rewind_epoch=None, early_bird=None):
@@ -634,6 +932,22 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         fit). A round-0 record read from the cache keeps the epochs and
         wall time of the fit that computed it. With joblib's dask or ray
         backend the location must be shared by the workers.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues pruning from
+        the current ticket (the fitted masks and weights, survivors rewound to
+        the same rewind point) instead of starting over, running rounds
+        ``len(rounds_)`` to ``n_rounds``: like ``n_estimators`` of a forest,
+        ``n_rounds`` counts *all* pruning rounds, so raise it to get more
+        (equal: a warning and nothing to do; lower: ``ValueError``). ``rounds_``
+        grows and masks only shrink. ``y`` must have the same classes. With
+        ``select`` other than ``"last"`` pruning continues from the selected
+        round. A fit stopped with Ctrl-C resumes this way.
+    inference : {"dense", "sparse"}, default="dense"
+        How ``predict``/``predict_proba`` run the ticket: ``"dense"`` with
+        ``net_``; ``"sparse"`` with ``sparse_module_``, the export of
+        :meth:`to_sparse` made at the end of ``fit``, whose pruned Linear
+        layers use CSR storage where that is faster (same results up to float
+        rounding).
     verbose : int, default=0
         ``verbose > 0`` shows a progress bar over the rounds with the current
         sparsity and score (needs ``tqdm``: ``pip install sklottery[progress]``).
@@ -671,6 +985,18 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
 
     selected_round_ : int
         The round chosen by ``select``.
+    interrupted_ : bool
+        True when the user stopped ``fit`` with Ctrl-C (``KeyboardInterrupt``)
+        during a round: no further round was run and the estimator keeps the
+        round chosen by ``select`` among the completed ones (with the default
+        ``select="last"``, the last completed round -- its weights and masks);
+        a ``RuntimeWarning`` says so. An interrupt during round 0, before any
+        round completed, is re-raised. Deliberate stops (skorch's
+        ``EarlyStopping``, :class:`~sklottery.rounds.StopRound`) only end the
+        round. ``warm_start=True`` resumes the remaining rounds.
+    sparse_module_ : torch.nn.Module
+        Only with ``inference="sparse"``: the sparse export used by
+        ``predict``.
     layers_ : pandas.DataFrame
         The selected round, one row per prunable tensor: ``name``, ``kind``
         (linear, conv, ...), ``shape``, ``kept``, ``total`` and ``sparsity``
@@ -746,6 +1072,8 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
     def predict_proba(self, X):
         """Class probabilities from the final ticket."""
         X = self._check_X(X)
+        if self.inference == "sparse":
+            return self._forward_sparse(X)
         return self.net_.predict_proba(X)
 
     def predict(self, X):

@@ -3,7 +3,9 @@
 :class:`RoundSelector` watches the rounds as they finish and keeps the
 weights of the round it would pick -- at most one copy at a time, replaced
 when a better candidate comes, never one per round -- so choosing a round
-costs one extra state dict of memory, not ``n_rounds + 1``.
+costs one extra state dict of memory, not ``n_rounds + 1``. The same copy is
+what a fit falls back to when the user interrupts a round (Ctrl-C): with
+``select="last"`` it is the last completed round.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ class RoundSelector:
         self.round, self.score = record["round"], record["score"]
         # drop the previous copy before making the next: one copy at most
         self._state = self._masks = self._history = None
-        if self.select != "last" and record["round"] != self.final_round:
+        # "last" keeps a copy too: if the user interrupts the next round, the
+        # fit falls back to this one (the last completed round)
+        if record["round"] != self.final_round:
             self._state = snapshot(net.module_)
             self._masks = {n: m.clone() for n, m in pruner.masks.items()}
             self._history = copy.deepcopy(net.history_)

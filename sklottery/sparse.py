@@ -55,6 +55,16 @@ MAX_SPARSE_DENSITY = 0.25
 MARGIN = 0.9
 
 
+#: torch.nn.Module's hook registries, copied when a layer is replaced.
+_HOOK_DICTS = (
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+)
+
+
 def _csr(dense: torch.Tensor) -> torch.Tensor:
     with warnings.catch_warnings():
         # "Sparse CSR tensor support is in beta state"
@@ -95,8 +105,17 @@ class SparseLinear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> SparseLinear:
-        """The CSR twin of ``linear`` (its zero weights are dropped)."""
-        return cls(linear.weight, linear.bias)
+        """The CSR twin of ``linear`` (its zero weights are dropped).
+
+        Forward hooks and pre-hooks registered on ``linear`` (e.g. the
+        ``rescale=True`` scaling of :func:`~sklottery.pruning.masks.set_rescale`)
+        are carried over, so the twin computes the same outputs.
+        """
+        twin = cls(linear.weight, linear.bias)
+        for attr in _HOOK_DICTS:
+            if hasattr(linear, attr) and hasattr(twin, attr):
+                getattr(twin, attr).update(getattr(linear, attr))
+        return twin
 
     @property
     def weight(self) -> torch.Tensor:

@@ -51,6 +51,8 @@ __all__ = [
     "apply_ticket",
     "check_compatible",
     "load_ticket",
+    "read_estimator_ticket",
+    "save_estimator_ticket",
     "save_ticket",
 ]
 
@@ -458,3 +460,94 @@ def apply_ticket(ticket: Ticket, module: nn.Module) -> dict[str, torch.Tensor]:
         module, {n: v.to(state[n].device) for n, v in ticket.values.items()}, masks
     )
     return masks
+
+
+# -- fitted estimators -------------------------------------------------------
+_ESTIMATOR_ARRAYS = ("classes_", "feature_names_in_")
+
+
+def _savable(value: np.ndarray, attr: str) -> tuple[np.ndarray, bool]:
+    """``(array, was_object)``: object arrays of str are saved as str arrays."""
+    arr = np.asarray(value)
+    if arr.dtype.kind != "O":
+        return arr, False
+    if all(isinstance(v, str) for v in arr.ravel()):
+        return arr.astype(str), True
+    raise ValueError(
+        f"cannot save {attr} of dtype object holding non-str values in a ticket "
+        "file (which never holds pickled objects); use numeric or str labels"
+    )
+
+
+def save_estimator_ticket(est, file, *, rewind_point: bool = False) -> None:
+    """Save a fitted sklottery estimator's ticket (see ``save_ticket`` method)."""
+    info = {
+        "estimator": type(est).__name__,
+        "n_features_in": int(est.n_features_in_),
+        "n_outputs": int(est._n_outputs),
+        "n_features_out": int(est._n_features_out),
+        "output_layer": est._output_layer,
+        "selected_round": int(est.selected_round_),
+        "interrupted": bool(est.interrupted_),
+        "object_arrays": [],
+    }
+    arrays = {}
+    for attr in _ESTIMATOR_ARRAYS:
+        if hasattr(est, attr):
+            arrays[attr], was_object = _savable(getattr(est, attr), attr)
+            if was_object:
+                info["object_arrays"].append(attr)
+    if rewind_point and est._rewind_point is None:
+        raise ValueError(
+            "rewind_point=True, but this estimator has no rewind point (it was "
+            "loaded from a ticket file saved without one)"
+        )
+    save_ticket(
+        file,
+        est.net_.module_,
+        est.masks_,
+        rounds=est.rounds_.to_dict("records"),
+        rewind_point=est._rewind_point if rewind_point else None,
+        info=info,
+        arrays=arrays,
+    )
+
+
+def read_estimator_ticket(file, estimator: str) -> tuple[Ticket, dict]:
+    """Load and validate a ticket saved from an estimator of class ``estimator``.
+
+    Returns the ticket (its ``arrays`` restored to the estimator's attribute
+    types) and its checked ``info``.
+    """
+    ticket = load_ticket(file)
+    info = ticket.info
+    if info.get("estimator") is None:
+        raise _fail(file, "it was not saved from a sklottery estimator")
+    if info["estimator"] != estimator:
+        raise ValueError(
+            f"the ticket in {_describe(file)} was saved from a {info['estimator']}; "
+            f"it cannot be loaded into a {estimator}"
+        )
+    kinds = {
+        "n_features_in": int,
+        "n_outputs": int,
+        "n_features_out": int,
+        "output_layer": str,
+        "selected_round": int,
+        "interrupted": bool,
+        "object_arrays": list,
+    }
+    for key, kind in kinds.items():
+        if not isinstance(info.get(key), kind) or (
+            kind is int and isinstance(info[key], bool)
+        ):
+            raise _fail(file, f"its estimator field {key!r} must be a {kind.__name__}")
+    unknown = set(ticket.arrays) - set(_ESTIMATOR_ARRAYS)
+    if unknown:
+        raise _fail(file, f"unexpected estimator arrays {sorted(unknown)}")
+    for attr in info["object_arrays"]:
+        if attr in ticket.arrays:
+            ticket.arrays[attr] = ticket.arrays[attr].astype(object)
+    if not ticket.rounds:
+        raise _fail(file, "its round history is empty")
+    return ticket, info

@@ -245,3 +245,52 @@ class TestLayoutChoice:
             to_sparse(nn.Linear(3, 2), **kwargs)
         with pytest.raises(TypeError, match="torch.nn.Module"):
             to_sparse("not a module")
+
+
+class TestEstimator:
+    def test_to_sparse_and_sparse_inference(self):
+        import numpy as np
+        from lottery_helpers import small_digits, tiny_net
+
+        from sklottery import LotteryTicketClassifier
+
+        X, y = small_digits(200)
+        clf = LotteryTicketClassifier(
+            tiny_net(), n_rounds=3, prune_rate=0.5, random_state=0
+        ).fit(X, y)
+        exported = clf.to_sparse(layout="sparse")
+        assert isinstance(exported.hidden[0], SparseLinear)
+        assert exported.hidden[0].nnz == int(clf.masks_["hidden.0.weight"].sum())
+        with torch.no_grad():
+            logits = exported(torch.from_numpy(X))
+        expected = clf.net_.forward(X)
+        assert torch.allclose(logits, expected, atol=1e-5)
+        dense_proba = clf.predict_proba(X)
+        # the estimator predicts with its export when inference="sparse"
+        clf.set_params(inference="sparse")
+        np.testing.assert_allclose(clf.predict_proba(X), dense_proba, atol=1e-6)
+        assert (
+            clf.predict(X).tolist()
+            == clf.set_params(inference="dense").predict(X).tolist()
+        )
+        sparse_clf = LotteryTicketClassifier(
+            tiny_net(), n_rounds=3, prune_rate=0.5, random_state=0, inference="sparse"
+        ).fit(X, y)
+        assert isinstance(sparse_clf.sparse_module_, nn.Module)
+        np.testing.assert_allclose(sparse_clf.predict_proba(X), dense_proba, atol=1e-6)
+
+
+def test_rescale_hooks_are_carried_over():
+    torch.manual_seed(0)
+    module = MLP(12, 3, hidden_units=(10,))
+    pruner = Pruner(module, prune_rate=0.5, output_rate_factor=None, rescale=True)
+    pruner.prune()
+    exported = to_sparse(module, pruner.masks, layout="sparse")
+    assert isinstance(exported.hidden[0], SparseLinear)
+    assert len(exported.hidden[0]._forward_hooks) == 1
+    x = torch.randn(5, 12)
+    with torch.no_grad():
+        assert torch.allclose(exported(x), module(x), atol=1e-5)
+        # the hooks matter: without them the outputs differ
+        exported.hidden[0]._forward_hooks.clear()
+        assert not torch.allclose(exported(x), module(x), atol=1e-3)

@@ -296,3 +296,99 @@ class TestMismatchedNetwork:
         ticket = load_ticket(tmp_path / "t.npz")
         with pytest.raises(ValueError, match="prunable tensors are"):
             check_compatible(ticket, copy.deepcopy(net))
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from lottery_helpers import small_digits, tiny_net
+
+    from sklottery import LotteryTicketClassifier
+
+    X, y = small_digits(200)
+    labels = np.array(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+        ],
+        dtype=object,
+    )[y]
+    clf = LotteryTicketClassifier(
+        tiny_net(), n_rounds=2, prune_rate=0.5, random_state=0
+    ).fit(X, labels)
+    return clf, X, labels
+
+
+class TestEstimatorTickets:
+    @staticmethod
+    def _fresh(**kwargs):
+        from lottery_helpers import tiny_net
+
+        from sklottery import LotteryTicketClassifier
+
+        return LotteryTicketClassifier(tiny_net(**kwargs), n_rounds=2, prune_rate=0.5)
+
+    def test_round_trip(self, fitted, tmp_path):
+        clf, X, y = fitted
+        clf.save_ticket(tmp_path / "t.npz")
+        loaded = self._fresh().load_ticket(tmp_path / "t.npz")
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+        assert loaded.predict(X[:5]).tolist() == clf.predict(X[:5]).tolist()
+        assert loaded.classes_.dtype == object
+        assert loaded.classes_.tolist() == clf.classes_.tolist()
+        assert loaded.rounds_.equals(clf.rounds_)
+        assert loaded.layers_.equals(clf.layers_)
+        assert loaded.sparsity_ == clf.sparsity_
+        assert loaded.selected_round_ == clf.selected_round_ == 2
+        assert loaded.n_features_in_ == 64 and loaded.interrupted_ is False
+        np.testing.assert_array_equal(loaded.transform(X), clf.transform(X))
+        for name, mask in clf.masks_.items():
+            assert torch.equal(loaded.masks_[name], mask)
+        assert loaded._rewind_point is None
+        with pytest.raises(ValueError, match="needs the rewind point"):
+            loaded.set_params(warm_start=True, n_rounds=3).fit(X, y)
+
+    def test_with_rewind_point_warm_start_continues(self, fitted, tmp_path):
+        clf, X, y = fitted
+        clf.save_ticket(tmp_path / "t.npz", rewind_point=True)
+        loaded = self._fresh().load_ticket(tmp_path / "t.npz")
+        for name, value in clf._rewind_point.items():
+            mask = clf.masks_.get(name)
+            expected = value if mask is None else value * mask
+            assert torch.equal(loaded._rewind_point[name], expected)
+        loaded.set_params(warm_start=True, n_rounds=3).fit(X, y)
+        assert loaded.rounds_["round"].tolist() == [0, 1, 2, 3]
+
+    def test_mismatched_network_leaves_estimator_unchanged(self, fitted, tmp_path):
+        clf, X, y = fitted
+        clf.save_ticket(tmp_path / "t.npz")
+        other = self._fresh(module__hidden_units=(8,))
+        other.fit(X[:50], y[:50])
+        before = other.predict_proba(X)
+        with pytest.raises(ValueError, match="does not fit this MLP"):
+            other.load_ticket(tmp_path / "t.npz")
+        np.testing.assert_array_equal(other.predict_proba(X), before)
+        assert len(other.rounds_) == 3
+
+    def test_corrupt_file_leaves_estimator_unchanged(self, fitted, tmp_path):
+        clf, X, y = fitted
+        clf.save_ticket(tmp_path / "t.npz")
+        data = (tmp_path / "t.npz").read_bytes()
+        (tmp_path / "bad.npz").write_bytes(data[: len(data) // 2])
+        fresh = self._fresh()
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            fresh.load_ticket(tmp_path / "bad.npz")
+        assert not hasattr(fresh, "net_")
+
+    def test_plain_ticket_is_not_an_estimator_ticket(self, tmp_path):
+        net, masks, _ = _ticket_net()
+        save_ticket(tmp_path / "t.npz", net, masks)
+        with pytest.raises(ValueError, match="not saved from a sklottery estimator"):
+            self._fresh().load_ticket(tmp_path / "t.npz")

@@ -1,0 +1,212 @@
+"""Long jobs: Ctrl-C keeps the last completed round, warm_start adds rounds,
+pickling keeps everything."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from lottery_helpers import small_digits, tiny_net
+from skorch.callbacks import Callback, EarlyStopping
+
+from sklottery import LotteryTicketClassifier
+from sklottery.rounds import StopRound
+
+# Epochs seen by the Interrupt callback in this process (module level, so
+# that sklearn's clone of the net keeps counting in the same place).
+SEEN = {"epochs": 0, "at": None, "exc": KeyboardInterrupt}
+
+
+class Interrupt(Callback):
+    """Raises SEEN["exc"] (the user's Ctrl-C by default) at epoch SEEN["at"]."""
+
+    def on_epoch_end(self, net, **kwargs):
+        SEEN["epochs"] += 1
+        if SEEN["epochs"] == SEEN["at"]:
+            raise SEEN["exc"]()
+
+
+@pytest.fixture
+def interrupt_at():
+    def arm(epoch, exc=KeyboardInterrupt):
+        SEEN.update(epochs=0, at=epoch, exc=exc)
+
+    yield arm
+    SEEN.update(epochs=0, at=None, exc=KeyboardInterrupt)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return small_digits(240)
+
+
+def _clf(n_rounds=3, callbacks=(), **kwargs):
+    net = tiny_net(max_epochs=3, callbacks=[("interrupt", Interrupt()), *callbacks])
+    return LotteryTicketClassifier(
+        net, n_rounds=n_rounds, prune_rate=0.5, random_state=0, **kwargs
+    )
+
+
+def _same_ticket(a, b, X):
+    assert set(a.masks_) == set(b.masks_)
+    for name, mask in a.masks_.items():
+        assert torch.equal(mask, b.masks_[name])
+    for (na, pa), (nb, pb) in zip(
+        a.net_.module_.named_parameters(), b.net_.module_.named_parameters()
+    ):
+        assert na == nb and torch.equal(pa, pb), na
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+class TestInterrupt:
+    def test_ctrl_c_mid_round_keeps_last_completed_round(self, data, interrupt_at):
+        X, y = data
+        reference = _clf(n_rounds=1).fit(X, y)  # rounds 0 and 1 only
+        interrupt_at(3 + 3 + 2)  # round 0: 3 epochs, round 1: 3, then mid round 2
+        with pytest.warns(RuntimeWarning, match="interrupted .* during round 2"):
+            clf = _clf(n_rounds=3).fit(X, y)
+        assert SEEN["epochs"] == 8  # no further round started after the interrupt
+        assert clf.interrupted_ is True and reference.interrupted_ is False
+        assert clf.rounds_["round"].tolist() == [0, 1]
+        assert clf.selected_round_ == 1
+        assert (
+            clf.rounds_["n_weights"].tolist() == reference.rounds_["n_weights"].tolist()
+        )
+        # weights, masks and predictions are exactly round 1's
+        _same_ticket(clf, reference, X)
+        assert clf.sparsity_ == reference.sparsity_
+        assert len(clf.net_.history) == 3  # round 1's history, not the broken one
+
+    def test_pruned_weights_are_zero_after_an_interrupt(self, data, interrupt_at):
+        X, y = data
+        interrupt_at(3 + 3 + 3 + 1)
+        with pytest.warns(RuntimeWarning, match="keeps round 2"):
+            clf = _clf(n_rounds=3).fit(X, y)
+        params = dict(clf.net_.module_.named_parameters())
+        for name, mask in clf.masks_.items():
+            assert int((params[name][~mask] != 0).sum()) == 0
+        assert clf.rounds_["round"].tolist() == [0, 1, 2]
+
+    def test_ctrl_c_in_round_zero_reraises(self, data, interrupt_at):
+        X, y = data
+        interrupt_at(2)
+        clf = _clf()
+        with pytest.raises(KeyboardInterrupt, match="no round completed"):
+            clf.fit(X, y)
+        assert not hasattr(clf, "rounds_")
+
+    @pytest.mark.parametrize("exc", [StopRound])
+    def test_deliberate_stop_only_ends_the_round(self, data, interrupt_at, exc):
+        X, y = data
+        interrupt_at(3 + 1, exc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            clf = _clf().fit(X, y)
+        assert clf.interrupted_ is False
+        assert clf.rounds_["epochs"].tolist() == [3, 1, 3, 3]
+
+    def test_early_stopping_is_not_an_interrupt(self, data):
+        X, y = data
+        stopper = (
+            "stop",
+            EarlyStopping(monitor="train_loss", patience=1, threshold=10.0),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            clf = _clf(callbacks=[stopper]).fit(X, y)
+        assert clf.interrupted_ is False
+        assert clf.rounds_["round"].tolist() == [0, 1, 2, 3]
+        assert clf.rounds_["epochs"].tolist() == [2, 2, 2, 2]
+
+    def test_resume_after_interrupt_with_warm_start(self, data, interrupt_at):
+        X, y = data
+        interrupt_at(3 + 3 + 2)
+        with pytest.warns(RuntimeWarning):
+            clf = _clf(n_rounds=3).fit(X, y)
+        clf.set_params(warm_start=True).fit(X, y)
+        assert clf.interrupted_ is False
+        assert clf.rounds_["round"].tolist() == [0, 1, 2, 3]
+        assert clf.rounds_["selected"].tolist() == [False, False, False, True]
+
+
+class TestWarmStart:
+    def test_adds_rounds_and_masks_only_shrink(self, data):
+        X, y = data
+        clf = _clf(n_rounds=2).fit(X, y)
+        first = clf.rounds_.copy()
+        masks = {n: m.clone() for n, m in clf.masks_.items()}
+        clf.set_params(warm_start=True, n_rounds=4).fit(X, y)
+        assert clf.rounds_["round"].tolist() == [0, 1, 2, 3, 4]
+        assert (
+            clf.rounds_.iloc[:3]
+            .drop(columns="selected")
+            .equals(first.drop(columns="selected"))
+        )
+        n_weights = clf.rounds_["n_weights"].tolist()
+        assert (
+            n_weights == sorted(n_weights, reverse=True) and n_weights[4] < n_weights[2]
+        )
+        assert n_weights[4] == sum(int(m.sum()) for m in clf.masks_.values())
+        for name, mask in clf.masks_.items():
+            assert not bool((mask & ~masks[name]).any())  # nothing comes back
+        assert clf.selected_round_ == 4
+        # survivors were rewound to the same initial values as a cold fit's
+        assert set(clf._rewind_point) == {
+            n for n, _ in clf.net_.module_.named_parameters()
+        }
+
+    def test_continues_from_rewind_point_not_from_scratch(self, data):
+        X, y = data
+        clf = _clf(n_rounds=1).fit(X, y)
+        rewind = {n: t.clone() for n, t in clf._rewind_point.items()}
+        clf.set_params(warm_start=True, n_rounds=2).fit(X, y)
+        for name, value in clf._rewind_point.items():
+            assert torch.equal(value, rewind[name])
+
+    def test_equal_n_rounds_warns_and_lower_raises(self, data):
+        X, y = data
+        clf = _clf(n_rounds=2, warm_start=True).fit(X, y)  # not fitted yet: cold
+        assert len(clf.rounds_) == 3
+        before = clf.predict_proba(X)
+        with pytest.warns(UserWarning, match="nothing to fit"):
+            clf.fit(X, y)
+        np.testing.assert_array_equal(clf.predict_proba(X), before)
+        with pytest.raises(ValueError, match="n_rounds=1 must be >= the 2 pruning"):
+            clf.set_params(n_rounds=1).fit(X, y)
+
+    def test_other_classes_or_features_refused(self, data):
+        X, y = data
+        clf = _clf(n_rounds=1).fit(X, y)
+        clf.set_params(warm_start=True, n_rounds=2)
+        with pytest.raises(ValueError, match="same classes"):
+            clf.fit(X, np.where(y == 9, 10, y))
+        assert clf.classes_.tolist() == list(range(10))
+        with pytest.raises(ValueError, match="features"):
+            clf.fit(X[:, :10], y)
+
+    def test_warm_start_false_starts_over(self, data):
+        X, y = data
+        clf = _clf(n_rounds=1).fit(X, y)
+        clf.fit(X, y)
+        assert clf.rounds_["round"].tolist() == [0, 1]
+
+    def test_bad_parameters(self, data):
+        X, y = data
+        with pytest.raises(TypeError, match="warm_start must be a bool"):
+            _clf(warm_start="yes").fit(X, y)
+        with pytest.raises(ValueError, match=r"inference='csr' is not valid.*'dense'"):
+            _clf(inference="csr").fit(X, y)
+
+
+class TestPickle:
+    @pytest.mark.parametrize("inference", ["dense", "sparse"])
+    def test_round_trip_identical_predictions(self, data, inference):
+        X, y = data
+        clf = _clf(n_rounds=2, inference=inference).fit(X, y)
+        clone = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+        np.testing.assert_array_equal(clone.predict(X), clf.predict(X))
+        # and the pickled estimator can still continue pruning
+        clone.set_params(warm_start=True, n_rounds=3).fit(X, y)
+        assert clone.rounds_["round"].tolist() == [0, 1, 2, 3]

@@ -12,6 +12,7 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
+    RegressorMixin,
     TransformerMixin,
     clone,
 )
@@ -19,7 +20,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
-from skorch import NeuralNetClassifier
+from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.dataset import Dataset
 from skorch.history import History
 from torch.utils.data import DataLoader, Subset
@@ -42,6 +43,7 @@ from .rounds import (
     RoundData,
     accuracy,
     dense_record,
+    r2,
     dense_round,
     gradient_function,
     run_rounds,
@@ -50,7 +52,7 @@ from .selection import SELECT_MODES, RoundSelector
 from .sparse import to_sparse
 from .tickets import apply_ticket, read_estimator_ticket, save_estimator_ticket
 
-__all__ = ["LotteryTicketClassifier", "REWIND_MODES"]
+__all__ = ["LotteryTicketClassifier", "LotteryTicketRegressor", "REWIND_MODES"]
 
 MASKS_CALLBACK = "lottery_masks"
 INFERENCE_MODES = ("dense", "sparse")
@@ -124,6 +126,8 @@ class _BaseLotteryTicket(
     """Shared machinery of the lottery-ticket estimators."""
 
     _net_class = NeuralNetClassifier
+    # how validate_data checks y (the subclasses' targets differ)
+    _y_checks = {"y_numeric": False}
 
     def __init__(
         self,
@@ -325,7 +329,7 @@ class _BaseLotteryTicket(
         n_rounds, prune_rate, target_sparsity = self._validate_params()
         if self.warm_start and hasattr(self, "rounds_"):
             return self._fit_more(X, y, n_rounds, prune_rate, target_sparsity)
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=np.float32, **self._y_checks)
         X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         y, n_outputs = self._encode_y(y)
 
@@ -1080,3 +1084,107 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         """Class labels (in the original labels) from the final ticket."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+class LotteryTicketRegressor(RegressorMixin, _BaseLotteryTicket):
+    """Find a sparse winning ticket inside a skorch regressor.
+
+    The regression counterpart of :class:`LotteryTicketClassifier`, with the
+    same rounds (Frankle & Carbin, 2019), parameters and fitted attributes;
+    the per-round ``score`` and :meth:`score` are the coefficient of
+    determination R². Targets are trained as float32; a 1-d ``y`` is fed to
+    the net as a column of shape ``(n_samples, 1)`` and :meth:`predict`
+    returns 1-d again. Several targets (``y`` of shape
+    ``(n_samples, n_targets)``) are predicted jointly.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetRegressor or None, default=None
+        The network, uninitialized; cloned, never changed; tunable as
+        ``net__<name>``. ``None`` builds ``NeuralNetRegressor(MLP)``
+        (LeNet-300-100 shaped, mean squared error, Adam, lr=1.2e-3, batch
+        60, 10 epochs, no validation split). An :class:`~sklottery.MLP`
+        gets its input size and its number of outputs from the data.
+    n_rounds, prune_rate, strategy, rewind, scope, output_rate_factor, \
+layer_rates, exclude, select, tol, memory, verbose, random_state
+        As for :class:`LotteryTicketClassifier`; ``tol`` is in units of R².
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The fitted net holding the selected round's ticket.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+    masks_, sparsity_, rounds_, selected_round_, layers_
+        As for :class:`LotteryTicketClassifier`; ``rounds_["score"]`` is R²
+        on the validation split (or the training data, see ``score_on``).
+
+    See Also
+    --------
+    LotteryTicketClassifier : the same for classification.
+
+    References
+    ----------
+    J. Frankle and M. Carbin, "The Lottery Ticket Hypothesis: Finding Sparse,
+    Trainable Neural Networks", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from skorch import NeuralNetRegressor
+    >>> import torch
+    >>> from sklottery import LotteryTicketRegressor, MLP
+    >>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
+    >>> net = NeuralNetRegressor(MLP, module__hidden_units=(16,), max_epochs=5,
+    ...                          optimizer=torch.optim.Adam, lr=0.01,
+    ...                          train_split=None, verbose=0)
+    >>> reg = LotteryTicketRegressor(net, n_rounds=2, prune_rate=0.5,
+    ...                              random_state=0).fit(X, y / y.std())
+    >>> reg.rounds_["n_weights"].tolist()
+    [96, 52, 29]
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    _net_class = NeuralNetRegressor
+    _y_checks = {"y_numeric": True, "multi_output": True}
+
+    def _default_net(self):
+        return NeuralNetRegressor(
+            MLP,
+            optimizer=torch.optim.Adam,
+            lr=1.2e-3,
+            batch_size=60,
+            max_epochs=10,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+        )
+
+    def _encode_y(self, y):
+        y = np.asarray(y, dtype=np.float32)
+        self._y_1d = y.ndim == 1
+        y = np.require(y.reshape(len(y), -1), requirements=["C", "W"])
+        return y, y.shape[1]
+
+    def _score_round(self, net, X, y):
+        return r2(net, X, y)
+
+    def predict(self, X):
+        """Predicted targets from the selected ticket.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets), float64
+            The net computes in float32; the predictions are returned in
+            float64, as scikit-learn's regressors do.
+        """
+        X = self._check_X(X)
+        pred = np.asarray(self.net_.predict(X), dtype=np.float64)
+        return pred.ravel() if self._y_1d else pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -499,3 +499,12 @@ def run_rounds(
 def accuracy(net, X, y) -> float:
     proba = net.predict_proba(X)
     return float(np.mean(np.argmax(proba, axis=1) == y.cpu().numpy()))
+
+
+def r2(net, X, y) -> float:
+    """R² of ``net``'s predictions (averaged uniformly over targets)."""
+    from sklearn.metrics import r2_score
+
+    y = y.cpu().numpy()
+    pred = np.asarray(net.predict(X)).reshape(y.shape)
+    return float(r2_score(y, pred))

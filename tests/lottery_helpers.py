@@ -62,3 +62,14 @@ def small_digits(n=300):
 
     X, y = load_digits(return_X_y=True)
     return (X[:n] / 16.0).astype(np.float32), y[:n]
+
+
+# (shape, dtype) of the targets each training round saw, in this process.
+TARGETS = []
+
+
+class TargetSpy(Callback):
+    """Records the shape and dtype of ``y`` at the start of each round."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        TARGETS.append((tuple(y.shape), y.dtype))

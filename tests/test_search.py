@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from sklottery import LotteryTicketClassifier
-from sklottery.estimator import REWIND_MODES
+from sklottery.pruning import REWIND_MODES
 from sklottery.scoring import sparsity_scorer
 
 CV = KFold(2, shuffle=True, random_state=0)
@@ -42,7 +42,7 @@ def test_grid_search_over_pruning_and_net_parameters(data):
         "prune_rate": [0.3, 0.6],
         "n_rounds": [1, 2],
         "strategy": ["large_final", "random"],
-        "rewind": list(REWIND_MODES),
+        "rewind": ["init"],
         "net__lr": [0.02],
         "net__module__hidden_units": [(8,), (16,)],
     }
@@ -51,7 +51,7 @@ def test_grid_search_over_pruning_and_net_parameters(data):
         scoring={"score": "accuracy", "sparsity": sparsity_scorer}, refit="score",
     ).fit(X, y)
     res = search.cv_results_
-    n = 2 * 2 * 2 * len(REWIND_MODES) * 2
+    n = 2 * 2 * 2 * 2
     assert len(res["params"]) == n
     assert np.isfinite(res["mean_test_score"]).all()
     # each candidate really ran its own parameters: the sparsity it reports
@@ -70,6 +70,18 @@ def test_grid_search_over_pruning_and_net_parameters(data):
     assert best.net_.module_.hidden[0].out_features == (
         search.best_params_["net__module__hidden_units"][0]
     )
+
+
+def test_grid_search_over_rewind_modes(data):
+    X, y = data
+    modes = [*REWIND_MODES, 1]  # 1: late rewinding to epoch 1
+    search = GridSearchCV(
+        _clf(), {"rewind": modes}, cv=CV, error_score="raise"
+    ).fit(X, y)
+    res = search.cv_results_
+    assert [p["rewind"] for p in res["params"]] == modes
+    assert np.isfinite(res["mean_test_score"]).all()
+    assert search.best_estimator_.rewind == search.best_params_["rewind"]
 
 
 def test_randomized_search(data):

@@ -43,9 +43,9 @@ from .rounds import (
     RoundData,
     accuracy,
     dense_record,
-    r2,
     dense_round,
     gradient_function,
+    r2,
     run_rounds,
 )
 from .selection import SELECT_MODES, RoundSelector

@@ -527,7 +527,9 @@ class _BaseLotteryTicket(
                 "estimator was loaded from a ticket file saved without it "
                 "(use save_ticket(..., rewind_point=True))"
             )
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float32, y_numeric=False)
+        X, y = validate_data(
+            self, X, y, reset=False, dtype=np.float32, **self._y_checks
+        )
         X = np.require(X, dtype=np.float32, requirements=["C", "W"])
         previous = getattr(self, "classes_", None)
         y, n_outputs = self._encode_y(y)
@@ -1181,7 +1183,11 @@ layer_rates, exclude, select, tol, memory, verbose, random_state
             float64, as scikit-learn's regressors do.
         """
         X = self._check_X(X)
-        pred = np.asarray(self.net_.predict(X), dtype=np.float64)
+        if self.inference == "sparse":
+            pred = self._forward_sparse(X)
+        else:
+            pred = self.net_.predict(X)
+        pred = np.asarray(pred, dtype=np.float64).reshape(len(X), -1)
         return pred.ravel() if self._y_1d else pred
 
     def __sklearn_tags__(self):

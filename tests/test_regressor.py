@@ -102,3 +102,15 @@ def test_default_net(data):
     assert reg.net_.module_.hidden[0].in_features == 6
     assert reg.net_.module_.output.out_features == 1
     assert len(reg.rounds_) == 2
+
+
+def test_sparse_inference_and_warm_start(data):
+    X, y = data
+    reg = _reg(n_rounds=1).fit(X, y)
+    dense_pred = reg.predict(X)
+    reg.set_params(inference="sparse")
+    np.testing.assert_allclose(reg.predict(X), dense_pred, rtol=1e-5, atol=1e-5)
+    assert reg.predict(X).shape == (160,)
+    reg.set_params(inference="dense", warm_start=True, n_rounds=2).fit(X, y)
+    assert reg.rounds_["round"].tolist() == [0, 1, 2]
+    assert reg.predict(X).shape == (160,)

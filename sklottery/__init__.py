@@ -2,15 +2,18 @@
 
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .modules import MLP
-from .pruning import ApplyMasks, Pruner
+from .pruning import ApplyMasks, Pruner, RewindCheckpoint
+from .rounds import EarlyBird
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApplyMasks",
+    "EarlyBird",
     "LotteryTicketClassifier",
     "LotteryTicketRegressor",
     "MLP",
     "Pruner",
+    "RewindCheckpoint",
     "__version__",
 ]

@@ -1,0 +1,48 @@
+"""A search on a real dask.distributed cluster through joblib's backend."""
+
+import numpy as np
+import pytest
+from lottery_helpers import small_digits, tiny_net
+from sklearn.model_selection import GridSearchCV, KFold
+
+from sklottery import LotteryTicketClassifier
+from sklottery.scoring import make_sparsest_refit, sparsity_scorer
+
+distributed = pytest.importorskip("dask.distributed")
+joblib = pytest.importorskip("joblib")
+
+
+def _search():
+    est = LotteryTicketClassifier(tiny_net(max_epochs=2), n_rounds=1, random_state=0)
+    return GridSearchCV(
+        est,
+        {"prune_rate": [0.3, 0.7], "net__lr": [0.005, 0.05]},
+        scoring={"score": "accuracy", "sparsity": sparsity_scorer},
+        refit=make_sparsest_refit(tol=0.05),
+        cv=KFold(2, shuffle=True, random_state=0),
+        error_score="raise",
+        n_jobs=-1,
+    )
+
+
+def test_dask_search_matches_local_search():
+    X, y = small_digits(200)
+    local = _search().set_params(n_jobs=1).fit(X, y)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        with joblib.parallel_config(backend="dask"):
+            remote = _search().fit(X, y)
+        # the candidates really ran on the two worker processes
+        assert len(client.scheduler_info()["workers"]) == 2
+        # ... and the fits ran there: the fresh worker processes imported
+        # sklottery to unpickle and fit the candidates
+        imported = client.run(lambda: "sklottery.estimator" in __import__("sys").modules)
+        assert any(imported.values())
+    assert remote.best_params_ == local.best_params_
+    assert remote.best_index_ == local.best_index_
+    for key in ("mean_test_score", "mean_test_sparsity"):
+        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
+    np.testing.assert_array_equal(
+        remote.best_estimator_.predict(X), local.best_estimator_.predict(X)
+    )

@@ -12,6 +12,12 @@ distributed = pytest.importorskip("dask.distributed")
 joblib = pytest.importorskip("joblib")
 
 
+def _imported_sklottery():
+    import sys
+
+    return "sklottery.estimator" in sys.modules
+
+
 def _search():
     est = LotteryTicketClassifier(tiny_net(max_epochs=2), n_rounds=1, random_state=0)
     return GridSearchCV(
@@ -37,7 +43,7 @@ def test_dask_search_matches_local_search():
         assert len(client.scheduler_info()["workers"]) == 2
         # ... and the fits ran there: the fresh worker processes imported
         # sklottery to unpickle and fit the candidates
-        imported = client.run(lambda: "sklottery.estimator" in __import__("sys").modules)
+        imported = client.run(_imported_sklottery)
         assert any(imported.values())
     assert remote.best_params_ == local.best_params_
     assert remote.best_index_ == local.best_index_

@@ -324,7 +324,7 @@ def cmd_fit(args) -> int:
 
     from .estimator import LotteryTicketClassifier
     from .modules import MLP
-    from .tickets import save_ticket
+    from .tickets import load_ticket, save_ticket
 
     labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
                                return_counts=True)
@@ -399,27 +399,25 @@ def cmd_fit(args) -> int:
         "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
     }
     scaler = model[0]
+    summary["scaler"] = {
+        "feature_names": [str(c) for c in X.columns],
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+    }
+    # the estimator's own ticket file (LotteryTicketClassifier.load_ticket reads
+    # it back), with the command line's summary added to its metadata
+    clf.save_ticket(ticket_path)
+    saved = load_ticket(ticket_path)
     save_ticket(
         ticket_path,
         clf.net_.module_,
         clf.masks_,
-        rounds=rounds,
-        info={"sklottery_cli": summary},
-        arrays={
-            "classes": _plain_array(clf.classes_),
-            "feature_names": np.asarray([str(c) for c in X.columns]),
-            "scaler_mean": scaler.mean_,
-            "scaler_scale": scaler.scale_,
-        },
+        rounds=saved.rounds,
+        info={**saved.info, "sklottery_cli": _jsonable(summary)},
+        arrays=saved.arrays,
     )
     print(_summary_text(summary, rounds))
     return 0
-
-
-def _plain_array(values):
-    """``values`` as an array a ticket file can hold (no object dtype)."""
-    arr = np.asarray(values)
-    return arr.astype(str) if arr.dtype == object else arr
 
 
 def _has_tqdm() -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
 
 from sklottery import cli
 from sklottery.tickets import load_ticket
@@ -59,9 +60,8 @@ def test_fit_csv_through_python_m(fitted_csv):
     ticket = load_ticket(f"{out}.ticket.npz")
     summary = ticket.info["sklottery_cli"]
     assert [r["n_weights"] for r in ticket.rounds] == rounds["n_weights"].tolist()
-    assert ticket.arrays["classes"].tolist() == ["setosa", "versicolor", "virginica"]
-    assert ticket.arrays["feature_names"].shape == (4,)
-    assert ticket.arrays["scaler_mean"].shape == (4,)
+    assert ticket.arrays["classes_"].tolist() == ["setosa", "versicolor", "virginica"]
+    assert len(summary["scaler"]["mean"]) == 4
     # the ticket's values are the fitted network's: exact zeros where pruned
     for name, mask in ticket.masks.items():
         assert int(mask.sum()) == int((ticket.values[name] != 0).sum())
@@ -79,6 +79,30 @@ def test_fit_csv_through_python_m(fitted_csv):
     assert 0.0 <= summary["test_score"] <= 1.0
     assert "ticket (round 1):" in result.stdout
     assert f"{100 * summary['weights_remaining']:.1f}% of weights" in result.stdout
+
+
+def test_ticket_loads_into_the_estimator(fitted_csv, iris_files):
+    import torch
+    from skorch import NeuralNetClassifier
+
+    from sklottery import MLP, LotteryTicketClassifier
+
+    _, out = fitted_csv
+    net = NeuralNetClassifier(MLP, module__hidden_units=(8,),
+                              criterion=torch.nn.CrossEntropyLoss)
+    clf = LotteryTicketClassifier(net).load_ticket(f"{out}.ticket.npz")
+    summary = load_ticket(f"{out}.ticket.npz").info["sklottery_cli"]
+    frame = pd.read_csv(iris_files / "iris.csv")
+    X = frame.drop(columns="species").to_numpy(np.float32)
+    X = (X - summary["scaler"]["mean"]) / summary["scaler"]["scale"]
+    y = frame["species"].to_numpy()
+    # the held-out rows of `fit` (same split, same seed) score exactly the same
+    _, X_test, _, y_test = train_test_split(
+        X.astype(np.float32), y, test_size=0.2, stratify=y, random_state=0
+    )
+    assert clf.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    assert 1.0 - clf.sparsity_ == pytest.approx(summary["weights_remaining"])
+    assert clf.score(X_test, y_test) == summary["test_score"]
 
 
 def test_report_prints_the_summary_again(fitted_csv):

@@ -310,3 +310,10 @@ def test_validation_split_scores_on_the_validation_set(data):
     assert np.isfinite(clf.rounds_["valid_loss"]).all()
     # the user's split is back on the fitted net
     assert isinstance(clf.net_.train_split, ValidSplit)
+
+
+def test_round_score_is_the_accuracy_of_predict(recorded_fit, data):
+    # rounds are scored in large forward passes; the score is what predict gives
+    X, y = data
+    clf, _, _ = recorded_fit
+    assert clf.rounds_["score"].iloc[-1] == np.mean(clf.predict(X) == y)

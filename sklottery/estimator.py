@@ -417,6 +417,7 @@ class _BaseLotteryTicket(
                         )
                     )
                     final_lrs = dense["final_lrs"]
+                    fine_tune = isinstance(self.rewind, str) and self.rewind == "none"
                     del dense
                     on_round_end(records[0], net, pruner)
                     grad_fn = None
@@ -432,7 +433,7 @@ class _BaseLotteryTicket(
                         score=self._score_round,
                         first_round=1,
                         on_round_end=on_round_end,
-                        freeze_lr=self.rewind == "none",
+                        freeze_lr=fine_tune,
                         initial_lrs=final_lrs,
                         grad_fn=grad_fn,
                     )
@@ -602,7 +603,7 @@ class _BaseLotteryTicket(
             # the user interrupts the first new round
             current = next(r for r in old_records if r["round"] == self.selected_round_)
             selector.update(current, net, pruner)
-            freeze_lr = self.rewind == "none"
+            freeze_lr = isinstance(self.rewind, str) and self.rewind == "none"
             grad_fn = None
             if pruner.needs_grad:
                 grad_fn = gradient_function(

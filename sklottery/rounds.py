@@ -346,7 +346,10 @@ def dense_round(
         wall_time = time.perf_counter() - start
         result = {
             "init": init,
-            "trained": _cpu(snapshot(net.module_)),
+            # the trained tensors themselves, not a copy: this net is dropped
+            # when the function returns, so no extra copy of the weights is
+            # held at the peak
+            "trained": _cpu(_state(net.module_)),
             "history": net.history.to_list(),
             "rng_state": torch.get_rng_state(),
             "final_lrs": [g["lr"] for g in net.optimizer_.param_groups],
@@ -365,6 +368,12 @@ def dense_round(
         "wall_time": wall_time,
     }
     return result
+
+
+def _state(module) -> dict:
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    return {n: t.detach() for n, t in state.items()}
 
 
 def _cpu(state: dict) -> dict:

@@ -267,3 +267,12 @@ def test_rewind_values_pure():
     assert sorted(rs["w"][masks["w"]].tolist()) == [-4.0, 1.0, 3.0]
     with pytest.raises(ValueError, match="fresh values"):
         rewind_values("reinit", **kw)
+
+
+def test_fresh_values_leave_the_global_generator_alone():
+    net = torch.nn.Linear(4, 3)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    fresh_values(net, 11)
+    assert torch.equal(torch.rand(3), expected)

@@ -82,10 +82,16 @@ def fresh_values(module: nn.Module, seed: int) -> dict[str, torch.Tensor]:
 
     A deep copy of ``module`` is re-initialized with each submodule's own
     ``reset_parameters`` (``_reset_parameters`` for MultiheadAttention) under
-    torch seed ``seed``; ``module`` itself is untouched.
+    torch seed ``seed``; ``module`` itself and the caller's random number
+    generators are untouched.
     """
     twin = copy.deepcopy(module)
-    with torch.random.fork_rng(devices=[]):
+    # fork the generators of every CUDA device the module lives on too, so a
+    # re-initialization does not shift the caller's random streams
+    cuda = sorted(
+        {t.device.index or 0 for t in twin.parameters() if t.device.type == "cuda"}
+    )
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(int(seed))
         for sub in twin.modules():
             reset = getattr(sub, "reset_parameters", None)

@@ -147,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("data", metavar="DATA", help="a .csv, .tsv, .parquet or .pq file")
     fit.add_argument("--target", required=True, metavar="COLUMN",
-                     help="the column to predict (class labels)")
+                     help="the column to predict")
+    fit.add_argument("--task", default="auto",
+                     choices=["auto", "classification", "regression"],
+                     help="auto (default): regression for a float target with "
+                     "non-integer values, else classification")
     fit.add_argument("--rounds", type=_int_at_least(0), default=5,
                      help="pruning rounds after the dense round 0 (default 5)")
     fit.add_argument("--prune-rate", type=_open_unit, default=0.2,
@@ -249,6 +253,7 @@ def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
 
 # -- commands ------------------------------------------------------------------
 def _summary_text(summary: dict, records: list[dict]) -> str:
+    metric = "R²" if summary.get("task") == "regression" else "accuracy"
     rounds = pd.DataFrame(records)
     cols = [c for c in ("round", "weights_remaining", "n_weights", "epochs",
                         "train_loss", "valid_loss", "score", "selected")
@@ -263,7 +268,10 @@ def _summary_text(summary: dict, records: list[dict]) -> str:
     lines = [
         f"sklottery ticket for {summary['target']!r} from {summary['data']}",
         f"  {summary['n_train']} training rows, {summary['n_test']} held out; "
-        f"{summary['n_features']} features; {len(summary['classes'])} classes",
+        f"{summary['n_features']} features; " + (
+            f"{len(summary['classes'])} classes"
+            if summary.get("classes") is not None else "regression (score: R²)"
+        ),
         f"  strategy={p['strategy']} rewind={p['rewind']} scope={p['scope']} "
         f"select={p['select']} "
         f"prune_rate={p['prune_rate']} rounds={p['n_rounds']} epochs={p['epochs']} "
@@ -273,7 +281,7 @@ def _summary_text(summary: dict, records: list[dict]) -> str:
         "",
         f"ticket (round {summary['selected_round']}): "
         f"{100 * summary['weights_remaining']:.1f}% of weights remaining, "
-        f"held-out accuracy {summary['test_score']:.4f} "
+        f"held-out {metric} {summary['test_score']:.4f} "
         f"(dense round 0, validation: {records[0]['score']:.4f})",
     ]
     files = summary.get("files", {})
@@ -319,23 +327,35 @@ def cmd_fit(args) -> int:
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from skorch import NeuralNetClassifier
+    from skorch import NeuralNetClassifier, NeuralNetRegressor
     from skorch.dataset import ValidSplit
 
-    from .estimator import LotteryTicketClassifier
+    from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
     from .modules import MLP
     from .tickets import load_ticket, save_ticket
 
-    labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
-                               return_counts=True)
-    if len(labels) < 2:
-        raise CLIError(f"{args.data}: the target {args.target!r} has only one class")
-    if len(labels) > max(50, len(y) // 5):
-        raise CLIError(
-            f"{args.data}: the target {args.target!r} has {len(labels)} distinct "
-            "values; sklottery fit predicts class labels"
-        )
-    stratify = y if counts.min() >= 2 else None
+    task = _task(args.task, y)
+    if task == "classification":
+        labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
+                                   return_counts=True)
+        if len(labels) < 2:
+            raise CLIError(
+                f"{args.data}: the target {args.target!r} has only one class"
+            )
+        if len(labels) > max(50, len(y) // 5):
+            raise CLIError(
+                f"{args.data}: the target {args.target!r} has {len(labels)} "
+                "distinct values; use --task regression to predict numbers"
+            )
+        stratify = y if counts.min() >= 2 else None
+    else:
+        if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+            raise CLIError(
+                f"{args.data}: --task regression needs a numeric target; "
+                f"{args.target!r} holds {y.dtype} values"
+            )
+        y = y.astype(np.float32)
+        stratify = None
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
@@ -346,21 +366,31 @@ def cmd_fit(args) -> int:
         ) from None
 
     verbose = 0 if args.no_progress or not _has_tqdm() else 1
-    small = np.unique(y_train, return_counts=True)[1].min() < 5
-    net = NeuralNetClassifier(
-        MLP,
-        module__hidden_units=args.hidden,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        max_epochs=args.epochs,
-        train_split=ValidSplit(0.2, stratified=not small,
-                               random_state=args.seed),
-        iterator_train__shuffle=True,
-        verbose=0,
-    )
-    clf = LotteryTicketClassifier(
+    common = {
+        "module__hidden_units": args.hidden,
+        "optimizer": torch.optim.Adam,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "max_epochs": args.epochs,
+        "iterator_train__shuffle": True,
+        "verbose": 0,
+    }
+    if task == "classification":
+        small = np.unique(y_train, return_counts=True)[1].min() < 5
+        net = NeuralNetClassifier(
+            MLP, criterion=torch.nn.CrossEntropyLoss,
+            train_split=ValidSplit(0.2, stratified=not small, random_state=args.seed),
+            **common,
+        )
+        estimator = LotteryTicketClassifier
+    else:
+        net = NeuralNetRegressor(
+            MLP, criterion=torch.nn.MSELoss,
+            train_split=ValidSplit(0.2, stratified=False, random_state=args.seed),
+            **common,
+        )
+        estimator = LotteryTicketRegressor
+    clf = estimator(
         net, n_rounds=args.rounds, prune_rate=args.prune_rate,
         strategy=args.strategy, rewind=args.rewind, scope=args.scope,
         select=args.select, verbose=verbose, random_state=args.seed,
@@ -383,11 +413,13 @@ def cmd_fit(args) -> int:
         "n_test": int(len(y_test)),
         "n_features": int(X.shape[1]),
         "one_hot_columns": text_columns,
-        "classes": _jsonable(clf.classes_.tolist()),
+        "task": task,
+        "classes": _jsonable(clf.classes_.tolist()) if task == "classification"
+        else None,
         "params": {
             "n_rounds": args.rounds, "prune_rate": args.prune_rate,
             "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
-            "select": args.select, "epochs": args.epochs,
+            "select": args.select, "epochs": args.epochs, "task": task,
             "hidden": list(args.hidden), "lr": args.lr,
             "batch_size": args.batch_size, "seed": args.seed,
         },
@@ -404,7 +436,7 @@ def cmd_fit(args) -> int:
         "mean": scaler.mean_.tolist(),
         "scale": scaler.scale_.tolist(),
     }
-    # the estimator's own ticket file (LotteryTicketClassifier.load_ticket reads
+    # the estimator's own ticket file (the estimator's load_ticket reads
     # it back), with the command line's summary added to its metadata
     clf.save_ticket(ticket_path)
     saved = load_ticket(ticket_path)
@@ -418,6 +450,15 @@ def cmd_fit(args) -> int:
     )
     print(_summary_text(summary, rounds))
     return 0
+
+
+def _task(task: str, y) -> str:
+    """``--task auto``: regression for a float target with non-integer values."""
+    if task != "auto":
+        return task
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
+        return "regression"
+    return "classification"
 
 
 def _has_tqdm() -> bool:

@@ -170,6 +170,33 @@ def test_text_features_are_one_hot_encoded(tmp_path, capsys):
     assert summary["classes"] == [0, 1]
 
 
+def test_float_target_is_a_regression(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["y"] = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=80)
+    frame.to_csv(tmp_path / "reg.csv", index=False)
+    code = cli.main(["fit", str(tmp_path / "reg.csv"), "--target", "y",
+                     "--out", str(tmp_path / "reg"), *FAST])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "regression (score: R²)" in out
+    assert "held-out R²" in out
+    summary = load_ticket(tmp_path / "reg.ticket.npz").info["sklottery_cli"]
+    assert summary["task"] == "regression"
+    assert summary["classes"] is None
+    assert summary["n_test"] == 16
+    # an integer target is taken for class labels unless --task says otherwise
+    frame["y"] = np.arange(80) % 2
+    frame.to_csv(tmp_path / "ints.csv", index=False)
+    code = cli.main(["fit", str(tmp_path / "ints.csv"), "--target", "y",
+                     "--task", "regression", "--out", str(tmp_path / "ints"),
+                     *FAST])
+    assert code == 0
+    summary = load_ticket(tmp_path / "ints.ticket.npz").info["sklottery_cli"]
+    assert summary["task"] == "regression"
+
+
 def test_demo_runs_the_main_job():
     result = run_module("demo", "--rounds", "1", "--epochs", "1")
     assert result.returncode == 0, result.stderr
@@ -230,6 +257,8 @@ ERRORS = [
     (lambda d: ["report", _foreign_ticket(d)], 1, "not written by sklottery fit"),
     (lambda d: ["fit", d / "iris.csv", "--target", "species", "--select", "x"],
      2, "--select"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--task",
+                "regression"], 1, "needs a numeric target"),
 ]
 
 

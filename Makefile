@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_cache.py
 
 # The Sphinx site, warnings as errors (CI runs it after `make test`).
 docs: $(DOCS_STAMP)

@@ -217,7 +217,7 @@ class TestLayoutChoice:
         assert isinstance(exported[4], SparseLinear) == (expected == "sparse")
         assert type(exported[0]) is nn.Linear
 
-    def test_real_measurement_returns_positive_medians(self):
+    def test_real_measurement_returns_positive_times(self):
         lin = nn.Linear(64, 32)
         with torch.no_grad():
             lin.weight[:, 8:] = 0.0

@@ -1,0 +1,124 @@
+"""Peak memory of a sklottery fit against a dense skorch fit of the same net.
+
+Each fit runs in a fresh subprocess, which reports
+
+* ``before``: its resident set size (RSS) after importing torch/skorch/
+  sklottery, making the data and building the (unfitted) net;
+* ``peak``: its peak RSS over its whole life (``ru_maxrss``), i.e. during
+  the fit.
+
+Modes: ``skorch`` -- ``NeuralNetClassifier(...).fit(X, y)``, the dense
+baseline; ``sklottery`` -- ``LotteryTicketClassifier(same net, n_rounds,
+prune_rate=0.5).fit(X, y)``, which trains ``n_rounds + 1`` rounds of the
+same epochs. Runs are interleaved (skorch, sklottery, skorch, ...) and the
+median of each is reported. Two ratios are given: of the peak RSS (what the
+operating system sees: the process with torch loaded, its data and the fit)
+and of the *growth* during the fit (peak - before: the fit's own memory:
+weights, gradients, Adam's moments, masks, copies).
+
+The parameter bytes ``P`` of the net are printed too, so the growth can be
+read in units of ``P``: a dense Adam fit holds about 4P (weights, gradients,
+two moments) plus activations.
+
+Run: ``python benchmarks/bench_memory.py`` (a few minutes on 2 shared
+cores); ``--hidden 300 100`` for LeNet-300-100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+
+
+def child(mode, hidden, epochs, n_rounds, n_rows):
+    import numpy as np
+    import psutil
+    import torch
+    from skorch import NeuralNetClassifier
+
+    from sklottery import MLP, LotteryTicketClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_rows, 784), dtype=np.float32)
+    y = rng.integers(0, 10, n_rows)
+    net = NeuralNetClassifier(
+        MLP,
+        module__input_units=784,
+        module__output_units=10,
+        module__hidden_units=tuple(hidden),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=epochs,
+        batch_size=256,
+        train_split=None,
+        verbose=0,
+    )
+    n_params = sum(p.numel() for p in MLP(784, 10, hidden_units=hidden).parameters())
+    before = psutil.Process().memory_info().rss
+    if mode == "skorch":
+        net.fit(X, y)
+    elif mode == "sklottery":
+        LotteryTicketClassifier(
+            net, n_rounds=n_rounds, prune_rate=0.5, random_state=0
+        ).fit(X, y)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"before": before, "peak": peak, "param_bytes": 4 * n_params}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[4096, 4096])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--child", choices=["skorch", "sklottery"])
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.hidden, args.epochs, args.rounds, args.rows)
+        return
+
+    results = {"skorch": [], "sklottery": []}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for _ in range(args.repeats):
+        for mode in results:
+            cmd = [
+                sys.executable, __file__, "--child", mode,
+                "--hidden", *map(str, args.hidden), "--epochs", str(args.epochs),
+                "--rounds", str(args.rounds), "--rows", str(args.rows),
+            ]  # fmt: skip
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+            results[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    mib = 2**20
+    param = results["skorch"][0]["param_bytes"]
+    print(
+        f"MLP 784-{'-'.join(map(str, args.hidden))}-10: P = {param / mib:.1f} MiB of "
+        f"float32 parameters; {args.rows} rows, batch 256, Adam, {args.epochs} "
+        f"epoch(s) per round, sklottery n_rounds={args.rounds}; "
+        f"medians of {args.repeats} interleaved runs"
+    )
+    summary = {}
+    for mode, runs in results.items():
+        before = statistics.median(r["before"] for r in runs)
+        peak = statistics.median(r["peak"] for r in runs)
+        summary[mode] = (before, peak)
+        print(
+            f"  {mode:<10} RSS before fit {before / mib:7.1f} MiB   peak "
+            f"{peak / mib:7.1f} MiB   growth {(peak - before) / mib:7.1f} MiB "
+            f"= {(peak - before) / param:4.2f} P"
+        )
+    (b0, p0), (b1, p1) = summary["skorch"], summary["sklottery"]
+    print(
+        f"  sklottery / skorch: peak RSS {p1 / p0:.2f}x, growth during fit "
+        f"{(p1 - b1) / (p0 - b0):.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

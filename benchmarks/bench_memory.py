@@ -93,7 +93,9 @@ def main():
                 "--hidden", *map(str, args.hidden), "--epochs", str(args.epochs),
                 "--rounds", str(args.rounds), "--rows", str(args.rows),
             ]  # fmt: skip
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+            out = subprocess.run(
+                cmd, check=True, capture_output=True, text=True, env=env
+            )
             results[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
     mib = 2**20
     param = results["skorch"][0]["param_bytes"]

@@ -138,7 +138,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--only", choices=["wide", "lenet"], default=None)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sparsities = [0.9, 0.95, 0.98, 0.99]
     wide = 1024 if args.quick else 4096
     repeats = 2 if args.quick else args.repeats
@@ -147,20 +153,22 @@ def main():
         f"batch {BATCH}, {repeats} interleaved repeats, medians; "
         "layouts: D = dense, S = CSR, per Linear layer"
     )
-    run(
-        f"MLP {wide}-{wide}-{wide}-10",
-        lambda: MLP(wide, 10, hidden_units=(wide, wide)),
-        sparsities,
-        n_rows=4 * BATCH,
-        repeats=repeats,
-    )
-    run(
-        "LeNet-300-100",
-        lambda: MLP(784, 10, hidden_units=(300, 100)),
-        sparsities,
-        n_rows=16 * BATCH,
-        repeats=repeats,
-    )
+    if args.only != "lenet":
+        run(
+            f"MLP {wide}-{wide}-{wide}-10",
+            lambda: MLP(wide, 10, hidden_units=(wide, wide)),
+            sparsities,
+            n_rows=4 * BATCH,
+            repeats=repeats,
+        )
+    if args.only != "wide":
+        run(
+            "LeNet-300-100",
+            lambda: MLP(784, 10, hidden_units=(300, 100)),
+            sparsities,
+            n_rows=16 * BATCH,
+            repeats=repeats,
+        )
 
 
 if __name__ == "__main__":

@@ -719,6 +719,12 @@ class _BaseLotteryTicket(
         """
         n_rounds, prune_rate, target_sparsity = self._validate_params()
         ticket, info = read_estimator_ticket(file, type(self).__name__)
+        if info["rescale"] != self.rescale:
+            raise ValueError(
+                f"the ticket was found with rescale={info['rescale']}, which changes "
+                f"the forward pass; load it into an estimator with "
+                f"rescale={info['rescale']} (this one has rescale={self.rescale})"
+            )
         net = self._build_net(info["n_features_in"], info["n_outputs"])
         user_split, user_callbacks = net.train_split, net.callbacks
         _initialize(net)

@@ -489,6 +489,8 @@ def save_estimator_ticket(est, file, *, rewind_point: bool = False) -> None:
         "output_layer": est._output_layer,
         "selected_round": int(est.selected_round_),
         "interrupted": bool(est.interrupted_),
+        # forward-pass options the saved weights only make sense with
+        "rescale": bool(getattr(est, "rescale", False)),
         "object_arrays": [],
     }
     arrays = {}
@@ -535,6 +537,7 @@ def read_estimator_ticket(file, estimator: str) -> tuple[Ticket, dict]:
         "output_layer": str,
         "selected_round": int,
         "interrupted": bool,
+        "rescale": bool,
         "object_arrays": list,
     }
     for key, kind in kinds.items():

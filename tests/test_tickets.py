@@ -392,3 +392,15 @@ class TestEstimatorTickets:
         save_ticket(tmp_path / "t.npz", net, masks)
         with pytest.raises(ValueError, match="not saved from a sklottery estimator"):
             self._fresh().load_ticket(tmp_path / "t.npz")
+
+
+def test_rescale_must_match(fitted, tmp_path):
+    from lottery_helpers import tiny_net
+
+    from sklottery import LotteryTicketClassifier
+
+    clf, X, y = fitted
+    clf.save_ticket(tmp_path / "t.npz")
+    other = LotteryTicketClassifier(tiny_net(), rescale=True)
+    with pytest.raises(ValueError, match="rescale=False, which changes the forward"):
+        other.load_ticket(tmp_path / "t.npz")

@@ -5,6 +5,14 @@ weights with the pruner's criterion and plan, rewinds the survivors to the
 rewind point and retrains from a fresh optimizer, history and callbacks. One
 record (a dict) is produced per round; the estimator turns them into
 ``rounds_``.
+
+Round 0 may also set a late-rewinding point
+(:class:`~sklottery.pruning.RewindCheckpoint`, Frankle et al. 2020) and stop
+early once its masks settle (:class:`EarlyBird`, You et al. 2020). With
+``freeze_lr`` later rounds fine-tune at the learning rate the previous round
+ended with (``rewind="none"``); otherwise every round replays the learning-rate
+schedule (Renda et al. 2020's learning-rate rewinding when the weights are
+kept, ``rewind="lr"``).
 """
 
 from __future__ import annotations

@@ -276,3 +276,10 @@ def test_fresh_values_leave_the_global_generator_alone():
     torch.manual_seed(5)
     fresh_values(net, 11)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_numpy_integer_rewind_epoch():
+    assert check_rewind(np.int64(2)) == 2 and type(check_rewind(np.int64(2))) is int
+    clf, rounds = fit(np.int64(2))
+    masks = round_masks(rounds, 1)
+    assert_state_equal(rounds[1][0], masked(rounds[0][1][1][0], masks))

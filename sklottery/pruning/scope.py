@@ -12,6 +12,12 @@ its *remaining* weights, ranked by score across the whole group:
 Tensors with a rate of their own (``layer_rates``, the output layer's
 ``output_rate_factor``) form their own group in every scope. Excluded tensors
 are never pruned.
+
+Rates: :func:`resolve_rate` takes either a per-round ``prune_rate`` or a
+``target_sparsity`` reached after ``n_rounds`` (:func:`per_round_rate`);
+``schedule="oneshot"`` compounds every group's rate over ``n_rounds`` into a
+single prune (:func:`compound_plan`). :func:`mask_distance` is the normalized
+Hamming distance early-bird detection uses (You et al. 2020).
 """
 
 from __future__ import annotations

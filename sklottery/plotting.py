@@ -153,7 +153,7 @@ def plot_rounds(
     [100.0, 80.0, 64.0]
     """
     plt = _require_matplotlib()
-    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     runs = _as_runs(results)
     tables = []
@@ -187,12 +187,14 @@ def plot_rounds(
     xs = np.concatenate(all_x)
     xs = xs[np.isfinite(xs) & (xs > 0)]
     if xs.size:
-        lo, hi = xs.min(), xs.max()
-        candidates = [100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1]
-        ticks = [t for t in candidates if lo * 0.999 <= t <= hi * 1.001]
-        ax.xaxis.set_major_locator(FixedLocator(ticks or [hi]))
+        # ticks at the first run's rounds, as the paper labels its axes
+        first = np.unique(all_x[0][np.isfinite(all_x[0]) & (all_x[0] > 0)])[::-1]
+        step = max(1, int(np.ceil(len(first) / 8)))
+        ticks = first[::step] if len(first) else np.array([xs.max()])
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        lo, hi = xs.min(), xs.max()
         limits = (hi * 1.15, lo / 1.15)
         ax.set_xlim(*(limits if reverse_x else limits[::-1]))
     ax.set_xlabel("percent of weights remaining")

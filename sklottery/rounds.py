@@ -430,7 +430,7 @@ def run_rounds(
     initial_lrs: list | None = None,
     grad_fn: Callable[[], dict] | None = None,
 ) -> tuple[list[dict], bool]:
-    """Run rounds ``first_round .. n_rounds``; return (records, interrupted).
+    """Run rounds ``first_round`` to ``n_rounds``; return (records, interrupted).
 
     ``net`` is an initialized skorch net whose callbacks include the pruner's
     :class:`~sklottery.pruning.ApplyMasks`; ``pruner.rewind_point`` holds the

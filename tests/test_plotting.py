@@ -60,6 +60,10 @@ def test_one_estimator_one_line_with_its_rounds(fitted):
     assert left > right  # reversed: 100% on the left, as in the paper
     assert ax.get_xlabel() == "percent of weights remaining"
     assert ax.get_ylabel() == "score"
+    # ticks at the rounds' percentages, as in the paper's figures
+    np.testing.assert_allclose(
+        ax.get_xticks(), 100 * clf.rounds_["weights_remaining"].to_numpy()
+    )
 
 
 def test_dict_of_runs_labels_ticket_vs_controls(fitted):

@@ -61,7 +61,29 @@ SPARSE_BATCH = 256
 EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 
-def _progress_bar(total):
+class _RoundProgress:
+    """The ``on_round_end`` hook of the rounds: feeds the round selector and,
+    when ``verbose > 0``, a tqdm bar showing the sparsity and score."""
+
+    def __init__(self, selector, total, verbose, initial=0):
+        self.selector = selector
+        self.bar = _progress_bar(total, initial) if verbose > 0 else None
+
+    def __call__(self, record, net, pruner):
+        self.selector.update(record, net, pruner)
+        if self.bar is not None:
+            self.bar.set_postfix(
+                sparsity=f"{1.0 - record['weights_remaining']:.3f}",
+                score=f"{record['score']:.4f}",
+            )
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_bar(total, initial=0):
     try:
         from tqdm import tqdm
     except ImportError as exc:
@@ -70,7 +92,7 @@ def _progress_bar(total):
             "not installed; install it with `pip install sklottery[progress]` "
             "(or `pip install tqdm`), or set verbose=0"
         ) from exc
-    return tqdm(total=total, desc="lottery rounds", unit="round")
+    return tqdm(total=total, initial=initial, desc="lottery rounds", unit="round")
 
 
 def _check_int(value, name, minimum):
@@ -392,17 +414,7 @@ class _BaseLotteryTicket(
             torch.set_rng_state(dense["rng_state"])
             records = []
             selector = RoundSelector(self.select, float(self.tol), last_round)
-            bar = _progress_bar(last_round + 1) if self.verbose > 0 else None
-
-            def on_round_end(record, net, pruner):
-                selector.update(record, net, pruner)
-                if bar is not None:
-                    bar.set_postfix(
-                        sparsity=f"{1.0 - record['weights_remaining']:.3f}",
-                        score=f"{record['score']:.4f}",
-                    )
-                    bar.update(1)
-
+            on_round_end = _RoundProgress(selector, last_round + 1, self.verbose)
             try:
                 if not interrupted:
                     score0 = self._score_round(net, data.X_eval, data.y_eval)
@@ -439,8 +451,7 @@ class _BaseLotteryTicket(
                     )
                     records += more
             finally:
-                if bar is not None:
-                    bar.close()
+                on_round_end.close()
             selector.restore(net, pruner)
         self._set_ticket(
             net, pruner, records, selector, interrupted, user_split, user_callbacks
@@ -609,20 +620,26 @@ class _BaseLotteryTicket(
                 grad_fn = gradient_function(
                     net, pruner, data.X_train, data.y_train, seed=seed
                 )
-            more, interrupted = run_rounds(
-                net,
-                pruner,
-                data,
-                n_rounds=n_rounds,
-                score=self._score_round,
-                first_round=done + 1,
-                on_round_end=selector.update,
-                freeze_lr=freeze_lr,
-                initial_lrs=[g["lr"] for g in self.net_.optimizer_.param_groups]
-                if freeze_lr
-                else None,
-                grad_fn=grad_fn,
+            on_round_end = _RoundProgress(
+                selector, n_rounds + 1, self.verbose, initial=done + 1
             )
+            try:
+                more, interrupted = run_rounds(
+                    net,
+                    pruner,
+                    data,
+                    n_rounds=n_rounds,
+                    score=self._score_round,
+                    first_round=done + 1,
+                    on_round_end=on_round_end,
+                    freeze_lr=freeze_lr,
+                    initial_lrs=[g["lr"] for g in self.net_.optimizer_.param_groups]
+                    if freeze_lr
+                    else None,
+                    grad_fn=grad_fn,
+                )
+            finally:
+                on_round_end.close()
             selector.restore(net, pruner)
         records = old_records + more
         self._set_ticket(
@@ -777,17 +794,25 @@ class _BaseLotteryTicket(
         spec = clone(net).set_params(train_split=None)
         func = memory.cache(dense_round)
         try:
-            result = func(
-                spec,
-                data.X_train.numpy(),
-                data.y_train.numpy(),
-                data.X_eval.numpy(),
-                data.y_eval.numpy(),
-                eval_on=data.eval_on,
-                seed=seed,
-                rewind_epoch=rewind_epoch,
-                early_bird=early_bird,
-            )
+            with warnings.catch_warnings():
+                # joblib's timing heuristic: on a busy machine the first call
+                # in a new cache directory can take over 0.5 s to persist its
+                # (small) arguments; the result is right either way
+                warnings.filterwarnings(
+                    "ignore", message="Persisting input arguments took",
+                    category=UserWarning,
+                )
+                result = func(
+                    spec,
+                    data.X_train.numpy(),
+                    data.y_train.numpy(),
+                    data.X_eval.numpy(),
+                    data.y_eval.numpy(),
+                    eval_on=data.eval_on,
+                    seed=seed,
+                    rewind_epoch=rewind_epoch,
+                    early_bird=early_bird,
+                )
         except DenseInterrupted as exc:
             return exc.result, True
         return result, False
@@ -1195,7 +1220,10 @@ layer_rates, exclude, select, tol, memory, verbose, random_state
         else:
             pred = self.net_.predict(X)
         pred = np.asarray(pred, dtype=np.float64).reshape(len(X), -1)
-        return pred.ravel() if self._y_1d else pred
+        # a ticket file does not record whether y was 1-d: one target is
+        # then predicted 1-d, like scikit-learn's regressors
+        y_1d = getattr(self, "_y_1d", pred.shape[1] == 1)
+        return pred.ravel() if y_1d else pred
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

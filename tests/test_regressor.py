@@ -114,3 +114,13 @@ def test_sparse_inference_and_warm_start(data):
     reg.set_params(inference="dense", warm_start=True, n_rounds=2).fit(X, y)
     assert reg.rounds_["round"].tolist() == [0, 1, 2]
     assert reg.predict(X).shape == (160,)
+
+
+def test_ticket_file_round_trip(data, tmp_path):
+    X, y = data
+    reg = _reg(n_rounds=1).fit(X, y)
+    reg.save_ticket(tmp_path / "reg.npz")
+    loaded = _reg(n_rounds=1).load_ticket(tmp_path / "reg.npz")
+    np.testing.assert_allclose(loaded.predict(X), reg.predict(X), rtol=1e-6)
+    assert loaded.predict(X).shape == (160,)
+    assert loaded.score(X, y) == pytest.approx(reg.score(X, y))

@@ -221,3 +221,13 @@ def test_transform_set_output_pandas(fitted, data):
     np.testing.assert_array_equal(
         out.to_numpy(), clf.set_output(transform="default").transform(X[:5])
     )
+
+
+def test_verbose_warm_start_continues_the_bar(data, capsys):
+    X, y = data
+    clf = _clf(n_rounds=1, verbose=1, warm_start=True).fit(X, y)
+    capsys.readouterr()
+    clf.set_params(n_rounds=3).fit(X, y)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "sparsity=" in err
+    assert clf.rounds_["round"].tolist() == [0, 1, 2, 3]

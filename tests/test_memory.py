@@ -75,6 +75,13 @@ def test_search_pays_round_zero_once_per_fold(data, tmp_path):
     np.testing.assert_array_equal(
         naive.cv_results_["mean_test_score"], cached.cv_results_["mean_test_score"]
     )
+    # the same search again: every dense round comes from the cache
+    EPOCHS["n"] = 0
+    again = GridSearchCV(_clf(memory=str(tmp_path)), grid, cv=cv, refit=False)
+    again.fit(X, y)
+    assert EPOCHS["n"] == 3 * 2 * 2 * 2
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(naive.cv_results_[key], again.cv_results_[key])
 
 
 def test_memory_validation(data):

@@ -1139,9 +1139,11 @@ class LotteryTicketRegressor(RegressorMixin, _BaseLotteryTicket):
         (LeNet-300-100 shaped, mean squared error, Adam, lr=1.2e-3, batch
         60, 10 epochs, no validation split). An :class:`~sklottery.MLP`
         gets its input size and its number of outputs from the data.
-    n_rounds, prune_rate, strategy, rewind, scope, output_rate_factor, \
-layer_rates, exclude, select, tol, memory, verbose, random_state
-        As for :class:`LotteryTicketClassifier`; ``tol`` is in units of R².
+    n_rounds, prune_rate, target_sparsity, schedule, strategy, rewind, \
+scope, output_rate_factor, layer_rates, exclude, rescale, early_bird, \
+select, tol, memory, warm_start, inference, verbose, random_state
+        As for :class:`LotteryTicketClassifier`; the per-round score that
+        ``select`` and ``tol`` use is R² (``tol`` in units of R²).
 
     Attributes
     ----------
@@ -1150,7 +1152,8 @@ layer_rates, exclude, select, tol, memory, verbose, random_state
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
-    masks_, sparsity_, rounds_, selected_round_, layers_
+    masks_, sparsity_, rounds_, selected_round_, layers_, interrupted_, \
+sparse_module_
         As for :class:`LotteryTicketClassifier`; ``rounds_["score"]`` is R²
         on the validation split (or the training data, see ``score_on``).
 

@@ -56,6 +56,12 @@ def sparsity_scorer(estimator, X=None, y=None) -> float:
     "sparsity": sparsity_scorer}, refit=make_sparsest_refit())``. Higher is
     sparser. Accepts a Pipeline ending in a sklottery estimator.
 
+    Parameters
+    ----------
+    estimator : fitted sklottery estimator or Pipeline ending in one
+    X, y : ignored
+        Present for scikit-learn's scorer signature.
+
     Returns
     -------
     float

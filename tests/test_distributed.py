@@ -35,7 +35,7 @@ def test_dask_search_matches_local_search():
     X, y = small_digits(200)
     local = _search().set_params(n_jobs=1).fit(X, y)
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         with joblib.parallel_config(backend="dask"):
             remote = _search().fit(X, y)

@@ -415,6 +415,20 @@ def dense_record(
     }
 
 
+def _release_optimizer(net) -> None:
+    """Free the finished round's gradients and optimizer moments.
+
+    The next round starts from a fresh optimizer anyway; freeing them before
+    pruning keeps them from adding to the pruning step's memory (Adam's
+    moments alone are twice the weights). The learning rates in the param
+    groups are kept (``freeze_lr`` reads them).
+    """
+    optimizer = getattr(net, "optimizer_", None)
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.state.clear()
+
+
 def run_rounds(
     net,
     pruner: Pruner,
@@ -472,6 +486,7 @@ def run_rounds(
     for r in range(first_round, n_rounds + 1):
         start = time.perf_counter()
         if r > 0:
+            _release_optimizer(net)
             extra = {"grad": grad_fn()} if pruner.needs_grad else {}
             pruner.prune(**extra)
             pruner.rewind()

@@ -210,3 +210,48 @@ class TestPickle:
         # and the pickled estimator can still continue pruning
         clone.set_params(warm_start=True, n_rounds=3).fit(X, y)
         assert clone.rounds_["round"].tolist() == [0, 1, 2, 3]
+
+
+def _masks_by_stable_sort(scores, masks, plan):
+    """The reference ranking: a stable ascending sort of the survivors."""
+    from sklottery.pruning.scope import n_to_prune
+
+    new = {n: m.clone() for n, m in masks.items()}
+    for names, rate in plan:
+        flat_masks = torch.cat([masks[n].reshape(-1) for n in names])
+        alive = flat_masks.nonzero().squeeze(1)
+        n_prune = n_to_prune(int(alive.numel()), rate)
+        flat_scores = torch.cat([scores[n].reshape(-1) for n in names])
+        order = torch.sort(flat_scores[alive], stable=True).indices
+        flat_masks[alive[order[:n_prune]]] = False
+        start = 0
+        for n in names:
+            new[n] = flat_masks[start : start + masks[n].numel()].reshape(
+                masks[n].shape
+            )
+            start += masks[n].numel()
+    return new
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_low_memory_ranking_equals_stable_sort(seed):
+    """masks_from_scores selects instead of sorting (a fit's peak memory);
+    the masks must be exactly those of the stable sort, ties included."""
+    from sklottery.pruning.scope import masks_from_scores
+
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"a": (7, 5), "b": (3, 4, 2), "c": (11,)}
+    # few distinct values: many ties, also across tensors of a group
+    scores = {
+        n: torch.randint(-3, 4, s, generator=g).double() for n, s in shapes.items()
+    }
+    masks = {n: torch.rand(s, generator=g) < 0.8 for n, s in shapes.items()}
+    rate = float(torch.rand((), generator=g)) * 0.95
+    for plan in (
+        [(["a"], rate), (["b"], rate / 2), (["c"], rate)],
+        [(["a", "b", "c"], rate)],
+    ):
+        got = masks_from_scores(scores, masks, plan)
+        expected = _masks_by_stable_sort(scores, masks, plan)
+        for name in shapes:
+            assert torch.equal(got[name], expected[name]), (seed, plan, name)

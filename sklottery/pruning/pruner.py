@@ -290,7 +290,26 @@ class Pruner:
         """
         values = self.rewind_values() if values is None else values
         load_values(self.module, values, self.masks)
-        self.reference = snapshot(self.module, list(self.masks))
+        if all(values.get(n) is self.rewind_point.get(n) for n in self.masks):
+            # the round starts from the rewind point itself (masked): keep no
+            # copy of it -- :attr:`reference` rebuilds it when asked, which
+            # saves one copy of the weights for the whole round
+            self._reference = None
+        else:
+            self._reference = snapshot(self.module, list(self.masks))
+
+    @property
+    def reference(self) -> dict:
+        """``w_init`` of the next :meth:`prune`: the values the current round
+        started from (prunable tensors only)."""
+        if self._reference is None:
+            # exactly what load_values + apply_masks left in the module
+            return {n: self.rewind_point[n] * self.masks[n] for n in self.masks}
+        return self._reference
+
+    @reference.setter
+    def reference(self, values: dict) -> None:
+        self._reference = values
 
     def prune_and_rewind(self, **criterion_kwargs) -> dict:
         """:meth:`prune` then :meth:`rewind` -- one lottery-ticket round's cut."""

@@ -297,6 +297,13 @@ def make_plan(
     return plan
 
 
+def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One flat CPU tensor; a single contiguous tensor is viewed, not copied."""
+    if len(tensors) == 1:
+        return tensors[0].reshape(-1).cpu()
+    return torch.cat([t.reshape(-1).cpu() for t in tensors])
+
+
 def masks_from_scores(
     scores: dict[str, torch.Tensor],
     masks: dict[str, torch.Tensor],
@@ -310,14 +317,24 @@ def masks_from_scores(
     new = {name: m.clone() for name, m in masks.items()}
     for names, rate in plan:
         flat_masks = torch.cat([masks[n].reshape(-1).cpu() for n in names])
-        alive = flat_masks.nonzero().squeeze(1)
-        n_prune = n_to_prune(int(alive.numel()), rate)
+        n_prune = n_to_prune(int(flat_masks.sum()), rate)
         if n_prune == 0:
             continue
-        flat_scores = torch.cat([scores[n].reshape(-1).cpu() for n in names])
-        order = torch.sort(flat_scores[alive], stable=True).indices
-        flat_new = flat_masks.clone()
-        flat_new[alive[order[:n_prune]]] = False
+        flat_scores = _flat([scores[n] for n in names])
+        # The n_prune lowest surviving scores, ties going to the earlier
+        # position: exactly the first n_prune of a stable ascending sort, found
+        # with a selection instead of a sort so that no int64 index array
+        # the size of the layer is ever built (a sort needed ~4x the memory
+        # of the float64 scores, the largest transient of a whole fit).
+        alive = flat_scores if bool(flat_masks.all()) else flat_scores[flat_masks]
+        threshold = torch.kthvalue(alive, n_prune).values
+        del alive
+        prune = (flat_scores < threshold) & flat_masks
+        n_ties = n_prune - int(prune.sum())
+        if n_ties > 0:
+            ties = ((flat_scores == threshold) & flat_masks).nonzero().squeeze(1)
+            prune[ties[:n_ties]] = True
+        flat_new = flat_masks & ~prune
         start = 0
         for n in names:
             size = masks[n].numel()

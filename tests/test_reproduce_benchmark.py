@@ -1,0 +1,60 @@
+"""benchmarks/reproduce_mnist.py, in its --quick mode on digits (tiny run)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_mnist", ROOT / "benchmarks" / "reproduce_mnist.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_writes_consistent_results(bench, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    bench.main(["--quick", "--rounds", "2", "--epochs", "1", "--seeds", "1",
+                "--eval-every", "5", "--out", str(tmp_path)])
+    results = pd.read_csv(tmp_path / "reproduce_digits.csv")
+    assert (tmp_path / "reproduce_digits.png").stat().st_size > 0
+    table = pd.read_csv(tmp_path / "reproduce_digits_table.csv")
+    assert table["round"].tolist() == [0, 1, 2]
+
+    arms = results[results["arm"].isin(bench.ARMS)]
+    assert sorted(arms["arm"].unique()) == sorted(bench.ARMS)
+    for _, rows in arms.groupby("arm"):
+        assert rows["round"].tolist() == [0, 1, 2]
+        assert rows["iterations"].tolist() == [17, 17, 17]  # 1,000 rows / 60
+        # checked every 5 iterations and at the end of the round
+        assert set(rows["early_stop_iteration"]) <= {5, 10, 15, 17}
+    # the dense round 0 is the same network in every arm (same seed)
+    dense = arms[arms["round"] == 0]
+    assert dense["test_acc"].nunique() == 1
+    assert dense["early_stop_iteration"].nunique() == 1
+    # every arm prunes to the same sizes; supermasks are one-shot at each size
+    sizes = arms.groupby("arm")["n_weights"].apply(list)
+    assert len({tuple(v) for v in sizes}) == 1
+    masks = results[results["arm"].isin(bench.SUPERMASK)]
+    assert sorted(masks["round"].unique()) == [1, 2]
+    np.testing.assert_array_equal(
+        masks.groupby("round")["n_weights"].first().to_numpy(),
+        arms[arms["arm"] == "winning ticket"]["n_weights"].to_numpy()[1:],
+    )
+    assert "winning ticket acc" in capsys.readouterr().out
+
+    # --from-csv redraws the same table without training
+    again = tmp_path / "again"
+    bench.main(["--from-csv", str(tmp_path / "reproduce_digits.csv"),
+                "--out", str(again)])
+    pd.testing.assert_frame_equal(
+        pd.read_csv(again / "reproduce_digits_table.csv"), table
+    )

@@ -376,7 +376,8 @@ class _BaseLotteryTicket(
             pruner_kwargs = self._pruner_kwargs(
                 n_rounds, prune_rate, target_sparsity, seed
             )
-            pruner = Pruner(
+            # (dropped at once: no copy of the weights is held through round 0)
+            Pruner(
                 net.module_, rewind=self.rewind, rescale=self.rescale, **pruner_kwargs
             )
         last_round = min(n_rounds, 1) if oneshot else n_rounds
@@ -398,7 +399,10 @@ class _BaseLotteryTicket(
         net.set_params(train_split=None if valid is None else FixedValidation(valid))
         with torch.random.fork_rng(devices=[]):
             load_values(net.module_, dense["init"])
-            pruner.set_rewind_point()
+            # its snapshot of the initialization is the rewind point
+            pruner = Pruner(
+                net.module_, rewind=self.rewind, rescale=self.rescale, **pruner_kwargs
+            )
             # the supermask score of round 0: the dense initialization
             untrained0 = self._score_round(net, data.X_eval, data.y_eval)
             load_values(net.module_, dense["trained"])

@@ -255,3 +255,38 @@ def test_low_memory_ranking_equals_stable_sort(seed):
         expected = _masks_by_stable_sort(scores, masks, plan)
         for name in shapes:
             assert torch.equal(got[name], expected[name]), (seed, plan, name)
+
+
+def test_large_tensors_masked_with_bool_masks_stay_exactly_zero():
+    """Tensors above FLOAT_MASK_MAX_NUMEL are masked with their bool mask (no
+    float copy: peak memory); pruned weights must still be exactly 0.0."""
+    from skorch import NeuralNet
+
+    from sklottery import ApplyMasks
+    from sklottery.pruning.masks import FLOAT_MASK_MAX_NUMEL
+
+    module = torch.nn.Sequential(torch.nn.Linear(1040, 1024), torch.nn.Linear(1024, 2))
+    assert module[0].weight.numel() > FLOAT_MASK_MAX_NUMEL
+    g = torch.Generator().manual_seed(0)
+    masks = {
+        "0.weight": torch.rand(1024, 1040, generator=g) < 0.3,
+        "1.weight": torch.rand(2, 1024, generator=g) < 0.3,
+    }
+    net = NeuralNet(
+        module,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=2,
+        batch_size=16,
+        train_split=None,
+        callbacks=[ApplyMasks(masks)],
+        verbose=0,
+    )
+    X = torch.randn(64, 1040)
+    y = torch.randint(0, 2, (64,))
+    net.fit(X, y)
+    for name, p in net.module_.named_parameters():
+        if name in masks:
+            assert int((p[~masks[name]] != 0).sum()) == 0
+            assert int((p[masks[name]] != 0).sum()) == int(masks[name].sum())

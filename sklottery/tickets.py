@@ -530,6 +530,7 @@ def read_estimator_ticket(file, estimator: str) -> tuple[Ticket, dict]:
             f"the ticket in {_describe(file)} was saved from a {info['estimator']}; "
             f"it cannot be loaded into a {estimator}"
         )
+    info.setdefault("rescale", False)  # files written before it was recorded
     kinds = {
         "n_features_in": int,
         "n_outputs": int,

@@ -197,8 +197,23 @@ class _BaseLotteryTicket(
         self.random_state = random_state
 
     # -- subclass hooks ----------------------------------------------------
-    def _default_net(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: What the default network (``net=None``) sets beyond the shared defaults.
+    _default_net_kwargs: dict = {}
+
+    def _default_net(self):
+        """``net=None``: a LeNet-300-100-shaped :class:`~sklottery.MLP` trained
+        with Adam (lr 1.2e-3, batch 60, 10 epochs), no validation split."""
+        return self._net_class(
+            MLP,
+            optimizer=torch.optim.Adam,
+            lr=1.2e-3,
+            batch_size=60,
+            max_epochs=10,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+            **self._default_net_kwargs,
+        )
 
     def _encode_y(self, y):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -420,40 +435,39 @@ class _BaseLotteryTicket(
             selector = RoundSelector(self.select, float(self.tol), last_round)
             on_round_end = _RoundProgress(selector, last_round + 1, self.verbose)
             try:
-                if not interrupted:
-                    score0 = self._score_round(net, data.X_eval, data.y_eval)
-                    records.append(
-                        dense_record(
-                            pruner,
-                            dense["stats"],
-                            score0,
-                            data.eval_on,
-                            untrained_score=untrained0,
-                            ticket_epoch=dense["ticket_epoch"],
-                        )
-                    )
-                    final_lrs = dense["final_lrs"]
-                    fine_tune = isinstance(self.rewind, str) and self.rewind == "none"
-                    del dense
-                    on_round_end(records[0], net, pruner)
-                    grad_fn = None
-                    if pruner.needs_grad:
-                        grad_fn = gradient_function(
-                            net, pruner, data.X_train, data.y_train, seed=seed
-                        )
-                    more, interrupted = run_rounds(
-                        net,
+                score0 = self._score_round(net, data.X_eval, data.y_eval)
+                records.append(
+                    dense_record(
                         pruner,
-                        data,
-                        n_rounds=last_round,
-                        score=self._score_round,
-                        first_round=1,
-                        on_round_end=on_round_end,
-                        freeze_lr=fine_tune,
-                        initial_lrs=final_lrs,
-                        grad_fn=grad_fn,
+                        dense["stats"],
+                        score0,
+                        data.eval_on,
+                        untrained_score=untrained0,
+                        ticket_epoch=dense["ticket_epoch"],
                     )
-                    records += more
+                )
+                final_lrs = dense["final_lrs"]
+                fine_tune = isinstance(self.rewind, str) and self.rewind == "none"
+                del dense
+                on_round_end(records[0], net, pruner)
+                grad_fn = None
+                if pruner.needs_grad:
+                    grad_fn = gradient_function(
+                        net, pruner, data.X_train, data.y_train, seed=seed
+                    )
+                more, interrupted = run_rounds(
+                    net,
+                    pruner,
+                    data,
+                    n_rounds=last_round,
+                    score=self._score_round,
+                    first_round=1,
+                    on_round_end=on_round_end,
+                    freeze_lr=fine_tune,
+                    initial_lrs=final_lrs,
+                    grad_fn=grad_fn,
+                )
+                records += more
             finally:
                 on_round_end.close()
             selector.restore(net, pruner)
@@ -1084,18 +1098,7 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
     (3,)
     """
 
-    def _default_net(self):
-        return NeuralNetClassifier(
-            MLP,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=1.2e-3,
-            batch_size=60,
-            max_epochs=10,
-            train_split=None,
-            iterator_train__shuffle=True,
-            verbose=0,
-        )
+    _default_net_kwargs = {"criterion": torch.nn.CrossEntropyLoss}
 
     def _encode_y(self, y):
         check_classification_targets(y)
@@ -1190,18 +1193,6 @@ sparse_module_
 
     _net_class = NeuralNetRegressor
     _y_checks = {"y_numeric": True, "multi_output": True}
-
-    def _default_net(self):
-        return NeuralNetRegressor(
-            MLP,
-            optimizer=torch.optim.Adam,
-            lr=1.2e-3,
-            batch_size=60,
-            max_epochs=10,
-            train_split=None,
-            iterator_train__shuffle=True,
-            verbose=0,
-        )
 
     def _encode_y(self, y):
         y = np.asarray(y, dtype=np.float32)

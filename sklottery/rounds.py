@@ -534,25 +534,26 @@ def run_rounds(
 SCORE_BATCH_SIZE = 4096
 
 
-def accuracy(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
-    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives,
-    in forward passes of ``batch_size`` rows."""
+def _predictions(net, X, batch_size: int = SCORE_BATCH_SIZE):
+    """What ``net.predict_proba`` gives (the net's predict nonlinearity applied
+    to its outputs), in forward passes of ``batch_size`` rows, as batches."""
     nonlin = net._get_predict_nonlinearity()
-    y = torch.as_tensor(y).cpu()
-    correct = 0
     for start in range(0, len(X), batch_size):
-        batch = (X[start : start + batch_size], None)
-        out = net.evaluation_step(batch, training=False)
+        out = net.evaluation_step((X[start : start + batch_size], None), training=False)
         out = out[0] if isinstance(out, tuple) else out
-        pred = nonlin(out).argmax(dim=1).cpu()
-        correct += int((pred == y[start : start + batch_size]).sum())
-    return correct / len(X)
+        yield nonlin(out).detach().cpu()
 
 
-def r2(net, X, y) -> float:
+def accuracy(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
+    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives."""
+    pred = torch.cat([p.argmax(dim=1) for p in _predictions(net, X, batch_size)])
+    return float((pred == torch.as_tensor(y).cpu()).double().mean())
+
+
+def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
     """R² of ``net``'s predictions (averaged uniformly over targets)."""
     from sklearn.metrics import r2_score
 
-    y = y.cpu().numpy()
-    pred = np.asarray(net.predict(X)).reshape(y.shape)
+    y = torch.as_tensor(y).cpu().numpy()
+    pred = torch.cat(list(_predictions(net, X, batch_size))).numpy().reshape(y.shape)
     return float(r2_score(y, pred))

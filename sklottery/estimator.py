@@ -532,6 +532,13 @@ class _BaseLotteryTicket(
         self._rewind_point = {
             n: t.detach().cpu() for n, t in pruner.rewind_point.items()
         }
+        # what the selected round started from, where that is not the masked
+        # rewind point (reinit, reshuffle, signed_constant, none, lr): the
+        # w_init of warm_start's next prune
+        start = pruner.stored_reference()
+        self._round_start = (
+            None if start is None else {n: t.detach().cpu() for n, t in start.items()}
+        )
         if self.inference == "sparse":
             self.sparse_module_ = self.to_sparse(batch_size=SPARSE_BATCH)
         else:
@@ -550,6 +557,15 @@ class _BaseLotteryTicket(
                 f"n_rounds={n_rounds} must be >= the {done} pruning rounds "
                 "already run when warm_start=True (n_rounds counts all pruning "
                 "rounds, like n_estimators of a forest)"
+            )
+        if getattr(self, "_round_start", None) is None and check_rewind(
+            self.rewind
+        ) in ("reinit", "reshuffle", "signed_constant", "none", "lr"):
+            raise ValueError(
+                f"warm_start=True with rewind={self.rewind!r} needs the weights the "
+                "selected round started from (the criterion's w_init); an estimator "
+                "loaded from a ticket file does not have them: refit, or use "
+                "rewind='init' or a late-rewinding epoch"
             )
         if getattr(self, "_rewind_point", None) is None:
             raise ValueError(
@@ -619,6 +635,10 @@ class _BaseLotteryTicket(
             pruner.set_rewind_point(
                 {n: t.to(new[n].device) for n, t in self._rewind_point.items()}
             )
+            if self._round_start is not None:
+                pruner.reference = {
+                    n: t.to(new[n].device) for n, t in self._round_start.items()
+                }
             net.history_ = self.net_.history_
             net.callbacks = [
                 *(user_callbacks or []),
@@ -794,6 +814,8 @@ class _BaseLotteryTicket(
         self.interrupted_ = info["interrupted"]
         if ticket.rewind_point is None:
             self._rewind_point = None
+        # ticket files keep the rewind point, not a round's other start values
+        self._round_start = None
         self._n_outputs = info["n_outputs"]
         self._n_features_out = info["n_features_out"]
         return self

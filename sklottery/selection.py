@@ -46,7 +46,7 @@ class RoundSelector:
         self.round = None
         self.score = None
         self.dense_score = None
-        self._state = self._masks = self._history = None
+        self._state = self._masks = self._history = self._reference = None
 
     def _qualifies(self, record) -> bool:
         score = record["score"]
@@ -67,13 +67,14 @@ class RoundSelector:
             return
         self.round, self.score = record["round"], record["score"]
         # drop the previous copy before making the next: one copy at most
-        self._state = self._masks = self._history = None
+        self._state = self._masks = self._history = self._reference = None
         # "last" keeps a copy too: if the user interrupts the next round, the
         # fit falls back to this one (the last completed round)
         if record["round"] != self.final_round:
             self._state = snapshot(net.module_)
             self._masks = {n: m.clone() for n, m in pruner.masks.items()}
             self._history = copy.deepcopy(net.history_)
+            self._reference = _keep_reference(pruner)
 
     def restore(self, net, pruner) -> None:
         """Put the selected round's weights, masks and history back in place."""
@@ -81,5 +82,16 @@ class RoundSelector:
             return
         pruner.masks = self._masks
         load_values(net.module_, self._state, pruner.masks)
+        pruner.reference = self._reference
         net.history_ = self._history
-        self._state = self._masks = self._history = None
+        self._state = self._masks = self._history = self._reference = None
+
+
+def _keep_reference(pruner) -> dict | None:
+    """A copy of the round's stored start (the criteria's ``w_init``), sharing
+    the tensors that are the rewind point's own (they do not change)."""
+    ref = pruner.stored_reference()
+    if ref is None:
+        return None
+    point = pruner.rewind_point
+    return {n: t if t is point.get(n) else t.detach().clone() for n, t in ref.items()}

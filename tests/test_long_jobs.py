@@ -199,6 +199,58 @@ class TestWarmStart:
             _clf(inference="csr").fit(X, y)
 
 
+# What each round started from, and the w_init each prune was given (module
+# level: the estimator clones the net and its callbacks).
+STARTS: list = []
+W_INITS: list = []
+
+
+class RecordStart(Callback):
+    def on_train_begin(self, net, **kwargs):
+        STARTS.append(
+            {n: p.detach().clone() for n, p in net.module_.named_parameters()}
+        )
+
+
+def recording_movement(w_init, w_final):
+    """``movement`` (Zhou et al. 2019) that records the w_init it was given."""
+    W_INITS.append(w_init.clone())
+    return (w_final - w_init).abs()
+
+
+@pytest.mark.parametrize("rewind", ["reshuffle", "signed_constant", "lr"])
+@pytest.mark.parametrize("select", ["last", "best"])
+def test_warm_start_prunes_against_the_round_start(data, rewind, select):
+    """After warm_start (and after a round is put back by select), the next
+    prune compares the trained weights with the weights that round really
+    started from -- for these rewind modes, not the rewind point."""
+    X, y = data
+    STARTS.clear()
+    W_INITS.clear()
+    net = tiny_net(max_epochs=2, callbacks=[("start", RecordStart())])
+    clf = LotteryTicketClassifier(
+        net, n_rounds=2, prune_rate=0.5, strategy=recording_movement,
+        rewind=rewind, select=select, random_state=0,
+    ).fit(X, y)
+    chosen_start = STARTS[clf.selected_round_]
+    W_INITS.clear()
+    clf.set_params(warm_start=True, n_rounds=3).fit(X, y)
+    names = list(clf.masks_)
+    # the first prune of the warm start: one w_init per pruned tensor
+    for name, w_init in zip(names, W_INITS[: len(names)]):
+        assert torch.equal(w_init, chosen_start[name]), name
+
+
+def test_warm_start_from_a_ticket_file_needs_the_round_start(data, tmp_path):
+    X, y = data
+    clf = _clf(n_rounds=1, rewind="reshuffle").fit(X, y)
+    path = tmp_path / "t.npz"
+    clf.save_ticket(path, rewind_point=True)
+    loaded = _clf(n_rounds=1, rewind="reshuffle").load_ticket(path)
+    with pytest.raises(ValueError, match="rewind='reshuffle' needs the weights"):
+        loaded.set_params(warm_start=True, n_rounds=2).fit(X, y)
+
+
 class TestPickle:
     @pytest.mark.parametrize("inference", ["dense", "sparse"])
     def test_round_trip_identical_predictions(self, data, inference):

@@ -308,8 +308,21 @@ class Pruner:
         return self._reference
 
     @reference.setter
-    def reference(self, values: dict) -> None:
+    def reference(self, values: dict | None) -> None:
+        """Set ``w_init`` of the next prune; ``None`` = the masked rewind point."""
         self._reference = values
+
+    def stored_reference(self) -> dict | None:
+        """The current round's start as stored, or None when it is the masked
+        rewind point (rebuilt on demand; nothing stored).
+
+        A caller that keeps a round to come back to later (round selection,
+        ``warm_start``) keeps this and assigns it back to :attr:`reference`,
+        so the next prune compares against the weights that round really
+        started from -- for ``reinit``, ``reshuffle``, ``signed_constant``,
+        ``none`` and ``lr`` those are not the rewind point.
+        """
+        return self._reference
 
     def prune_and_rewind(self, **criterion_kwargs) -> dict:
         """:meth:`prune` then :meth:`rewind` -- one lottery-ticket round's cut."""

@@ -12,8 +12,9 @@ A ticket file is a numpy ``.npz`` archive (zip, deflate-compressed) read with
   and kept count, the round history and free metadata (an estimator's
   classes, sizes and so on).
 
-At 90% sparsity a float32 ticket takes about 13% of the dense weights: 10% of
-the values plus 1/32 for the mask bits (see ``benchmarks/RESULTS.md``).
+At 90% sparsity a float32 ticket holds at most about 13% of the dense weights'
+bytes -- 10% of the values plus 1/32 for the mask bits -- and the compressed
+archive measured 10.1-10.4% (see ``benchmarks/RESULTS.md``).
 
 :func:`load_ticket` validates the whole file -- format, version, every
 array's dtype and length, the mask bit counts -- before returning anything,

@@ -7,9 +7,15 @@ output layer's (``output_rate_factor=0.5``), down to about 2% of the weights.
 Three arms, each a :class:`~sklottery.LotteryTicketClassifier`:
 
 * ``winning ticket``: ``strategy="large_final", rewind="init"``;
-* ``random reinit``: ``strategy="large_final", rewind="reinit"`` -- the
-  survivors get a fresh random initialization every round;
-* ``random pruning``: ``strategy="random", rewind="init"``.
+* ``random reinit``: the paper's control -- each round's winning-ticket mask
+  kept, the survivors given a fresh random initialization (a new draw from
+  the same initializer), trained the same way. It is derived from the
+  winning-ticket arm, which records the mask every round starts with;
+* ``random pruning``: ``strategy="random", rewind="init"``;
+* ``iterative reinit`` (not run by default): ``strategy="large_final",
+  rewind="reinit"`` -- re-initialized every round, so later masks come from
+  the re-initialized networks: a different experiment from the paper's
+  control.
 
 For each round it records, like the paper, the *early-stop iteration* (the
 iteration of minimum validation loss, evaluated every ``--eval-every``
@@ -62,14 +68,19 @@ from skorch.helper import predefined_split
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sklottery import MLP, LotteryTicketClassifier, Pruner  # noqa: E402
-from sklottery.pruning import load_values, snapshot  # noqa: E402
+from sklottery import MLP, ApplyMasks, LotteryTicketClassifier, Pruner  # noqa: E402
+from sklottery.pruning import apply_masks, load_values, snapshot  # noqa: E402
 
+#: Arms run as a LotteryTicketClassifier with these parameters.
 ARMS = {
     "winning ticket": {"strategy": "large_final", "rewind": "init"},
-    "random reinit": {"strategy": "large_final", "rewind": "reinit"},
     "random pruning": {"strategy": "random", "rewind": "init"},
+    "iterative reinit": {"strategy": "large_final", "rewind": "reinit"},
 }
+#: The paper's control: the winning ticket's masks, a new initialization.
+REINIT = "random reinit"
+DEFAULT_ARMS = ["winning ticket", REINIT, "random pruning"]
+ALL_ARMS = [*DEFAULT_ARMS, "iterative reinit"]  # the order of tables and plots
 SUPERMASK = {
     "supermask (init values)": "init",
     "supermask (signed constant)": "signed_constant",
@@ -135,6 +146,7 @@ class SharedLog:
 
     def __init__(self):
         self.records = []
+        self.masks = []  # per round: the masks it starts with (None: dense)
         self.dense_init = None
         self.dense_trained = None
 
@@ -175,6 +187,14 @@ class EarlyStopTracker(Callback):
         self.best_ = (math.inf, 0, None)  # (valid loss, iteration, state)
         if self.log.dense_init is None:
             self.log.dense_init = snapshot(net.module_)
+        masks = [
+            getattr(cb.masks, "masks", cb.masks)
+            for _, cb in net.callbacks_
+            if isinstance(cb, ApplyMasks)
+        ]
+        self.log.masks.append(
+            {n: m.detach().clone() for n, m in masks[0].items()} if masks else None
+        )
 
     def _check(self, net):
         Xv, yv, _, _ = self.tensors_
@@ -221,12 +241,15 @@ class EarlyStopTracker(Callback):
 
 
 # -- one arm ---------------------------------------------------------------------
-def run_arm(name, params, data, *, n_rounds, epochs, every, seed, hidden):
+def make_net(data, *, epochs, every, hidden, log, callbacks=()):
+    """LeNet-300-100 as in the paper, with the early-stop tracker writing to
+    ``log``."""
     (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = data
-    log = SharedLog()
     tracker = EarlyStopTracker(X_va, y_va, X_te, y_te, every=every, log=log)
-    net = NeuralNetClassifier(
+    return NeuralNetClassifier(
         MLP,
+        module__input_units=X_tr.shape[1],
+        module__output_units=int(y_tr.max()) + 1,
         module__hidden_units=hidden,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
@@ -235,9 +258,15 @@ def run_arm(name, params, data, *, n_rounds, epochs, every, seed, hidden):
         max_epochs=epochs,
         train_split=predefined_split(Dataset(X_va, y_va)),
         iterator_train__shuffle=True,
-        callbacks=[("early_stop", tracker)],
+        callbacks=[("early_stop", tracker), *callbacks],
         verbose=0,
     )
+
+
+def run_arm(name, params, data, *, n_rounds, epochs, every, seed, hidden):
+    (X_tr, y_tr), _, _ = data
+    log = SharedLog()
+    net = make_net(data, epochs=epochs, every=every, hidden=hidden, log=log)
     clf = LotteryTicketClassifier(
         net, n_rounds=n_rounds, prune_rate=0.2, output_rate_factor=0.5,
         random_state=seed, **params,
@@ -265,6 +294,47 @@ def run_arm(name, params, data, *, n_rounds, epochs, every, seed, hidden):
             }
         )
     return pd.DataFrame(rows), clf, log, elapsed
+
+
+def reinit_rows(ticket_log, data, *, epochs, every, seed, hidden):
+    """Frankle & Carbin's random reinitialization control.
+
+    For every pruned round of the winning-ticket run: keep that round's mask,
+    draw a new initialization of the whole network (another seed, the same
+    initializer), zero the pruned weights and train exactly like the ticket
+    (:class:`~sklottery.ApplyMasks` keeps them zero).
+    """
+    (X_tr, y_tr), _, _ = data
+    rows = []
+    for r, masks in enumerate(ticket_log.masks):
+        if masks is None:  # the dense round: nothing to re-initialize
+            continue
+        log = SharedLog()
+        net = make_net(
+            data, epochs=epochs, every=every, hidden=hidden, log=log,
+            callbacks=[("masks", ApplyMasks(masks))],
+        )
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(10_000 * (seed + 1) + r)
+            net.initialize()
+            apply_masks(net.module_, masks)
+            net.partial_fit(X_tr, y_tr)
+        kept = sum(int(m.sum()) for m in masks.values())
+        total = sum(m.numel() for m in masks.values())
+        rows.append(
+            {
+                "arm": REINIT,
+                "seed": seed,
+                "round": r,
+                "weights_remaining": kept / total,
+                "n_weights": kept,
+                **log.records[0],
+                "untrained_score": np.nan,
+                "wall_time": time.perf_counter() - start,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def supermask_rows(clf, log, data, *, n_rounds, seed):
@@ -329,7 +399,9 @@ def plot(summary, path, title):
 
     from sklottery.plotting import plot_rounds
 
-    arms = {a: summary[summary["arm"] == a] for a in ARMS if a in set(summary["arm"])}
+    arms = {
+        a: summary[summary["arm"] == a] for a in ALL_ARMS if a in set(summary["arm"])
+    }
     masks = {a: summary[summary["arm"] == a] for a in SUPERMASK
              if a in set(summary["arm"])}
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
@@ -364,10 +436,10 @@ def print_table(summary):
         "weights_remaining"
     ]
     table = pd.DataFrame({"% weights": (100 * remaining).round(1)})
-    for arm in [*ARMS, *SUPERMASK]:
+    for arm in [*ALL_ARMS, *SUPERMASK]:
         if arm in wide.columns:
             table[f"{arm} acc"] = wide[arm].round(4)
-    for arm in ARMS:
+    for arm in ALL_ARMS:
         if arm in its.columns:
             table[f"{arm} stop it"] = its[arm].round(0).astype("Int64")
     with pd.option_context("display.width", 250, "display.max_columns", 20):
@@ -408,8 +480,10 @@ def main(argv=None):
                         "(default 100 on MNIST, 10 quick)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="trials per arm (default 1 on MNIST, 3 quick)")
-    parser.add_argument("--arms", default=",".join(ARMS),
-                        help="comma-separated subset of: " + ", ".join(ARMS))
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS),
+                        help="comma-separated subset of: "
+                        + ", ".join(ALL_ARMS)
+                        + f" ('{REINIT}' needs 'winning ticket')")
     parser.add_argument("--from-csv", default=None, metavar="CSV",
                         help="redraw the plot and tables from a CSV this script "
                         "wrote, without training")
@@ -418,9 +492,12 @@ def main(argv=None):
                         "MNIST, benchmarks/output for --quick)")
     args = parser.parse_args(argv)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
+    unknown = [a for a in arms if a not in ALL_ARMS]
     if unknown:
-        parser.error(f"unknown arm(s) {unknown}; choose from {list(ARMS)}")
+        parser.error(f"unknown arm(s) {unknown}; choose from {ALL_ARMS}")
+    if REINIT in arms and "winning ticket" not in arms:
+        parser.error(f"'{REINIT}' re-initializes the winning tickets: "
+                     "add 'winning ticket' to --arms")
 
     if args.from_csv:
         results = pd.read_csv(args.from_csv)
@@ -451,7 +528,7 @@ def main(argv=None):
     frames = []
     total, cpu_total = time.perf_counter(), time.process_time()
     for seed in range(seeds):
-        for arm in arms:
+        for arm in (a for a in arms if a != REINIT):
             table, clf, log, elapsed = run_arm(
                 arm, ARMS[arm], data, n_rounds=args.rounds, epochs=epochs,
                 every=every, seed=seed, hidden=(300, 100),
@@ -465,6 +542,16 @@ def main(argv=None):
             if arm == "winning ticket":
                 frames.append(supermask_rows(clf, log, data,
                                              n_rounds=args.rounds, seed=seed))
+                if REINIT in arms:
+                    start, cpu = time.perf_counter(), time.process_time()
+                    reinit = reinit_rows(log, data, epochs=epochs, every=every,
+                                         seed=seed, hidden=(300, 100))
+                    dense = table[table["round"] == 0].assign(arm=REINIT)
+                    frames.append(pd.concat([dense, reinit], ignore_index=True))
+                    print(f"  seed {seed} {REINIT:15s}: "
+                          f"{time.perf_counter() - start:7.1f}s wall, "
+                          f"{time.process_time() - cpu:6.1f}s CPU, final test acc "
+                          f"{reinit.iloc[-1]['test_acc']:.4f}", flush=True)
     results = pd.concat(frames, ignore_index=True)
     results.insert(0, "dataset", name)
     results["epochs_per_round"] = epochs

@@ -950,8 +950,10 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         :mod:`sklottery.pruning.rewind`): ``"init"`` their exact initial
         values (Frankle & Carbin 2019); an int ``k`` their values after
         epoch ``k`` of the dense round (late rewinding, Frankle et al.
-        2020); ``"reinit"`` a fresh random initialization (the papers'
-        control); ``"reshuffle"`` their initial values permuted within each
+        2020); ``"reinit"`` a fresh random initialization every round
+        (iterative pruning with re-initialization; Frankle & Carbin's
+        control keeps a ticket's mask instead, see
+        :mod:`sklottery.pruning.rewind`); ``"reshuffle"`` their initial values permuted within each
         layer; ``"signed_constant"`` the layer's initial standard deviation
         with the sign of their initial value (Zhou et al. 2019); ``"none"``
         keep the trained weights and fine-tune at the final learning rate

@@ -29,8 +29,8 @@ def test_quick_run_writes_consistent_results(bench, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "reproduce_digits_table.csv")
     assert table["round"].tolist() == [0, 1, 2]
 
-    arms = results[results["arm"].isin(bench.ARMS)]
-    assert sorted(arms["arm"].unique()) == sorted(bench.ARMS)
+    arms = results[results["arm"].isin(bench.ALL_ARMS)]
+    assert sorted(arms["arm"].unique()) == sorted(bench.DEFAULT_ARMS)
     for _, rows in arms.groupby("arm"):
         assert rows["round"].tolist() == [0, 1, 2]
         assert rows["iterations"].tolist() == [17, 17, 17]  # 1,000 rows / 60
@@ -40,6 +40,10 @@ def test_quick_run_writes_consistent_results(bench, tmp_path, capsys):
     dense = arms[arms["round"] == 0]
     assert dense["test_acc"].nunique() == 1
     assert dense["early_stop_iteration"].nunique() == 1
+    # the random-reinit control trains the winning tickets' masks afresh
+    ticket = arms[arms["arm"] == "winning ticket"].set_index("round")
+    reinit = arms[arms["arm"] == bench.REINIT].set_index("round")
+    assert reinit.loc[0, "test_acc"] == ticket.loc[0, "test_acc"]  # shared dense row
     # every arm prunes to the same sizes; supermasks are one-shot at each size
     sizes = arms.groupby("arm")["n_weights"].apply(list)
     assert len({tuple(v) for v in sizes}) == 1

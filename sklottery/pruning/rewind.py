@@ -13,7 +13,11 @@ Each function returns a dict of values (parameters and buffers by name) for
     Hypothesis"). The values are those of ``"init"``; only the point differs.
 ``"reinit"``
     A fresh random initialization of the same architecture, with a new seed
-    every round: the control of Frankle & Carbin (2019), sec. 2.
+    every round, so later masks come from re-initialized networks (iterative
+    pruning with re-initialization). Frankle & Carbin's (2019, sec. 2) random
+    reinitialization control instead keeps each winning ticket's mask and
+    draws new initial values once: train a fresh module under the ticket's
+    masks (``ApplyMasks(masks)``), as ``benchmarks/reproduce_mnist.py`` does.
 ``"reshuffle"``
     Within each pruned tensor, the surviving weights' values at the rewind
     point permuted among the surviving positions (Zhou et al. 2019, sec. 3,

@@ -953,8 +953,8 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         2020); ``"reinit"`` a fresh random initialization every round
         (iterative pruning with re-initialization; Frankle & Carbin's
         control keeps a ticket's mask instead, see
-        :mod:`sklottery.pruning.rewind`); ``"reshuffle"`` their initial values permuted within each
-        layer; ``"signed_constant"`` the layer's initial standard deviation
+        :mod:`sklottery.pruning.rewind`); ``"reshuffle"`` their initial
+        values permuted within each layer; ``"signed_constant"`` the layer's initial standard deviation
         with the sign of their initial value (Zhou et al. 2019); ``"none"``
         keep the trained weights and fine-tune at the final learning rate
         (no schedule replay); ``"lr"`` keep the trained weights and replay

@@ -946,19 +946,17 @@ class LotteryTicketClassifier(ClassifierMixin, _BaseLotteryTicket):
         (layer and global scope). A callable ``f(w_init, w_final) ->
         scores`` is used as is. See :mod:`sklottery.pruning.criteria`.
     rewind : str or int, default="init"
-        Where survivors go before retraining (see
-        :mod:`sklottery.pruning.rewind`): ``"init"`` their exact initial
-        values (Frankle & Carbin 2019); an int ``k`` their values after
-        epoch ``k`` of the dense round (late rewinding, Frankle et al.
-        2020); ``"reinit"`` a fresh random initialization every round
-        (iterative pruning with re-initialization; Frankle & Carbin's
-        control keeps a ticket's mask instead, see
-        :mod:`sklottery.pruning.rewind`); ``"reshuffle"`` their initial
-        values permuted within each layer; ``"signed_constant"`` the layer's initial standard deviation
-        with the sign of their initial value (Zhou et al. 2019); ``"none"``
-        keep the trained weights and fine-tune at the final learning rate
-        (no schedule replay); ``"lr"`` keep the trained weights and replay
-        the learning-rate schedule (Renda et al. 2020).
+        Where survivors go before retraining (see :mod:`sklottery.pruning.rewind`):
+        ``"init"`` their exact initial values (Frankle & Carbin 2019); an int ``k``
+        their values after epoch ``k`` of the dense round (late rewinding, Frankle et
+        al. 2020); ``"reinit"`` a fresh random initialization every round (iterative
+        pruning with re-initialization; Frankle & Carbin's control keeps a ticket's mask
+        instead, see :mod:`sklottery.pruning.rewind`); ``"reshuffle"`` their initial
+        values permuted within each layer; ``"signed_constant"`` the layer's initial
+        standard deviation with the sign of their initial value (Zhou et al. 2019);
+        ``"none"`` keep the trained weights and fine-tune at the final learning rate (no
+        schedule replay); ``"lr"`` keep the trained weights and replay the learning-rate
+        schedule (Renda et al. 2020).
     scope : {"layer", "global"} or list of (layers, rate), default="layer"
         ``"layer"`` prunes each tensor by its own ranking, ``"global"`` ranks
         all tensors together; a list of groups prunes each group together at

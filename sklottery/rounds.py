@@ -436,48 +436,46 @@ def run_rounds(
     *,
     n_rounds: int,
     score: Callable[[object, torch.Tensor, torch.Tensor], float],
-    first_round: int = 0,
+    first_round: int = 1,
     on_round_end: Callable[[dict, object, Pruner], None] | None = None,
-    rewind_epoch: int | None = None,
-    early_bird: dict | None = None,
     freeze_lr: bool = False,
     initial_lrs: list | None = None,
     grad_fn: Callable[[], dict] | None = None,
 ) -> tuple[list[dict], bool]:
-    """Run rounds ``first_round`` to ``n_rounds``; return (records, interrupted).
+    """Run pruning rounds ``first_round`` to ``n_rounds``; return (records,
+    interrupted).
 
-    ``net`` is an initialized skorch net whose callbacks include the pruner's
-    :class:`~sklottery.pruning.ApplyMasks`; ``pruner.rewind_point`` holds the
-    values survivors return to. On interruption the records cover the
-    completed rounds only and no further round starts.
-    ``on_round_end(record, net, pruner)``, when given, is called after each
-    completed round (the estimator uses it to keep the selected round and to
-    drive its progress bar).
+    Each round prunes the trained weights, rewinds and retrains. Round 0, the
+    dense training, is :func:`dense_round`'s (with late rewinding and
+    early-bird stopping), so ``first_round`` is at least 1. ``net`` is an
+    initialized skorch net holding the previous round's trained weights, its
+    callbacks include the pruner's :class:`~sklottery.pruning.ApplyMasks`, and
+    ``pruner.rewind_point`` holds the values survivors return to. On
+    interruption the records cover the completed rounds only and no further
+    round starts. ``on_round_end(record, net, pruner)``, when given, is called
+    after each completed round (the estimator uses it to keep the selected
+    round and to drive its progress bar).
 
     Parameters
     ----------
-    rewind_epoch : int, optional
-        Late rewinding when round 0 is run here: the rewind point becomes
-        the state after this epoch of round 0
-        (:class:`~sklottery.pruning.RewindCheckpoint`).
-    early_bird : dict, optional
-        ``{"threshold": ..., "patience": ...}``: round 0, when run here,
-        stops once its masks settle (:class:`EarlyBird`).
     freeze_lr : bool
         Rounds after the first keep the learning rates the previous round
         ended with, without learning-rate schedules (``rewind="none"``).
     initial_lrs : list of float, optional
-        With ``freeze_lr`` and ``first_round > 0``: the learning rates round
-        ``first_round - 1`` ended with.
+        With ``freeze_lr``: the learning rates round ``first_round - 1``
+        ended with.
     grad_fn : callable, optional
         Gradients for gradient criteria; required when ``pruner.needs_grad``.
 
-    Each record also holds ``untrained_score`` (the score of the masked,
-    rewound network before the round trains -- the "supermask" score of Zhou
-    et al. 2019; the dense initialization for round 0) and ``ticket_epoch``
-    (round 0 with ``early_bird``: the epoch the ticket was drawn, NaN if the
-    masks never settled; NaN otherwise).
+    Each record has the columns of :func:`dense_record`; ``untrained_score``
+    is the score of the masked, rewound network before the round trains (the
+    "supermask" score of Zhou et al. 2019) and ``ticket_epoch`` is NaN.
     """
+    if first_round < 1:
+        raise ValueError(
+            f"first_round must be >= 1; got {first_round} (round 0, the dense "
+            "training, is dense_round's)"
+        )
     if pruner.needs_grad and grad_fn is None:
         raise ValueError("the pruner's criterion needs gradients: pass grad_fn")
     records: list[dict] = []
@@ -485,28 +483,19 @@ def run_rounds(
     lrs = initial_lrs
     for r in range(first_round, n_rounds + 1):
         start = time.perf_counter()
-        if r > 0:
-            _release_optimizer(net)
-            extra = {"grad": grad_fn()} if pruner.needs_grad else {}
-            pruner.prune(**extra)
-            pruner.rewind()
+        _release_optimizer(net)
+        extra = {"grad": grad_fn()} if pruner.needs_grad else {}
+        pruner.prune(**extra)
+        pruner.rewind()
         untrained = float(score(net, data.X_eval, data.y_eval))
-        callbacks = []
-        if r == 0:
-            callbacks = round0_callbacks(
-                pruner, rewind_epoch=rewind_epoch, early_bird=early_bird,
-                grad_fn=grad_fn,
-            )
         interrupted = train_round(
-            net, data.X_train, data.y_train, callbacks=callbacks,
-            lrs=lrs if freeze_lr and r > 0 else None,
+            net, data.X_train, data.y_train, lrs=lrs if freeze_lr else None
         )
         if interrupted:
             return records, True
         if freeze_lr:
             lrs = [g["lr"] for g in net.optimizer_.param_groups]
         hist = net.history
-        extra0 = _round0_results(callbacks, pruner, len(hist)) if callbacks else {}
         kept = sum(pruner.n_kept().values())
         records.append(
             {
@@ -520,7 +509,7 @@ def run_rounds(
                 "score_on": data.eval_on,
                 "wall_time": time.perf_counter() - start,
                 "untrained_score": untrained,
-                "ticket_epoch": float(extra0.get("ticket_epoch", np.nan)),
+                "ticket_epoch": np.nan,
             }
         )
         if on_round_end is not None:

@@ -43,7 +43,12 @@ EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
-    [small_classifier(), small_regressor()],
+    [
+        small_classifier(),
+        small_regressor(),
+        # predict through the sparse export (sklottery.sparse.to_sparse)
+        small_classifier().set_params(inference="sparse"),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

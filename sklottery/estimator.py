@@ -103,6 +103,14 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
+def _check_option(value, name, valid, noun="values"):
+    """A string parameter that must be one of ``valid``."""
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(
+            f"{name}={value!r} is not valid; valid {noun} are {list(valid)}"
+        )
+
+
 def _check_open_unit(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
@@ -243,11 +251,7 @@ class _BaseLotteryTicket(
                 f"prune_rate={self.prune_rate!r}, "
                 f"target_sparsity={self.target_sparsity!r}"
             )
-        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"schedule={self.schedule!r} is not valid; valid schedules are "
-                f"{list(SCHEDULES)}"
-            )
+        _check_option(self.schedule, "schedule", SCHEDULES, "schedules")
         resolve_criterion(self.strategy)  # unknown names: the message lists valid ones
         check_rewind(self.rewind)  # unknown modes: the message lists valid ones
         if not isinstance(self.rescale, bool):
@@ -263,16 +267,8 @@ class _BaseLotteryTicket(
             )
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise TypeError(f"warm_start must be a bool; got {self.warm_start!r}")
-        if not isinstance(self.inference, str) or self.inference not in INFERENCE_MODES:
-            raise ValueError(
-                f"inference={self.inference!r} is not valid; valid values are "
-                f"{list(INFERENCE_MODES)}"
-            )
-        if not isinstance(self.select, str) or self.select not in SELECT_MODES:
-            raise ValueError(
-                f"select={self.select!r} is not valid; valid values are "
-                f"{list(SELECT_MODES)}"
-            )
+        _check_option(self.inference, "inference", INFERENCE_MODES)
+        _check_option(self.select, "select", SELECT_MODES)
         if (
             isinstance(self.tol, bool)
             or not isinstance(self.tol, numbers.Real)

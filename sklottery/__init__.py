@@ -1,9 +1,9 @@
 """sklottery: find lottery tickets in PyTorch networks with scikit-learn."""
 
+from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .modules import MLP
-from .pruning import ApplyMasks, Pruner, RewindCheckpoint
-from .rounds import EarlyBird
+from .pruning import Pruner
 
 __version__ = "0.1.0"
 
@@ -15,5 +15,6 @@ __all__ = [
     "MLP",
     "Pruner",
     "RewindCheckpoint",
+    "StopRound",
     "__version__",
 ]

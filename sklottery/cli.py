@@ -99,7 +99,7 @@ def _hidden(text):
 
 
 def _strategies():
-    from .pruning.criteria import valid_names
+    from .pruning.strategies import valid_names
 
     return valid_names()
 

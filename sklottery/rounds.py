@@ -1,268 +1,186 @@
-"""The iterative loop of Frankle & Carbin (2019): train -> prune -> rewind.
+"""The lottery: round 0 (dense), then train -> prune -> rewind, round after round.
 
-Round 0 trains the dense network. Each later round prunes the trained
-weights with the pruner's criterion and plan, rewinds the survivors to the
-rewind point and retrains from a fresh optimizer, history and callbacks. One
-record (a dict) is produced per round; the estimator turns them into
-``rounds_``.
+:func:`run_lottery` is the one loop of a fit (Frankle & Carbin 2019). It
+trains the dense network (round 0, cached with ``memory`` when asked), then
+each round prunes the trained weights with the pruner's strategy and plan,
+rewinds the survivors and retrains from a fresh optimizer, history and
+callbacks. A warm start is the same loop resumed from a
+:class:`LotteryState`. The loop owns round selection (which round becomes
+the fitted model, :class:`~sklottery.selection.RoundSelector`) and
+interruption: a Ctrl-C anywhere after round 0 ends the lottery with the last
+completed round in place. It returns a :class:`LotteryResult`; nothing in it
+calls back into an estimator.
 
 Round 0 may also set a late-rewinding point
-(:class:`~sklottery.pruning.RewindCheckpoint`, Frankle et al. 2020) and stop
-early once its masks settle (:class:`EarlyBird`, You et al. 2020). With
-``freeze_lr`` later rounds fine-tune at the learning rate the previous round
-ended with (``rewind="none"``); otherwise every round replays the learning-rate
-schedule (Renda et al. 2020's learning-rate rewinding when the weights are
-kept, ``rewind="lr"``).
+(:class:`~sklottery.callbacks.RewindCheckpoint`, Frankle et al. 2020) and
+stop early once its masks settle (:class:`~sklottery.callbacks.EarlyBird`,
+You et al. 2020). With ``fine_tune`` later rounds keep the learning rate the
+previous round ended with (``rewind="none"``); otherwise every round replays
+the learning-rate schedule (Renda et al. 2020's learning-rate rewinding when
+the weights are kept, ``rewind="lr"``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import torch
-from skorch.callbacks import Callback, LRScheduler
+from skorch.history import History
 
-from .pruning import Pruner, RewindCheckpoint, mask_distance
-from .pruning.masks import snapshot
+from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint
+from .config import LotteryConfig
+from .pruning import Pruner
+from .pruning.masks import load_values
+from .selection import RoundSelector
+from .training import (
+    RoundData,
+    gradient_function,
+    last_value,
+    release_optimizer,
+    train_round,
+)
 
 __all__ = [
-    "DenseInterrupted",
-    "EarlyBird",
-    "FixedValidation",
-    "RoundData",
-    "StopRound",
-    "dense_record",
+    "DenseRound",
+    "LotteryResult",
+    "LotteryState",
+    "RoundRecord",
     "dense_round",
-    "train_round",
-    "run_rounds",
+    "module_code",
+    "run_lottery",
 ]
 
-
-class StopRound(KeyboardInterrupt):
-    """Raised by a callback to end the current round's training on purpose.
-
-    It derives from ``KeyboardInterrupt`` because that is how skorch lets a
-    callback stop ``fit_loop`` (skorch's own ``EarlyStopping`` raises a plain
-    ``KeyboardInterrupt``). :func:`train_round` tells such deliberate stops
-    apart from a user's Ctrl-C.
-    """
-
-
-def _deliberate_stop(net, exc: KeyboardInterrupt) -> bool:
-    """True if ``exc`` came from a callback that stops training on purpose."""
-    if isinstance(exc, StopRound):
-        return True
-    from skorch.callbacks import EarlyStopping
-
-    return any(
-        isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
-        for _, cb in getattr(net, "callbacks_", [])
-    )
+#: Name of the mask callback on the net of a fit.
+MASKS_CALLBACK = "lottery_masks"
 
 
 @dataclass
-class RoundData:
-    """Tensors for training and for the per-round score.
+class RoundRecord:
+    """One row of ``rounds_``.
 
-    ``X_eval``/``y_eval`` are the validation split when the net has one, else
-    the training data (``eval_on`` says which).
+    ``untrained_score`` is the score of the masked, rewound network before the
+    round trains (the "supermask" score of Zhou et al. 2019; the dense
+    initialization for round 0); ``ticket_epoch`` is the early-bird epoch of
+    round 0 (NaN otherwise).
     """
 
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_eval: torch.Tensor
-    y_eval: torch.Tensor
-    eval_on: str
+    round: int
+    weights_remaining: float
+    n_weights: int
+    epochs: int
+    train_loss: float
+    valid_loss: float
+    score: float
+    score_on: str
+    wall_time: float
+    untrained_score: float = math.nan
+    ticket_epoch: float = math.nan
+
+    @classmethod
+    def from_dict(cls, row: dict) -> RoundRecord:
+        """A record from a ``rounds_`` row or a ticket file's round record
+        (extra columns such as ``selected`` are ignored)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
-class FixedValidation:
-    """A skorch ``train_split`` returning one validation set, split once per fit."""
+def records_frame(records, selected_round):
+    """``rounds_``: one row per record, with the ``selected`` column."""
+    import pandas as pd
 
-    def __init__(self, valid):
-        self.valid = valid
+    frame = pd.DataFrame.from_records([asdict(r) for r in records])
+    if records:
+        frame["selected"] = frame["round"] == selected_round
+    return frame
 
-    def __call__(self, dataset, y=None, **kwargs):
-        return dataset, self.valid
 
+@dataclass
+class DenseRound:
+    """What round 0 gives the later rounds: plain values, so it can be cached.
 
-class EarlyBird(Callback):
-    """skorch callback drawing an early-bird ticket (You et al. 2020).
-
-    At the end of every epoch it computes the masks the pruner's next
-    :meth:`~sklottery.Pruner.prune` would give, records their normalized
-    Hamming distance to the previous epoch's masks in the history
-    (``mask_distance``), and stops training (:class:`StopRound`) once that
-    distance has stayed below ``threshold`` for ``patience`` consecutive
-    epochs -- the masks have settled, so the ticket can be drawn without
-    finishing dense training. You et al. (2020), "Drawing Early-Bird
-    Tickets", use a queue of 5 masks and ``threshold=0.1``.
-
-    Parameters
-    ----------
-    pruner : Pruner
-    threshold : float, default=0.1
-    patience : int, default=4
-    grad_fn : callable, optional
-        ``grad_fn() -> {name: grad}`` for gradient criteria (``"snip"``).
-
-    Attributes
-    ----------
-    epoch_ : int or None
-        The epoch (1-based) at which the ticket was drawn; None if training
-        ended first.
+    ``trained`` holds the module's tensors after training (CPU),
+    ``history`` the skorch history as a list, ``rng_state`` torch's generator
+    after the round (later rounds draw the same numbers whether or not round
+    0 came from a cache), ``final_lrs`` the optimizer's learning rates at the
+    end, ``rewind_point`` the state after the late-rewinding epoch and
+    ``ticket_epoch`` the early-bird epoch, when asked for.
     """
 
-    def __init__(self, pruner, threshold=0.1, patience=4, grad_fn=None):
-        self.pruner = pruner
-        self.threshold = threshold
-        self.patience = patience
-        self.grad_fn = grad_fn
-
-    def initialize(self):
-        self.previous_ = None
-        self.streak_ = 0
-        self.epoch_ = None
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        extra = {"grad": self.grad_fn()} if self.grad_fn is not None else {}
-        # a fixed generator: random criteria must not consume the pruner's draws
-        masks = self.pruner.compute_masks(
-            generator=torch.Generator().manual_seed(0), **extra
-        )
-        if self.previous_ is not None:
-            distance = mask_distance(self.previous_, masks)
-            net.history.record("mask_distance", distance)
-            self.streak_ = self.streak_ + 1 if distance < self.threshold else 0
-        self.previous_ = masks
-        if self.streak_ >= self.patience:
-            self.epoch_ = len(net.history)
-            raise StopRound(f"early-bird ticket drawn at epoch {self.epoch_}")
+    trained: dict
+    history: list
+    rng_state: torch.Tensor
+    final_lrs: list
+    epochs: int
+    train_loss: float
+    valid_loss: float
+    wall_time: float
+    rewind_point: dict | None = None
+    ticket_epoch: int | None = None
 
 
-def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
-    """Train ``net`` from its current weights with a fresh optimizer state.
+@dataclass
+class LotteryState:
+    """Where a lottery stands after a fit: what a warm start resumes from.
 
-    The history and callbacks are re-initialized too, so learning-rate
-    schedules and early stopping restart every round. Returns True when the
-    round was interrupted by the user (``KeyboardInterrupt``, which skorch
-    itself would swallow); a deliberate stop by a callback (:class:`StopRound`,
-    skorch's ``EarlyStopping``) just ends the round.
-
-    ``callbacks`` are ``(name, callback)`` pairs added for this round only.
-    ``lrs`` (one learning rate per optimizer parameter group) freezes the
-    learning rates for the round: the optimizer starts at them and skorch
-    ``LRScheduler`` callbacks are left out (fine-tuning at the final learning
-    rate, ``rewind="none"``).
+    ``values`` are the module's tensors in the selected round, ``masks`` its
+    masks, ``rewind_point`` what survivors rewind to, ``round_start`` the
+    weights the selected round started from (None when that is the masked
+    rewind point), ``history`` its skorch history and ``final_lrs`` the
+    learning rates its training ended with.
     """
-    net.initialize_callbacks()
-    for _, cb in callbacks:
-        cb.initialize()
-    net.callbacks_ = [*net.callbacks_, *callbacks]
-    if lrs is not None:
-        net.callbacks_ = [
-            (name, cb) for name, cb in net.callbacks_ if not isinstance(cb, LRScheduler)
-        ]
-    net.initialize_optimizer()
-    if lrs is not None:
-        for group, lr in zip(net.optimizer_.param_groups, lrs):
-            group["lr"] = lr
-    net.initialize_history()
-    net.notify("on_train_begin", X=X, y=y)
-    interrupted = False
+
+    records: list[RoundRecord]
+    selected_round: int
+    values: dict
+    masks: dict
+    rewind_point: dict
+    round_start: dict | None = None
+    history: History | None = None
+    final_lrs: list | None = None
+
+    @property
+    def current(self) -> RoundRecord:
+        """The selected round's record."""
+        return next(r for r in self.records if r.round == self.selected_round)
+
+
+@dataclass
+class LotteryResult:
+    """What a lottery gives besides the net (which holds the selected round).
+
+    ``interrupted`` is True when the user pressed Ctrl-C after round 0: the
+    lottery stopped after the last completed round (``records[-1]``).
+    """
+
+    records: list[RoundRecord]
+    selected_round: int
+    masks: dict
+    rewind_point: dict
+    round_start: dict | None
+    sparsity: float
+    layers: object
+    interrupted: bool = False
+
+
+# -- round 0 --------------------------------------------------------------------
+def module_code(module) -> str:
+    """A digest of the module's code (its class's source, or qualified name when
+    the source is not available), part of the round-0 cache key so that an
+    edited module never reuses a stale round 0."""
+    cls = module if isinstance(module, type) else type(module)
     try:
-        net.fit_loop(X, y)
-    except KeyboardInterrupt as exc:
-        interrupted = not _deliberate_stop(net, exc)
-    net.notify("on_train_end", X=X, y=y)
-    return interrupted
-
-
-def _last(history, key) -> float:
-    try:
-        return float(history[-1, key])
-    except (KeyError, IndexError):
-        return float("nan")
-
-
-class DenseInterrupted(Exception):
-    """Raised by :func:`dense_round` when the user interrupts round 0.
-
-    An exception (rather than a return value) so that a cache around
-    :func:`dense_round` never stores an unfinished round. ``result`` holds
-    the same keys as a finished round's result, ``stats`` excepted.
-    """
-
-    def __init__(self, result: dict):
-        super().__init__("round 0 (dense training) was interrupted")
-        self.result = result
-
-
-def gradient_function(net, pruner: Pruner, X, y, *, max_batches=10, seed=0):
-    """``grad_fn() -> {name: mean dL/dw}`` for gradient criteria (``"snip"``).
-
-    The loss is the net's own criterion (``net.get_loss``), averaged over up
-    to ``max_batches`` training batches of ``net.batch_size`` drawn once, in
-    a seeded random order, so every call uses the same batches.
-    """
-    n = len(X)
-    bs = n if net.batch_size in (None, -1) else min(int(net.batch_size), n)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
-    batches = [
-        (X[idx], y[idx])
-        for idx in (order[i : i + bs] for i in range(0, min(n, bs * max_batches), bs))
-    ]
-
-    def loss_fn(module, batch):
-        Xb, yb = batch
-        return net.get_loss(net.infer(Xb), yb, X=Xb, training=False)
-
-    return lambda: pruner.gradients(loss_fn, batches)
-
-
-def round0_callbacks(
-    pruner: Pruner,
-    *,
-    rewind_epoch: int | None = None,
-    early_bird: dict | None = None,
-    grad_fn: Callable[[], dict] | None = None,
-) -> list:
-    """The callbacks only the dense round gets: late rewinding's checkpoint
-    and the early-bird detector, as ``(name, callback)`` pairs."""
-    callbacks = []
-    if rewind_epoch:
-        callbacks.append(
-            ("lottery_rewind_checkpoint", RewindCheckpoint(pruner, rewind_epoch))
-        )
-    if early_bird is not None:
-        bird = EarlyBird(
-            pruner, grad_fn=grad_fn if pruner.needs_grad else None, **early_bird
-        )
-        callbacks.append(("lottery_early_bird", bird))
-    return callbacks
-
-
-def _round0_results(callbacks, pruner: Pruner, n_epochs: int) -> dict:
-    """Late-rewinding point and early-bird epoch after the dense round."""
-    out = {}
-    for name, cb in callbacks:
-        if name == "lottery_rewind_checkpoint":
-            if not cb.done_:
-                warnings.warn(
-                    f"rewind={cb.epoch}: the dense round stopped after {n_epochs} "
-                    "epoch(s); rewinding to the weights at its end instead",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                pruner.set_rewind_point()
-            out["rewind_point"] = _cpu(pruner.rewind_point)
-        if name == "lottery_early_bird" and cb.epoch_ is not None:
-            out["ticket_epoch"] = cb.epoch_
-    return out
+        text = inspect.getsource(cls)
+    except (OSError, TypeError):
+        text = f"{cls.__module__}.{cls.__qualname__}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def dense_round(
@@ -276,23 +194,23 @@ def dense_round(
     seed: int,
     rewind_epoch: int | None = None,
     early_bird: dict | None = None,
-) -> dict:
-    """Round 0: initialize ``net`` from ``seed`` and train it dense.
+    code: str = "",
+) -> DenseRound:
+    """Round 0: initialize a clone of ``net`` from ``seed`` and train it dense.
 
-    Everything round 1 onwards needs from round 0 comes back as plain
-    values, so the function can be cached (``joblib.Memory``): its inputs are
-    an *unfitted* skorch net (a specification: its parameters), numpy arrays
-    and plain values -- exactly what determines the dense round, and nothing
-    about pruning. Candidates of a search that differ only in pruning
-    parameters therefore share one cached result.
+    Its inputs are an *unfitted* skorch net (a specification: its
+    parameters), numpy arrays and plain values -- exactly what determines the
+    dense round, and nothing about pruning -- so it can be cached
+    (``joblib.Memory``): candidates of a search that differ only in pruning
+    parameters share one result. ``code`` (:func:`module_code`) only takes
+    part in the cache key.
 
     Parameters
     ----------
     net : skorch.NeuralNet
-        Unfitted net; it is cloned, never changed. Its ``train_split`` is
-        ignored: the validation data is ``X_eval``/``y_eval``.
+        Unfitted net; cloned, never changed. Its ``train_split`` is ignored:
+        the validation data is ``X_eval``/``y_eval``.
     X_train, y_train, X_eval, y_eval : ndarray
-        Training data and the data the round is scored on.
     eval_on : {"valid", "train"}
         ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
     seed : int
@@ -301,81 +219,114 @@ def dense_round(
         Late rewinding: also return the state after this epoch.
     early_bird : dict, optional
         ``{"threshold", "patience", "pruner"}``: stop the round once the
-        masks of the first prune settle (:class:`EarlyBird`), computed by a
+        masks of the first prune settle, computed by a
         :class:`~sklottery.Pruner` built with the keyword arguments in
         ``"pruner"`` (part of the cache key, like ``rewind_epoch``).
 
-    Returns
-    -------
-    dict
-        ``init`` and ``trained`` (state dicts of the module before and after
-        training, on CPU), ``history`` (skorch history as a list),
-        ``rng_state`` (torch's generator state after the round, so later
-        rounds draw the same numbers whether or not round 0 came from a
-        cache), ``final_lrs`` (the optimizer's learning rates at the end),
-        ``stats`` (``epochs``, ``train_loss``, ``valid_loss``,
-        ``wall_time``), and with the options above ``rewind_point`` (state
-        after epoch ``rewind_epoch``, or at the end if the round stopped
-        before) and ``ticket_epoch`` (the early-bird epoch, or None).
-
     Raises
     ------
-    DenseInterrupted
+    KeyboardInterrupt
         When the user interrupts training (never cached).
     """
     from sklearn.base import clone
-    from skorch.dataset import Dataset
 
     net = clone(net)
-    X_tr, y_tr = torch.from_numpy(X_train), torch.from_numpy(y_train)
-    valid = None
-    if eval_on == "valid":
-        valid = Dataset(torch.from_numpy(X_eval), torch.from_numpy(y_eval))
-    net.set_params(train_split=None if valid is None else FixedValidation(valid))
+    data = RoundData(
+        torch.from_numpy(X_train),
+        torch.from_numpy(y_train),
+        torch.from_numpy(X_eval),
+        torch.from_numpy(y_eval),
+        eval_on,
+    )
+    net.set_params(train_split=data.valid_split())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net.initialize()
-        init = _cpu(snapshot(net.module_))
-        callbacks = []
+        callbacks, pruner = [], None
         if rewind_epoch or early_bird is not None:
             options = dict(early_bird or {})
             pruner = Pruner(net.module_, **options.pop("pruner", {}))
-            grad_fn = None
-            if early_bird is not None and pruner.needs_grad:
-                grad_fn = gradient_function(net, pruner, X_tr, y_tr, seed=seed)
-            callbacks = round0_callbacks(
-                pruner,
-                rewind_epoch=rewind_epoch,
-                early_bird=options if early_bird is not None else None,
-                grad_fn=grad_fn,
-            )
+            if rewind_epoch:
+                checkpoint = RewindCheckpoint(pruner, rewind_epoch)
+                callbacks.append(("lottery_rewind_checkpoint", checkpoint))
+            if early_bird is not None:
+                grad_fn = None
+                if pruner.needs_grad:
+                    grad_fn = gradient_function(
+                        net, pruner, data.X_train, data.y_train, seed=seed
+                    )
+                bird = EarlyBird(pruner, grad_fn=grad_fn, **options)
+                callbacks.append(("lottery_early_bird", bird))
         start = time.perf_counter()
-        interrupted = train_round(net, X_tr, y_tr, callbacks=callbacks)
+        if train_round(net, data.X_train, data.y_train, callbacks=callbacks):
+            raise KeyboardInterrupt(
+                "fit was interrupted during round 0 (the dense training): no round "
+                "completed, so there is no ticket to keep"
+            )
         wall_time = time.perf_counter() - start
-        result = {
-            "init": init,
+        hist = net.history
+        result = DenseRound(
             # the trained tensors themselves, not a copy: this net is dropped
             # when the function returns, so no extra copy of the weights is
             # held at the peak
-            "trained": _cpu(_state(net.module_)),
-            "history": net.history.to_list(),
-            "rng_state": torch.get_rng_state(),
-            "final_lrs": [g["lr"] for g in net.optimizer_.param_groups],
-            "rewind_point": None,
-            "ticket_epoch": None,
-        }
-        if not interrupted and callbacks:
-            result.update(_round0_results(callbacks, pruner, len(net.history)))
-    if interrupted:
-        raise DenseInterrupted(result)
-    hist = net.history
-    result["stats"] = {
-        "epochs": len(hist),
-        "train_loss": _last(hist, "train_loss"),
-        "valid_loss": _last(hist, "valid_loss"),
-        "wall_time": wall_time,
-    }
+            trained=_cpu(_state(net.module_)),
+            history=hist.to_list(),
+            rng_state=torch.get_rng_state(),
+            final_lrs=[g["lr"] for g in net.optimizer_.param_groups],
+            epochs=len(hist),
+            train_loss=last_value(hist, "train_loss"),
+            valid_loss=last_value(hist, "valid_loss"),
+            wall_time=wall_time,
+        )
+        for name, cb in callbacks:
+            if name == "lottery_rewind_checkpoint":
+                if not cb.done_:
+                    warnings.warn(
+                        f"rewind={cb.epoch}: the dense round stopped after "
+                        f"{len(hist)} epoch(s); rewinding to the weights at its "
+                        "end instead",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    pruner.set_rewind_point()
+                result.rewind_point = _cpu(pruner.rewind_point)
+            elif cb.epoch_ is not None:
+                result.ticket_epoch = cb.epoch_
     return result
+
+
+def _cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
+    """:func:`dense_round` through ``memory`` (a ``joblib.Memory``).
+
+    The cache key is what determines the dense round -- the net's
+    parameters (an unfitted clone without the fit's own callbacks and with
+    its ``train_split`` replaced by the split already made), the module's
+    code, the split data and the seed -- and nothing about pruning, except,
+    when they are used, late rewinding's epoch and the early-bird options.
+    """
+    from sklearn.base import clone
+
+    spec = clone(net).set_params(train_split=None)
+    func = dense_round if memory is None else memory.cache(dense_round)
+    with warnings.catch_warnings():
+        # joblib's timing heuristic: on a busy machine the first call in a new
+        # cache directory can take over 0.5 s to persist its (small)
+        # arguments; the result is right either way
+        warnings.filterwarnings(
+            "ignore", message="Persisting input arguments took", category=UserWarning
+        )
+        return func(
+            spec,
+            data.X_train.numpy(),
+            data.y_train.numpy(),
+            data.X_eval.numpy(),
+            data.y_eval.numpy(),
+            eval_on=data.eval_on,
+            seed=config.seed,
+            rewind_epoch=config.rewind_epoch,
+            early_bird=config.early_bird_with_pruner(),
+            code=module_code(net.module) if memory is not None else "",
+        )
 
 
 def _state(module) -> dict:
@@ -388,161 +339,214 @@ def _cpu(state: dict) -> dict:
     return {n: t.cpu() for n, t in state.items()}
 
 
-def dense_record(
-    pruner: Pruner,
-    stats: dict,
-    score: float,
-    eval_on: str,
-    *,
-    untrained_score: float = np.nan,
-    ticket_epoch: int | None = None,
-) -> dict:
-    """The round-0 record, in the same columns as :func:`run_rounds` records."""
+def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
     total = sum(m.numel() for m in pruner.masks.values())
     kept = sum(pruner.n_kept().values())
-    return {
-        "round": 0,
-        "weights_remaining": kept / total,
-        "n_weights": kept,
-        "epochs": stats["epochs"],
-        "train_loss": stats["train_loss"],
-        "valid_loss": stats["valid_loss"],
-        "score": float(score),
-        "score_on": eval_on,
-        "wall_time": stats["wall_time"],
-        "untrained_score": float(untrained_score),
-        "ticket_epoch": np.nan if ticket_epoch is None else float(ticket_epoch),
-    }
+    return RoundRecord(
+        round=round_,
+        weights_remaining=kept / total,
+        n_weights=kept,
+        epochs=len(history),
+        train_loss=last_value(history, "train_loss"),
+        valid_loss=last_value(history, "valid_loss"),
+        score=float(score),
+        score_on=eval_on,
+        wall_time=wall_time,
+        **extra,
+    )
 
 
-def _release_optimizer(net) -> None:
-    """Free the finished round's gradients and optimizer moments.
+# -- interruption ---------------------------------------------------------------
+@contextmanager
+def deferred_interrupt():
+    """Hold Ctrl-C while the fit's state is swapped; yields a list that gets an
+    entry if one came. Outside the main thread (joblib's thread backend) there
+    is no signal to hold and nothing changes."""
+    caught: list = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(1))
+    except ValueError:  # pragma: no cover - no signals in this interpreter
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
-    The next round starts from a fresh optimizer anyway; freeing them before
-    pruning keeps them from adding to the pruning step's memory (Adam's
-    moments alone are twice the weights). The learning rates in the param
-    groups are kept (``freeze_lr`` reads them).
-    """
-    optimizer = getattr(net, "optimizer_", None)
-    if optimizer is not None:
-        optimizer.zero_grad(set_to_none=True)
-        optimizer.state.clear()
 
-
-def run_rounds(
+# -- the loop --------------------------------------------------------------------
+def run_lottery(
     net,
     pruner: Pruner,
     data: RoundData,
+    config: LotteryConfig,
     *,
-    n_rounds: int,
-    score: Callable[[object, torch.Tensor, torch.Tensor], float],
-    first_round: int = 1,
-    on_round_end: Callable[[dict, object, Pruner], None] | None = None,
-    freeze_lr: bool = False,
-    initial_lrs: list | None = None,
-    grad_fn: Callable[[], dict] | None = None,
-) -> tuple[list[dict], bool]:
-    """Run pruning rounds ``first_round`` to ``n_rounds``; return (records,
-    interrupted).
-
-    Each round prunes the trained weights, rewinds and retrains. Round 0, the
-    dense training, is :func:`dense_round`'s (with late rewinding and
-    early-bird stopping), so ``first_round`` is at least 1. ``net`` is an
-    initialized skorch net holding the previous round's trained weights, its
-    callbacks include the pruner's :class:`~sklottery.pruning.ApplyMasks`, and
-    ``pruner.rewind_point`` holds the values survivors return to. On
-    interruption the records cover the completed rounds only and no further
-    round starts. ``on_round_end(record, net, pruner)``, when given, is called
-    after each completed round (the estimator uses it to keep the selected
-    round and to drive its progress bar).
+    score: Callable,
+    memory=None,
+    resume: LotteryState | None = None,
+    progress=None,
+) -> LotteryResult:
+    """Run a whole lottery -- round 0 and rounds 1..n, or the rounds after
+    ``resume`` -- and leave the selected round in ``net``.
 
     Parameters
     ----------
-    freeze_lr : bool
-        Rounds after the first keep the learning rates the previous round
-        ended with, without learning-rate schedules (``rewind="none"``).
-    initial_lrs : list of float, optional
-        With ``freeze_lr``: the learning rates round ``first_round - 1``
-        ended with.
-    grad_fn : callable, optional
-        Gradients for gradient criteria; required when ``pruner.needs_grad``.
+    net : skorch.NeuralNet
+        Initialized (the fit's seed), with the user's callbacks; its
+        ``train_split`` is replaced by the split already made in ``data``.
+    pruner : Pruner
+        Built on ``net.module_`` right after initialization, so its rewind
+        point is the initialization.
+    data : RoundData
+    config : LotteryConfig
+        The validated parameters of the fit.
+    score : callable
+        ``score(net, X, y) -> float``, the per-round score.
+    memory : joblib.Memory, optional
+        Caches round 0 (:func:`dense_round`).
+    resume : LotteryState, optional
+        Continue from this state (``warm_start``): rounds ``len(records)`` to
+        ``config.last_round``.
+    progress : object, optional
+        Display only: ``progress.update(record)`` after each completed round
+        and ``progress.close()`` at the end.
 
-    Each record has the columns of :func:`dense_record`; ``untrained_score``
-    is the score of the masked, rewound network before the round trains (the
-    "supermask" score of Zhou et al. 2019) and ``ticket_epoch`` is NaN.
+    Returns
+    -------
+    LotteryResult
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Only when the user interrupts round 0: no round completed.
     """
-    if first_round < 1:
-        raise ValueError(
-            f"first_round must be >= 1; got {first_round} (round 0, the dense "
-            "training, is dense_round's)"
+    selector = RoundSelector(config.select, config.tol, config.last_round)
+    user_callbacks = list(net.callbacks or [])
+    net.set_params(train_split=data.valid_split())
+    try:
+        if resume is None:
+            records, lrs = _round_zero(net, pruner, data, config, score, memory)
+            current = records[0]
+        else:
+            records, lrs = _resume(net, pruner, resume)
+            selector.dense_score = records[0].score
+            current = resume.current
+        net.callbacks = [*user_callbacks, (MASKS_CALLBACK, ApplyMasks(pruner))]
+        net.initialize_callbacks()
+        # from here on, Ctrl-C keeps the last completed round
+        with deferred_interrupt() as caught:
+            selector.update(current, net, pruner)
+        interrupted = bool(caught)
+        if not interrupted:
+            shown = progress if resume is None else None
+            interrupted = _rounds(
+                net, pruner, data, config, score, selector, records, lrs, progress,
+                show_first=shown is not None,
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+    with deferred_interrupt() as caught:
+        selector.restore(net, pruner)
+        return LotteryResult(
+            records=records,
+            selected_round=selector.round,
+            masks={n: m.detach().cpu() for n, m in pruner.masks.items()},
+            # CPU tensors so pickling works anywhere (no copy on the CPU)
+            rewind_point={n: t.detach().cpu() for n, t in pruner.rewind_point.items()},
+            round_start=None
+            if pruner.round_start_is_rewind_point
+            else {n: t.detach().cpu() for n, t in pruner.round_start.items()},
+            sparsity=pruner.sparsity(),
+            layers=pruner.layer_table(),
+            interrupted=interrupted or bool(caught),
         )
-    if pruner.needs_grad and grad_fn is None:
-        raise ValueError("the pruner's criterion needs gradients: pass grad_fn")
-    records: list[dict] = []
-    total = sum(m.numel() for m in pruner.masks.values())
-    lrs = initial_lrs
-    for r in range(first_round, n_rounds + 1):
-        start = time.perf_counter()
-        _release_optimizer(net)
-        extra = {"grad": grad_fn()} if pruner.needs_grad else {}
-        pruner.prune(**extra)
-        pruner.rewind()
-        untrained = float(score(net, data.X_eval, data.y_eval))
-        interrupted = train_round(
-            net, data.X_train, data.y_train, lrs=lrs if freeze_lr else None
-        )
-        if interrupted:
-            return records, True
-        if freeze_lr:
-            lrs = [g["lr"] for g in net.optimizer_.param_groups]
-        hist = net.history
-        kept = sum(pruner.n_kept().values())
-        records.append(
-            {
-                "round": r,
-                "weights_remaining": kept / total,
-                "n_weights": kept,
-                "epochs": len(hist),
-                "train_loss": _last(hist, "train_loss"),
-                "valid_loss": _last(hist, "valid_loss"),
-                "score": float(score(net, data.X_eval, data.y_eval)),
-                "score_on": data.eval_on,
-                "wall_time": time.perf_counter() - start,
-                "untrained_score": untrained,
-                "ticket_epoch": np.nan,
-            }
-        )
-        if on_round_end is not None:
-            on_round_end(records[-1], net, pruner)
-    return records, False
 
 
-#: Rows per forward pass when a round is scored. The score does not depend on
-#: it; skorch's default for prediction (the training batch size, e.g. 60)
-#: makes scoring cost a sizeable share of a short round on CPU.
-SCORE_BATCH_SIZE = 4096
+def _round_zero(net, pruner, data, config, score, memory):
+    """Round 0: score the initialization, train dense (or read the cache), load
+    the trained weights; return ([round-0 record], final learning rates)."""
+    untrained = float(score(net, data.X_eval, data.y_eval))
+    dense = _cached_dense_round(net, data, config, memory)
+    load_values(net.module_, dense.trained)
+    if dense.rewind_point is not None:  # late rewinding
+        pruner.set_rewind_point(dense.rewind_point)
+    net.history = History(dense.history)
+    # later rounds continue torch's generator exactly where round 0 left it,
+    # whether round 0 was trained now or came from the cache
+    torch.set_rng_state(dense.rng_state)
+    record = _record(
+        0,
+        pruner,
+        net.history,
+        score=score(net, data.X_eval, data.y_eval),
+        eval_on=data.eval_on,
+        wall_time=dense.wall_time,
+        untrained_score=untrained,
+        ticket_epoch=math.nan if dense.ticket_epoch is None else dense.ticket_epoch,
+    )
+    return [record], dense.final_lrs
 
 
-def _predictions(net, X, batch_size: int = SCORE_BATCH_SIZE):
-    """What ``net.predict_proba`` gives (the net's predict nonlinearity applied
-    to its outputs), in forward passes of ``batch_size`` rows, as batches."""
-    nonlin = net._get_predict_nonlinearity()
-    for start in range(0, len(X), batch_size):
-        out = net.evaluation_step((X[start : start + batch_size], None), training=False)
-        out = out[0] if isinstance(out, tuple) else out
-        yield nonlin(out).detach().cpu()
+def _resume(net, pruner, state: LotteryState):
+    """Put a fitted lottery's selected round back in ``net`` and ``pruner``."""
+    device = next(iter(net.module_.parameters())).device
+    load_values(net.module_, state.values)
+    pruner.set_masks(state.masks)
+    pruner.apply()
+    pruner.set_rewind_point(state.rewind_point)
+    if state.round_start is not None:
+        pruner.round_start = {n: t.to(device) for n, t in state.round_start.items()}
+    if state.history is not None:
+        net.history = state.history
+    return list(state.records), state.final_lrs
 
 
-def accuracy(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
-    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives."""
-    pred = torch.cat([p.argmax(dim=1) for p in _predictions(net, X, batch_size)])
-    return float((pred == torch.as_tensor(y).cpu()).double().mean())
-
-
-def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
-    """R² of ``net``'s predictions (averaged uniformly over targets)."""
-    from sklearn.metrics import r2_score
-
-    y = torch.as_tensor(y).cpu().numpy()
-    pred = torch.cat(list(_predictions(net, X, batch_size))).numpy().reshape(y.shape)
-    return float(r2_score(y, pred))
+def _rounds(
+    net, pruner, data, config, score, selector, records, lrs, progress, show_first
+):
+    """The rounds after ``records[-1]`` up to ``config.last_round``; ``records``
+    grows by each completed round. Returns True if the user interrupted."""
+    try:
+        if show_first:
+            progress.update(records[-1])
+        grad_fn = None
+        if pruner.needs_grad:
+            grad_fn = gradient_function(
+                net, pruner, data.X_train, data.y_train, seed=config.seed
+            )
+        for current in range(records[-1].round + 1, config.last_round + 1):
+            start = time.perf_counter()
+            release_optimizer(net)
+            extra = {"grad": grad_fn()} if grad_fn is not None else {}
+            pruner.prune(**extra)
+            pruner.rewind()
+            untrained = float(score(net, data.X_eval, data.y_eval))
+            frozen = lrs if config.fine_tune else None
+            if train_round(net, data.X_train, data.y_train, lrs=frozen):
+                return True
+            if config.fine_tune:
+                lrs = [g["lr"] for g in net.optimizer_.param_groups]
+            record = _record(
+                current,
+                pruner,
+                net.history,
+                score=score(net, data.X_eval, data.y_eval),
+                eval_on=data.eval_on,
+                wall_time=time.perf_counter() - start,
+                untrained_score=untrained,
+            )
+            # the round is complete once both are done, and then only
+            with deferred_interrupt() as caught:
+                selector.update(record, net, pruner)
+                records.append(record)
+            if caught:
+                return True
+            if progress is not None:
+                progress.update(record)
+    except KeyboardInterrupt:
+        return True
+    return False

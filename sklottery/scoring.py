@@ -29,7 +29,7 @@ from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .estimator import _BaseLotteryTicket
+from .base import BaseLotteryTicket
 
 __all__ = ["make_sparsest_refit", "make_ticket_scorer", "sparsity_scorer"]
 
@@ -39,7 +39,7 @@ def _lottery_estimator(estimator):
     final step of a Pipeline)."""
     while isinstance(estimator, Pipeline):
         estimator = estimator[-1]
-    if not isinstance(estimator, _BaseLotteryTicket):
+    if not isinstance(estimator, BaseLotteryTicket):
         raise TypeError(
             "the sklottery scorers need a sklottery estimator (or a Pipeline ending "
             f"in one); got {type(estimator).__name__}"

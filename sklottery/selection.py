@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import NamedTuple
 
 from .pruning.masks import load_values, snapshot
 
 __all__ = ["SELECT_MODES", "RoundSelector"]
 
 SELECT_MODES = ("last", "best", "ticket")
+
+
+class _Candidate(NamedTuple):
+    """The kept round: its number, score and (unless it is the final round,
+    whose state stays in the net) a copy of its state. Replaced as a whole, so
+    an interrupt can never leave a half-updated candidate."""
+
+    round: int
+    score: float
+    state: dict | None = None
+    masks: dict | None = None
+    history: object = None
+    round_start: dict | None = None
 
 
 class RoundSelector:
@@ -43,55 +57,68 @@ class RoundSelector:
         self.select = select
         self.tol = tol
         self.final_round = final_round
-        self.round = None
-        self.score = None
         self.dense_score = None
-        self._state = self._masks = self._history = self._reference = None
+        self._kept: _Candidate | None = None
+
+    @property
+    def round(self) -> int | None:
+        """The selected round so far."""
+        return None if self._kept is None else self._kept.round
 
     def _qualifies(self, record) -> bool:
-        score = record["score"]
-        if self.select == "last" or self.round is None:
+        score = record.score
+        if self.select == "last" or self._kept is None:
             return True
         if self.select == "best":
             if math.isnan(score):
                 return False
-            return math.isnan(self.score) or score >= self.score
+            return math.isnan(self._kept.score) or score >= self._kept.score
         # ticket: rounds only get sparser, so the latest qualifying one wins
         return score >= self.dense_score - self.tol
 
-    def update(self, record: dict, net, pruner) -> None:
+    def update(self, record, net, pruner) -> None:
         """Consider a completed round; ``net`` and ``pruner`` hold its state."""
-        if record["round"] == 0:
-            self.dense_score = record["score"]
+        if record.round == 0:
+            self.dense_score = record.score
         if not self._qualifies(record):
             return
-        self.round, self.score = record["round"], record["score"]
-        # drop the previous copy before making the next: one copy at most
-        self._state = self._masks = self._history = self._reference = None
+        if record.round == self.final_round:
+            self._kept = _Candidate(record.round, record.score)
+            return
+        # drop the previous copy before making the next: one copy at most.
         # "last" keeps a copy too: if the user interrupts the next round, the
         # fit falls back to this one (the last completed round)
-        if record["round"] != self.final_round:
-            self._state = snapshot(net.module_)
-            self._masks = {n: m.clone() for n, m in pruner.masks.items()}
-            self._history = copy.deepcopy(net.history_)
-            self._reference = _keep_reference(pruner)
+        previous, self._kept = self._kept, None
+        del previous
+        self._kept = _Candidate(
+            record.round,
+            record.score,
+            snapshot(net.module_),
+            {n: m.clone() for n, m in pruner.masks.items()},
+            copy.deepcopy(net.history),
+            _keep_round_start(pruner),
+        )
 
     def restore(self, net, pruner) -> None:
         """Put the selected round's weights, masks and history back in place."""
-        if self._state is None:
+        kept = self._kept
+        if kept is None or kept.state is None:
             return
-        pruner.masks = self._masks
-        load_values(net.module_, self._state, pruner.masks)
-        pruner.reference = self._reference
-        net.history_ = self._history
-        self._state = self._masks = self._history = self._reference = None
+        pruner.masks = kept.masks
+        load_values(net.module_, kept.state, pruner.masks)
+        pruner.round_start = kept.round_start
+        net.history = kept.history
+        self._kept = _Candidate(kept.round, kept.score)
 
 
-def _keep_reference(pruner) -> dict | None:
-    """A copy of the round's stored start (the criteria's ``w_init``), sharing
-    the tensors that are the rewind point's own (they do not change)."""
-    ref = pruner.stored_reference()
-    if ref is None:
+def _keep_round_start(pruner) -> dict | None:
+    """A copy of the round's start (the strategy's ``w_init``) when it is not
+    the masked rewind point, sharing the tensors that are the rewind point's
+    own (they do not change)."""
+    if pruner.round_start_is_rewind_point:
         return None
     point = pruner.rewind_point
-    return {n: t if t is point.get(n) else t.detach().clone() for n, t in ref.items()}
+    return {
+        n: t if t is point.get(n) else t.detach().clone()
+        for n, t in pruner.round_start.items()
+    }

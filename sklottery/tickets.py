@@ -480,39 +480,36 @@ def _savable(value: np.ndarray, attr: str) -> tuple[np.ndarray, bool]:
     )
 
 
-def save_estimator_ticket(est, file, *, rewind_point: bool = False) -> None:
-    """Save a fitted sklottery estimator's ticket (see ``save_ticket`` method)."""
-    info = {
-        "estimator": type(est).__name__,
-        "n_features_in": int(est.n_features_in_),
-        "n_outputs": int(est._n_outputs),
-        "n_features_out": int(est._n_features_out),
-        "output_layer": est._output_layer,
-        "selected_round": int(est.selected_round_),
-        "interrupted": bool(est.interrupted_),
-        # forward-pass options the saved weights only make sense with
-        "rescale": bool(getattr(est, "rescale", False)),
-        "object_arrays": [],
-    }
-    arrays = {}
-    for attr in _ESTIMATOR_ARRAYS:
-        if hasattr(est, attr):
-            arrays[attr], was_object = _savable(getattr(est, attr), attr)
-            if was_object:
-                info["object_arrays"].append(attr)
-    if rewind_point and est._rewind_point is None:
-        raise ValueError(
-            "rewind_point=True, but this estimator has no rewind point (it was "
-            "loaded from a ticket file saved without one)"
-        )
+def save_estimator_ticket(
+    file,
+    module: nn.Module,
+    masks: dict,
+    *,
+    estimator: str,
+    state: dict,
+    arrays: dict,
+    rounds: list,
+    rewind_point: dict | None = None,
+) -> None:
+    """Save a fitted estimator's ticket: its module and masks, ``state`` (the
+    JSON fields :func:`read_estimator_ticket` checks), label ``arrays`` and
+    round records."""
+    info = {"estimator": estimator, **state, "object_arrays": []}
+    saved = {}
+    for attr, value in arrays.items():
+        if attr not in _ESTIMATOR_ARRAYS:
+            raise ValueError(f"unexpected estimator array {attr!r}")
+        saved[attr], was_object = _savable(value, attr)
+        if was_object:
+            info["object_arrays"].append(attr)
     save_ticket(
         file,
-        est.net_.module_,
-        est.masks_,
-        rounds=est.rounds_.to_dict("records"),
-        rewind_point=est._rewind_point if rewind_point else None,
+        module,
+        masks,
+        rounds=rounds,
+        rewind_point=rewind_point,
         info=info,
-        arrays=arrays,
+        arrays=saved,
     )
 
 

@@ -3,15 +3,15 @@
 import pytest
 import torch
 
-from sklottery.pruning import CRITERIA, compute_scores, masks_from_scores
-from sklottery.pruning.criteria import needs_grad, resolve_criterion
+from sklottery.pruning import STRATEGIES, compute_scores, masks_from_scores
+from sklottery.pruning.strategies import needs_grad, resolve_strategy
 
 W_INIT = torch.tensor([0.5, -0.1, 0.3, -0.4, 0.2, -0.6])
 W_FINAL = torch.tensor([0.2, -0.7, -0.3, -0.05, 0.9, 0.6])
 
 
 def mask_for(strategy, n_prune, w_init=W_INIT, w_final=W_FINAL, **kw):
-    criterion, _ = resolve_criterion(strategy)
+    criterion, _ = resolve_strategy(strategy)
     scores = compute_scores(criterion, {"w": w_init}, {"w": w_final}, **kw)
     ones = {"w": torch.ones_like(w_final, dtype=torch.bool)}
     rate = n_prune / w_final.numel()
@@ -76,7 +76,7 @@ def test_snip_is_abs_weight_times_grad():
     assert mask_for("snip", 3, grad={"w": grad}) == [
         False, False, True, True, False, True
     ]
-    assert needs_grad(CRITERIA["snip"]) and not needs_grad(CRITERIA["large_final"])
+    assert needs_grad(STRATEGIES["snip"]) and not needs_grad(STRATEGIES["large_final"])
     with pytest.raises(ValueError, match="needs gradients"):
         mask_for("snip", 3)
 
@@ -90,12 +90,12 @@ def test_user_callable_with_two_arguments():
 
 
 def test_aliases_and_unknown_names():
-    assert resolve_criterion("smallest_weights") == (CRITERIA["large_final"], None)
-    assert resolve_criterion("smallest_weights_global") == (
-        CRITERIA["large_final"], "global"
+    assert resolve_strategy("smallest_weights") == (STRATEGIES["large_final"], None)
+    assert resolve_strategy("smallest_weights_global") == (
+        STRATEGIES["large_final"], "global"
     )
     with pytest.raises(ValueError, match="valid strategies are.*large_final_same_sign"):
-        resolve_criterion("biggest")
+        resolve_strategy("biggest")
 
 
 def test_already_pruned_weights_are_not_ranked_again():
@@ -107,7 +107,7 @@ def test_already_pruned_weights_are_not_ranked_again():
 
 
 def test_every_builtin_is_documented_and_returns_shape():
-    for name, fn in CRITERIA.items():
+    for name, fn in STRATEGIES.items():
         assert fn.__doc__ and ("Zhou" in fn.__doc__ or "Frankle" in fn.__doc__
                                or "Lee" in fn.__doc__), name
         kw = {"grad": torch.ones(2, 3)} if name == "snip" else {}

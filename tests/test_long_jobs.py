@@ -11,7 +11,7 @@ from lottery_helpers import small_digits, tiny_net
 from skorch.callbacks import Callback, EarlyStopping
 
 from sklottery import LotteryTicketClassifier
-from sklottery.rounds import StopRound
+from sklottery.callbacks import StopRound
 
 # Epochs seen by the Interrupt callback in this process (module level, so
 # that sklearn's clone of the net keeps counting in the same place).

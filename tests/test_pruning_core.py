@@ -16,7 +16,7 @@ from sklottery.pruning import (
     make_plan,
     masks_from_scores,
     n_to_prune,
-    resolve_criterion,
+    resolve_strategy,
 )
 
 
@@ -180,7 +180,7 @@ def test_nothing_prunable_is_a_clear_error():
 def test_unknown_strategy_lists_the_valid_ones():
     match = r"valid strategies are \['large_final', .*'movement', 'random'"
     with pytest.raises(ValueError, match=match):
-        resolve_criterion("biggest")
+        resolve_strategy("biggest")
 
 
 def test_criteria_and_mask_maths_are_pure():
@@ -188,7 +188,7 @@ def test_criteria_and_mask_maths_are_pure():
     w_init = {"a": torch.randn(4, 5)}
     w_final = {"a": torch.randn(4, 5)}
     before = (w_init["a"].clone(), w_final["a"].clone())
-    crit, _ = resolve_criterion("large_final")
+    crit, _ = resolve_strategy("large_final")
     scores = compute_scores(crit, w_init, w_final)
     masks = {"a": torch.ones(4, 5, dtype=torch.bool)}
     new = masks_from_scores(scores, masks, [(["a"], 0.5)])

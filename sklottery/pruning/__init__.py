@@ -1,15 +1,19 @@
-"""Pruning machinery usable in any PyTorch loop: criteria, scopes, masks, Pruner."""
+"""Pruning machinery for any PyTorch loop: strategies, scopes, masks, Pruner.
 
-from .criteria import ALIASES, CRITERIA, compute_scores, needs_grad, resolve_criterion
+Imports torch only; the skorch callbacks that drive it during training live
+in :mod:`sklottery.callbacks`.
+"""
+
+from .strategies import ALIASES, STRATEGIES, compute_scores, needs_grad, resolve_strategy
 from .masks import (
     RESCALE_KINDS,
-    ApplyMasks,
+    DeviceMasks,
     apply_masks,
     load_values,
     set_rescale,
     snapshot,
 )
-from .pruner import Pruner, RewindCheckpoint, layer_table, loss_gradients
+from .pruner import Pruner, layer_table, loss_gradients
 from .rewind import REWIND_MODES, check_rewind, rewind_values
 from .scope import (
     SCHEDULES,
@@ -25,14 +29,13 @@ from .targets import PrunableTensor, find_prunable
 
 __all__ = [
     "ALIASES",
-    "CRITERIA",
+    "STRATEGIES",
     "RESCALE_KINDS",
     "REWIND_MODES",
     "SCHEDULES",
-    "ApplyMasks",
+    "DeviceMasks",
     "PrunableTensor",
     "Pruner",
-    "RewindCheckpoint",
     "apply_masks",
     "check_rewind",
     "compound_rate",
@@ -47,7 +50,7 @@ __all__ = [
     "n_to_prune",
     "needs_grad",
     "per_round_rate",
-    "resolve_criterion",
+    "resolve_strategy",
     "resolve_rate",
     "rewind_values",
     "set_rescale",

@@ -1,5 +1,8 @@
 """The one place where a module's tensors are changed: masks and rewinds.
 
+(The skorch callback that applies masks during training,
+:class:`sklottery.callbacks.ApplyMasks`, calls :class:`DeviceMasks` from here.)
+
 Masks are plain boolean tensors kept beside the parameters (True = kept) and
 applied in place, after every optimizer step, with ``torch.mul_``. No forward
 hooks and no reparametrization: ``state_dict`` keys stay the module's own,
@@ -10,12 +13,11 @@ than a dense one (unlike ``torch.nn.utils.prune``).
 from __future__ import annotations
 
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 
 __all__ = [
     "RESCALE_KINDS",
-    "ApplyMasks",
+    "DeviceMasks",
     "apply_masks",
     "load_values",
     "set_rescale",
@@ -143,7 +145,7 @@ def set_rescale(
 FLOAT_MASK_MAX_NUMEL = 1 << 20
 
 
-class _DeviceMasks:
+class DeviceMasks:
     """Masks as multipliers on the parameters' device, made once: float for
     small tensors (fastest), bool for large ones (least memory)."""
 
@@ -164,43 +166,3 @@ class _DeviceMasks:
     def apply(self) -> None:
         for p, m in self.pairs:
             p.mul_(m)
-
-
-class ApplyMasks(Callback):
-    """skorch callback that keeps pruned weights exactly zero during training.
-
-    After every optimizer step (``on_batch_end`` of a training batch) and at
-    the start and end of training, each pruned weight is set to 0.0 in place.
-    This holds for every optimizer -- momentum, Adam's moments and decoupled
-    weight decay included -- because the mask is applied after the step.
-
-    Parameters
-    ----------
-    masks : dict of str to bool tensor, or object with a ``masks`` attribute
-        Masks keyed by ``module_.named_parameters()`` names (True = kept). A
-        :class:`~sklottery.Pruner` may be passed; its current masks are used.
-    """
-
-    def __init__(self, masks):
-        self.masks = masks
-
-    def _current(self):
-        masks = getattr(self.masks, "masks", self.masks)
-        if not isinstance(masks, dict):
-            raise TypeError(
-                "ApplyMasks needs a dict of masks or a Pruner; got "
-                f"{type(masks).__name__}"
-            )
-        return masks
-
-    def on_train_begin(self, net, **kwargs):
-        self.device_masks_ = _DeviceMasks(net.module_, self._current())
-        self.device_masks_.apply()
-
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        if training:
-            self.device_masks_.apply()
-
-    def on_train_end(self, net, **kwargs):
-        self.device_masks_.apply()
-        del self.device_masks_

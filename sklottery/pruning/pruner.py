@@ -10,13 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 
-from .criteria import compute_scores, needs_grad, resolve_criterion
+from .strategies import compute_scores, needs_grad, resolve_strategy
 from .masks import (
     RESCALE_KINDS,
-    ApplyMasks,
     apply_masks,
     load_values,
     set_rescale,
@@ -26,15 +24,15 @@ from .rewind import check_rewind, fresh_values, rewind_values
 from .scope import make_plan, masks_from_scores, resolve_rate
 from .targets import find_prunable
 
-__all__ = ["Pruner", "RewindCheckpoint", "layer_table", "loss_gradients"]
+__all__ = ["Pruner", "layer_table", "loss_gradients"]
 
 
 class Pruner:
-    """Iterative pruning (any criterion, scope, schedule) with rewinding.
+    """Iterative pruning (any strategy, scope, schedule) with rewinding.
 
     On construction the module's current parameters and buffers are recorded
     as the *rewind point* (its initialization, for a fresh module) and as the
-    criterion's reference ``w_init``.
+    *round start* (the ``w_init`` the pruning strategy compares against).
 
     Parameters
     ----------
@@ -42,8 +40,8 @@ class Pruner:
         The network. Its prunable tensors are found by layer type (see
         :func:`~sklottery.pruning.find_prunable`).
     strategy : str or callable, default="large_final"
-        The mask criterion: a name of
-        :data:`~sklottery.pruning.criteria.CRITERIA` (Zhou et al. 2019,
+        The pruning strategy (Zhou et al.'s *mask criterion*): a name of
+        :data:`~sklottery.pruning.strategies.STRATEGIES` (Zhou et al. 2019,
         Table 1; ``"snip"``, Lee et al. 2019), an alias
         (``"smallest_weights"``, ``"smallest_weights_global"``) or a callable
         ``f(w_init, w_final, **kwargs) -> scores`` (highest kept).
@@ -96,8 +94,8 @@ class Pruner:
         Current masks, True = kept, keyed like ``module.named_parameters()``.
     rewind_point : dict of str to tensor
         The initialization (or late-rewinding state) rewinds start from.
-    reference : dict of str to tensor
-        ``w_init`` for the criterion: the prunable tensors' values at the
+    round_start : dict of str to tensor
+        ``w_init`` for the strategy: the prunable tensors' values at the
         start of the current round (updated by :meth:`rewind` and
         :meth:`set_rewind_point`).
 
@@ -146,7 +144,8 @@ class Pruner:
                 "weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
                 "Embedding and MultiheadAttention layers"
             )
-        self.criterion, forced_scope = resolve_criterion(strategy)
+        self.strategy = strategy
+        self.score_fn, forced_scope = resolve_strategy(strategy)
         if forced_scope is not None:
             if scope not in ("layer", forced_scope):
                 raise ValueError(
@@ -190,7 +189,7 @@ class Pruner:
                     f"{bad} are not (exclude them, or use rescale=False)"
                 )
         self.rewind_point = snapshot(module)
-        self.reference = {n: self.rewind_point[n] for n in self.masks}
+        self._round_start = None  # None: the masked rewind point
         self.generator = torch.Generator().manual_seed(
             int(np.random.SeedSequence(random_state).generate_state(1)[0])
         )
@@ -227,37 +226,43 @@ class Pruner:
         if self.rescale:
             self._update_rescale()
 
+    def set_masks(self, masks: dict) -> None:
+        """Replace the masks after checking their names, dtypes and shapes
+        (moved to the parameters' devices); weights are not zeroed (see
+        :meth:`apply`)."""
+        self.masks = self._checked_masks(masks, dict(self.module.named_parameters()))
+
     @property
     def needs_grad(self) -> bool:
-        """True if the criterion needs ``grad=`` (e.g. ``"snip"``)."""
-        return needs_grad(self.criterion)
+        """True if the strategy needs ``grad=`` (e.g. ``"snip"``)."""
+        return needs_grad(self.score_fn)
 
     # -- the verbs ---------------------------------------------------------
     def compute_masks(
-        self, reference: dict | None = None, *, generator=None, **criterion_kwargs
+        self, round_start: dict | None = None, *, generator=None, **strategy_kwargs
     ) -> dict:
         """New masks from the current weights, without changing anything.
 
-        ``reference`` holds the ``w_init`` tensors given to the criterion
-        (default: :attr:`reference`, the current round's start). Extra
-        keywords (``grad=``) reach the criterion; ``generator`` replaces the
+        ``round_start`` holds the ``w_init`` tensors given to the strategy
+        (default: :attr:`round_start`, the current round's start). Extra
+        keywords (``grad=``) reach the strategy; ``generator`` replaces the
         pruner's own for random criteria.
         """
-        reference = self.reference if reference is None else reference
+        start = self.round_start if round_start is None else round_start
         params = dict(self.module.named_parameters())
         names = list(self.masks)
         scores = compute_scores(
-            self.criterion,
-            {n: reference[n].detach() for n in names},
+            self.score_fn,
+            {n: start[n].detach() for n in names},
             {n: params[n].detach() for n in names},
             generator=self.generator if generator is None else generator,
-            **criterion_kwargs,
+            **strategy_kwargs,
         )
         return masks_from_scores(scores, self.masks, self.plan)
 
-    def prune(self, reference: dict | None = None, **criterion_kwargs) -> dict:
+    def prune(self, round_start: dict | None = None, **strategy_kwargs) -> dict:
         """Prune one step: update :attr:`masks` and zero the pruned weights."""
-        self.masks = self.compute_masks(reference, **criterion_kwargs)
+        self.masks = self.compute_masks(round_start, **strategy_kwargs)
         self.apply()
         return self.masks
 
@@ -285,55 +290,56 @@ class Pruner:
     def rewind(self, values: dict | None = None) -> None:
         """Load the rewind mode's values (or ``values``), then apply the masks.
 
-        The loaded prunable tensors become :attr:`reference`, the ``w_init``
+        The loaded prunable tensors become :attr:`round_start`, the ``w_init``
         of the next :meth:`prune`.
         """
         values = self.rewind_values() if values is None else values
         load_values(self.module, values, self.masks)
         if all(values.get(n) is self.rewind_point.get(n) for n in self.masks):
             # the round starts from the rewind point itself (masked): keep no
-            # copy of it -- :attr:`reference` rebuilds it when asked, which
+            # copy of it -- :attr:`round_start` rebuilds it when asked, which
             # saves one copy of the weights for the whole round
-            self._reference = None
+            self._round_start = None
         else:
-            self._reference = snapshot(self.module, list(self.masks))
+            self._round_start = snapshot(self.module, list(self.masks))
 
     @property
-    def reference(self) -> dict:
+    def round_start(self) -> dict:
         """``w_init`` of the next :meth:`prune`: the values the current round
         started from (prunable tensors only)."""
-        if self._reference is None:
+        if self._round_start is None:
             # exactly what load_values + apply_masks left in the module
             return {n: self.rewind_point[n] * self.masks[n] for n in self.masks}
-        return self._reference
+        return self._round_start
 
-    @reference.setter
-    def reference(self, values: dict | None) -> None:
+    @round_start.setter
+    def round_start(self, values: dict | None) -> None:
         """Set ``w_init`` of the next prune; ``None`` = the masked rewind point."""
-        self._reference = values
+        self._round_start = values
 
-    def stored_reference(self) -> dict | None:
-        """The current round's start as stored, or None when it is the masked
-        rewind point (rebuilt on demand; nothing stored).
+    @property
+    def round_start_is_rewind_point(self) -> bool:
+        """True when the round started from the masked rewind point itself
+        (then :attr:`round_start` is rebuilt on demand and nothing is stored).
 
         A caller that keeps a round to come back to later (round selection,
-        ``warm_start``) keeps this and assigns it back to :attr:`reference`,
-        so the next prune compares against the weights that round really
-        started from -- for ``reinit``, ``reshuffle``, ``signed_constant``,
-        ``none`` and ``lr`` those are not the rewind point.
+        ``warm_start``) keeps :attr:`round_start` only when this is False, and
+        assigns it back, so the next prune compares against the weights that
+        round really started from -- for ``reinit``, ``reshuffle``,
+        ``signed_constant``, ``none`` and ``lr`` those are not the rewind point.
         """
-        return self._reference
+        return self._round_start is None
 
-    def prune_and_rewind(self, **criterion_kwargs) -> dict:
+    def prune_and_rewind(self, **strategy_kwargs) -> dict:
         """:meth:`prune` then :meth:`rewind` -- one lottery-ticket round's cut."""
-        self.prune(**criterion_kwargs)
+        self.prune(**strategy_kwargs)
         self.rewind()
         return self.masks
 
     def set_rewind_point(self, values: dict | None = None) -> None:
         """Make the module's current state (or ``values``) the rewind point.
 
-        It becomes the :attr:`reference` too: late rewinding (Frankle et al.
+        It becomes the :attr:`round_start` too: late rewinding (Frankle et al.
         2020) treats the state after epoch k as the ticket's initialization.
         """
         if values is None:
@@ -345,7 +351,7 @@ class Pruner:
                 n: v.detach().to(state[n].device).clone() if n in state else v
                 for n, v in values.items()
             }
-        self.reference = {n: self.rewind_point[n] for n in self.masks}
+        self._round_start = None
 
     @torch.no_grad()
     def _update_rescale(self) -> None:
@@ -374,10 +380,6 @@ class Pruner:
     def layer_table(self) -> pd.DataFrame:
         """One row per prunable tensor: name, kind, shape, kept, total, sparsity."""
         return layer_table(self.targets, self.masks)
-
-    def callback(self) -> ApplyMasks:
-        """A skorch callback keeping this pruner's masks exact during training."""
-        return ApplyMasks(self)
 
 
 def loss_gradients(
@@ -409,34 +411,6 @@ def loss_gradients(
     if count == 0:
         raise ValueError("gradients need at least one batch")
     return {n: g / count for n, g in zip(names, total)}
-
-
-class RewindCheckpoint(Callback):
-    """skorch callback setting the pruner's rewind point after epoch ``epoch``.
-
-    Late rewinding (Frankle et al. 2020, "Stabilizing the Lottery Ticket
-    Hypothesis"): add it to the dense round only; it fires once, at the end
-    of the epoch whose number (1-based, ``len(net.history)``) is ``epoch``.
-    ``epoch=0`` keeps the initialization.
-
-    Attributes
-    ----------
-    done_ : bool
-        Whether the rewind point was set.
-    """
-
-    def __init__(self, pruner: Pruner, epoch: int):
-        self.pruner = pruner
-        self.epoch = epoch
-
-    def initialize(self):
-        self.done_ = self.epoch == 0
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        if not self.done_ and len(net.history) == self.epoch:
-            self.pruner.set_rewind_point()
-            self.done_ = True
 
 
 def layer_table(targets, masks) -> pd.DataFrame:

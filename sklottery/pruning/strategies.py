@@ -1,9 +1,9 @@
-"""Mask criteria: pure functions from a round's tensors to keep-scores.
+"""Pruning strategies: pure functions from a round's tensors to keep-scores.
 
-A criterion maps ``(w_init, w_final)`` -- the weights at the start of the
-round (the rewind point) and after training -- to a score tensor of the same
-shape; the weights with the *highest* scores are kept. Criteria never touch a
-module. A new criterion is one small function added to :data:`CRITERIA`.
+A strategy (Zhou et al. call it a *mask criterion*) maps ``(w_init,
+w_final)`` -- the weights at the start of the round (the rewind point) and
+after training -- to a score tensor of the same shape; the weights with the
+*highest* scores are kept. Strategies never touch a module. A new strategy is one small function added to :data:`STRATEGIES`.
 
 The names and definitions follow Zhou et al. (2019), "Deconstructing Lottery
 Tickets: Zeros, Signs, and the Supermask", Table 1, and Frankle & Carbin
@@ -28,14 +28,14 @@ from collections.abc import Callable
 import torch
 
 __all__ = [
-    "CRITERIA",
+    "STRATEGIES",
     "ALIASES",
-    "resolve_criterion",
+    "resolve_strategy",
     "compute_scores",
     "needs_grad",
 ]
 
-Criterion = Callable[..., torch.Tensor]
+ScoreFn = Callable[..., torch.Tensor]
 
 
 def _ref_scale(w_init, w_final):
@@ -59,7 +59,7 @@ def _sign(w):
 def large_final(w_init, w_final, **_):
     """Keep the largest trained magnitudes: ``|w_f|``.
 
-    The criterion of Frankle & Carbin (2019); "large final" in Zhou et al.
+    The strategy of Frankle & Carbin (2019); "large final" in Zhou et al.
     (2019), Table 1.
     """
     return w_final.abs()
@@ -165,7 +165,7 @@ def snip(w_init, w_final, *, grad=None, **_):
     return (w_final * grad.to(w_final.device, w_final.dtype)).abs()
 
 
-CRITERIA: dict[str, Criterion] = {
+STRATEGIES: dict[str, ScoreFn] = {
     "large_final": large_final,
     "small_final": small_final,
     "large_init": large_init,
@@ -180,51 +180,51 @@ CRITERIA: dict[str, Criterion] = {
     "snip": snip,
 }
 
-#: Names accepted for compatibility with the Keras pruner: name -> (criterion, scope).
+#: Names accepted for compatibility with the Keras pruner: name -> (strategy, scope).
 ALIASES: dict[str, tuple[str, str | None]] = {
     "smallest_weights": ("large_final", None),
     "smallest_weights_global": ("large_final", "global"),
 }
 
 
-def needs_grad(criterion: Criterion) -> bool:
-    """True if ``criterion`` takes a ``grad`` keyword (gradient saliency).
+def needs_grad(score_fn: ScoreFn) -> bool:
+    """True if ``score_fn`` takes a ``grad`` keyword (gradient saliency).
 
-    Built-in criteria accept ``**kwargs`` and ignore what they do not use, so
+    Built-in strategies accept ``**kwargs`` and ignore what they do not use, so
     only an explicitly named ``grad`` parameter counts.
     """
     try:
-        params = inspect.signature(criterion).parameters
+        params = inspect.signature(score_fn).parameters
     except (TypeError, ValueError):
         return False
     return "grad" in params
 
 
 def valid_names() -> list[str]:
-    return sorted(CRITERIA) + sorted(ALIASES)
+    return sorted(STRATEGIES) + sorted(ALIASES)
 
 
-def resolve_criterion(strategy) -> tuple[Criterion, str | None]:
-    """Return ``(criterion function, forced scope or None)`` for ``strategy``.
+def resolve_strategy(strategy) -> tuple[ScoreFn, str | None]:
+    """Return ``(score function, forced scope or None)`` for ``strategy``.
 
-    ``strategy`` is a name from :data:`CRITERIA` or :data:`ALIASES`, or a
+    ``strategy`` is a name from :data:`STRATEGIES` or :data:`ALIASES`, or a
     callable ``f(w_init, w_final, **kwargs) -> scores``.
     """
     if callable(strategy):
         return strategy, None
     if isinstance(strategy, str):
-        if strategy in CRITERIA:
-            return CRITERIA[strategy], None
+        if strategy in STRATEGIES:
+            return STRATEGIES[strategy], None
         if strategy in ALIASES:
             name, scope = ALIASES[strategy]
-            return CRITERIA[name], scope
+            return STRATEGIES[name], scope
     raise ValueError(
-        f"strategy={strategy!r} is not a known mask criterion; valid strategies are "
+        f"strategy={strategy!r} is not a known pruning strategy; valid strategies are "
         f"{valid_names()} or a callable f(w_init, w_final) -> scores."
     )
 
 
-def _accepted_kwargs(fn: Criterion, kwargs: dict) -> dict:
+def _accepted_kwargs(fn: ScoreFn, kwargs: dict) -> dict:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # builtins without a signature
@@ -235,26 +235,32 @@ def _accepted_kwargs(fn: Criterion, kwargs: dict) -> dict:
 
 
 def compute_scores(
-    criterion: Criterion,
+    score_fn: ScoreFn,
     w_init: dict[str, torch.Tensor],
     w_final: dict[str, torch.Tensor],
     **kwargs,
 ) -> dict[str, torch.Tensor]:
-    """Apply ``criterion`` tensor by tensor; checks shape and finiteness.
+    """Apply ``score_fn`` tensor by tensor; checks shape and finiteness.
 
     Extra keyword arguments (``generator``, ``grad``, ...) are passed to the
-    criterion only where its signature accepts them, so a user's two-argument
-    function works unchanged.
+    score function only where its signature accepts them, so a user's
+    two-argument function works unchanged.
     """
     scores = {}
     for name, wf in w_final.items():
+        if not bool(torch.isfinite(wf).all()):
+            raise ValueError(
+                f"the trained weights of {name!r} contain NaN or inf: training "
+                "diverged, so there is nothing to rank (lower the learning rate, "
+                "clip gradients or check the inputs for extreme values)"
+            )
         wi = w_init[name]
         extra = {k: (v[name] if isinstance(v, dict) else v) for k, v in kwargs.items()}
-        s = criterion(wi, wf, **_accepted_kwargs(criterion, extra))
+        s = score_fn(wi, wf, **_accepted_kwargs(score_fn, extra))
         if not isinstance(s, torch.Tensor) or tuple(s.shape) != tuple(wf.shape):
             raise ValueError(
-                f"the mask criterion must return a tensor of shape {tuple(wf.shape)} "
-                f"for {name!r}; got {type(s).__name__} "
+                f"the pruning strategy must return a tensor of shape "
+                f"{tuple(wf.shape)} for {name!r}; got {type(s).__name__} "
                 f"{tuple(getattr(s, 'shape', ()))}"
             )
         # float32 scores are ranked as they are: widening them to float64 is
@@ -263,6 +269,6 @@ def compute_scores(
         wide = s.dtype in (torch.float32, torch.float64)
         s = s.detach().to(device="cpu", dtype=s.dtype if wide else torch.float64)
         if torch.isnan(s).any():
-            raise ValueError(f"the mask criterion returned NaN scores for {name!r}")
+            raise ValueError(f"the pruning strategy returned NaN scores for {name!r}")
         scores[name] = s
     return scores

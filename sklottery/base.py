@@ -1,0 +1,589 @@
+"""`BaseLotteryTicket`: what the lottery-ticket estimators share.
+
+``fit`` validates, builds the net and the pruner, runs the lottery
+(:func:`~sklottery.rounds.run_lottery`) and sets the fitted attributes from
+its result; the rest is inference, export and ticket files.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from skorch import NeuralNetClassifier
+from torch.utils.data import DataLoader
+
+from .callbacks import ApplyMasks
+from .config import PARAMETER_CONSTRAINTS, make_config
+from .loader import SUPPORTED_OPTIONS, TensorLoader
+from .modules import MLP
+from .pruning import Pruner, find_prunable
+from .pruning.rewind import KEEP_TRAINED
+from .rounds import (
+    MASKS_CALLBACK,
+    LotteryState,
+    RoundRecord,
+    deferred_interrupt,
+    records_frame,
+    run_lottery,
+)
+from .sparse import to_sparse
+from .tickets import apply_ticket, read_estimator_ticket, save_estimator_ticket
+from .training import predict_nonlinearity, seed_train_split, split_data
+
+__all__ = ["BaseLotteryTicket"]
+
+#: Rows per forward call of the sparse export (its layouts are chosen for it).
+SPARSE_BATCH = 256
+
+
+def _initialize(net):
+    """``net.initialize()``, with a clear error for a network with nothing to
+    prune (torch's own, from the optimizer, would be "empty parameter list")."""
+    try:
+        net.initialize()
+    except ValueError as exc:
+        module = getattr(net, "module_", None)
+        if isinstance(module, torch.nn.Module) and not find_prunable(module):
+            raise ValueError(
+                f"net's module {type(module).__name__} has nothing to prune: "
+                "sklottery prunes the weights of Linear, Bilinear, Conv*, "
+                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
+                "layers"
+            ) from exc
+        raise
+
+
+class BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared machinery of the lottery-ticket estimators (not used directly)."""
+
+    _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
+    _net_class = NeuralNetClassifier
+    #: How validate_data checks y (the subclasses' targets differ).
+    _y_checks = {"y_numeric": False}
+    #: What the default network (``net=None``) sets beyond the shared defaults.
+    _default_net_kwargs: dict = {}
+
+    def __init__(
+        self,
+        net=None,
+        *,
+        n_rounds=5,
+        prune_rate=None,
+        target_sparsity=None,
+        schedule="iterative",
+        strategy="large_final",
+        rewind="init",
+        scope="layer",
+        output_rate_factor=0.5,
+        layer_rates=None,
+        exclude=None,
+        rescale=False,
+        early_bird=None,
+        select="last",
+        tol=0.01,
+        memory=None,
+        warm_start=False,
+        inference="dense",
+        verbose=0,
+        random_state=None,
+    ):
+        self.net = net
+        self.n_rounds = n_rounds
+        self.prune_rate = prune_rate
+        self.target_sparsity = target_sparsity
+        self.schedule = schedule
+        self.strategy = strategy
+        self.rewind = rewind
+        self.scope = scope
+        self.output_rate_factor = output_rate_factor
+        self.layer_rates = layer_rates
+        self.exclude = exclude
+        self.rescale = rescale
+        self.early_bird = early_bird
+        self.select = select
+        self.tol = tol
+        self.memory = memory
+        self.warm_start = warm_start
+        self.inference = inference
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- subclass hooks ----------------------------------------------------
+    def _encode_y(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    #: ``score(net, X, y) -> float``, the per-round score (a plain function).
+    _round_score = None
+
+    # -- building blocks -------------------------------------------------------
+    def _check_net(self):
+        """The ``net`` parameter: a skorch net of the estimator's kind, or None."""
+        if self.net is None:
+            return
+        name = self._net_class.__name__
+        if isinstance(self.net, type):
+            raise TypeError(
+                f"net must be a skorch {name} instance, e.g. {name}(MyModule, ...); "
+                f"got the class {self.net.__name__}"
+            )
+        if not isinstance(self.net, self._net_class):
+            raise TypeError(
+                f"net must be a skorch {name} (or None for the default MLP); got "
+                f"{type(self.net).__name__}"
+            )
+
+    def _default_net(self):
+        """``net=None``: a LeNet-300-100-shaped :class:`~sklottery.MLP` trained
+        with Adam (lr 1.2e-3, batch 60, 10 epochs), no validation split."""
+        return self._net_class(
+            MLP,
+            optimizer=torch.optim.Adam,
+            lr=1.2e-3,
+            batch_size=60,
+            max_epochs=10,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+            **self._default_net_kwargs,
+        )
+
+    def _build_net(self, n_features, n_outputs, seed):
+        """A clone of ``net`` (or the default net) sized for the data, with the
+        fast batch loader where it changes nothing and the fit's seed for a
+        validation split that has none."""
+        net = self._default_net() if self.net is None else clone(self.net)
+        module = net.module
+        if isinstance(module, type) and issubclass(module, MLP):
+            given = net.get_params_for("module")
+            sizes = {"input_units": n_features, "output_units": n_outputs}
+            net.set_params(
+                **{f"module__{k}": v for k, v in sizes.items() if given.get(k) is None}
+            )
+        for which in ("iterator_train", "iterator_valid"):
+            options = set(net.get_params_for(which))
+            if getattr(net, which) is DataLoader and options <= SUPPORTED_OPTIONS:
+                net.set_params(**{which: TensorLoader})
+        return seed_train_split(net, seed)
+
+    def _seed(self, resumed_after=None):
+        """The fit's seed; a warm start continues on its own stream."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if resumed_after is None:
+            return seed
+        return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
+
+    def _validate_X_y(self, X, y, reset):
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32, **self._y_checks)
+        return np.require(X, dtype=np.float32, requirements=["C", "W"]), y
+
+    # -- fit ---------------------------------------------------------------------
+    def fit(self, X, y):
+        """Find a winning ticket: run ``n_rounds`` pruning rounds after a dense one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_net()
+        resume = self.warm_start and hasattr(self, "rounds_")
+        done = int(self.rounds_["round"].iloc[-1]) if resume else None
+        seed = self._seed(done)
+        spec = self._default_net() if self.net is None else self.net
+        config = make_config(
+            self.get_params(deep=False), seed=seed, max_epochs=spec.max_epochs
+        )
+        if resume:
+            self._check_resume(config, done)
+            if config.n_rounds == done:
+                warnings.warn(
+                    f"warm_start=True with n_rounds={config.n_rounds} equal to the "
+                    "rounds already run: nothing to fit; increase n_rounds for more "
+                    "rounds",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                return self
+        X, y = self._validate_X_y(X, y, reset=not resume)
+        previous = getattr(self, "classes_", None) if resume else None
+        y, n_outputs = self._encode_y(y)
+        if resume:
+            self._check_same_outputs(previous, n_outputs)
+        net = self._build_net(X.shape[1], n_outputs, seed)
+        data = split_data(net, X, y)
+        if self.select in ("best", "ticket") and data.eval_on == "train":
+            warnings.warn(
+                f"select={self.select!r} without a validation split: rounds are "
+                "judged by their score on the training data; give the net a "
+                "train_split (e.g. skorch's ValidSplit) to select on held-out data",
+                UserWarning,
+                stacklevel=2,
+            )
+        user_split, user_callbacks = net.train_split, net.callbacks
+        progress = None
+        if self.verbose > 0:
+            from .progress import RoundProgress
+
+            progress = RoundProgress(config.last_round + 1, 0 if done is None else done + 1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _initialize(net)
+            # the pruner's rewind point is the initialization just made
+            pruner = Pruner(net.module_, **config.pruner)
+            state = self._lottery_state() if resume else None
+            if resume:
+                self._check_same_module(net)
+            result = run_lottery(
+                net,
+                pruner,
+                data,
+                config,
+                score=type(self)._round_score,
+                memory=check_memory(self.memory) if self.memory is not None else None,
+                resume=state,
+                progress=progress,
+            )
+        with deferred_interrupt() as caught:
+            self._set_fitted(
+                net, result, user_split, user_callbacks, n_outputs, X[:1], bool(caught)
+            )
+        return self
+
+    def _check_resume(self, config, done):
+        """What a warm start needs from the fitted estimator."""
+        if self.schedule == "oneshot":
+            raise ValueError(
+                "warm_start=True adds iterative pruning rounds; it cannot be used "
+                "with schedule='oneshot' (valid: schedule='iterative')"
+            )
+        if config.n_rounds < done:
+            raise ValueError(
+                f"n_rounds={config.n_rounds} must be >= the {done} pruning rounds "
+                "already run when warm_start=True (n_rounds counts all pruning "
+                "rounds, like n_estimators of a forest)"
+            )
+        rewind = config.pruner["rewind"]
+        if getattr(self, "_round_start", None) is None and rewind in (
+            "reinit", "reshuffle", "signed_constant", *KEEP_TRAINED
+        ):
+            raise ValueError(
+                f"warm_start=True with rewind={self.rewind!r} needs the weights the "
+                "selected round started from (the strategy's w_init); an estimator "
+                "loaded from a ticket file does not have them: refit, or use "
+                "rewind='init' or a late-rewinding epoch"
+            )
+        if getattr(self, "rewind_point_", None) is None:
+            raise ValueError(
+                "warm_start=True needs the rewind point of the first fit; this "
+                "estimator was loaded from a ticket file saved without it "
+                "(use save_ticket(..., rewind_point=True))"
+            )
+
+    def _check_same_outputs(self, previous, n_outputs):
+        if n_outputs != self._n_outputs or (
+            previous is not None and not np.array_equal(previous, self.classes_)
+        ):
+            if previous is not None:
+                self.classes_ = previous
+            raise ValueError(
+                "warm_start=True continues the fitted network, so y must have the "
+                f"same classes/outputs as the first fit ({self._n_outputs} outputs"
+                + ("" if previous is None else f", classes {previous.tolist()}")
+                + ")"
+            )
+
+    def _check_same_module(self, net):
+        def shapes(module):
+            state = dict(module.named_parameters())
+            state.update(module.named_buffers())
+            return {n: tuple(t.shape) for n, t in state.items()}
+
+        if shapes(self.net_.module_) != shapes(net.module_):
+            raise ValueError(
+                "warm_start=True continues the fitted network, but the net's "
+                "module now has other tensors or shapes; refit with "
+                "warm_start=False"
+            )
+
+    def _lottery_state(self) -> LotteryState:
+        """The fitted lottery as a warm start's starting point."""
+        old = self.net_
+        values = dict(old.module_.named_parameters())
+        values.update(old.module_.named_buffers())
+        optimizer = getattr(old, "optimizer_", None)
+        return LotteryState(
+            records=[RoundRecord.from_dict(r) for r in self.rounds_.to_dict("records")],
+            selected_round=int(self.selected_round_),
+            values={n: t.detach() for n, t in values.items()},
+            masks=self.masks_,
+            rewind_point=self.rewind_point_,
+            round_start=self._round_start,
+            history=old.history_,
+            final_lrs=None
+            if optimizer is None
+            else [g["lr"] for g in optimizer.param_groups],
+        )
+
+    def _set_fitted(self, net, result, user_split, user_callbacks, n_outputs, X1,
+                    interrupted_late=False):
+        """The fitted attributes from a lottery's result, set all at once."""
+        interrupted = result.interrupted or interrupted_late
+        if interrupted:
+            warnings.warn(
+                "fit was interrupted (KeyboardInterrupt) after round "
+                f"{result.records[-1].round} completed; no further rounds were "
+                f"run. The estimator keeps round {result.selected_round} "
+                f"(select={self.select!r} among the {len(result.records)} "
+                "completed rounds) as its ticket; interrupted_ is True and "
+                "warm_start=True resumes",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        masks = result.masks
+        # leave the fitted net as the user configured it, still enforcing the
+        # ticket's masks if it is trained further
+        net.set_params(train_split=user_split)
+        net.callbacks = [*(user_callbacks or []), (MASKS_CALLBACK, ApplyMasks(masks))]
+        net.initialize_callbacks()
+        output_layer = find_prunable(net.module_)[-1].module_name
+        fitted = {
+            "net_": net,
+            "masks_": masks,
+            "sparsity_": result.sparsity,
+            "rounds_": records_frame(result.records, result.selected_round),
+            "selected_round_": result.selected_round,
+            "layers_": result.layers,
+            "interrupted_": bool(interrupted),
+            "rewind_point_": result.rewind_point,
+            "_round_start": result.round_start,
+            "_output_layer": output_layer,
+            "_n_outputs": n_outputs,
+        }
+        self.__dict__.update(fitted)
+        if X1 is not None:
+            self._n_features_out = self._features(torch.as_tensor(X1)).shape[1]
+        if self.inference == "sparse":
+            self.sparse_module_ = self.to_sparse(batch_size=SPARSE_BATCH)
+        else:
+            self.__dict__.pop("sparse_module_", None)
+
+    # -- export and ticket files ----------------------------------------------
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True):
+        """The fitted ticket as a plain torch module for fast inference.
+
+        Pruned ``Linear`` layers are stored in torch's CSR layout where that is
+        faster than dense for the layer's shape and density; every other layer
+        stays dense with its pruned weights exactly zero (see
+        :func:`sklottery.sparse.to_sparse`). The module's outputs are the
+        logits of ``net_.module_`` (allclose); ``predict`` uses it when
+        ``inference="sparse"``.
+
+        Parameters
+        ----------
+        layout : {"auto", "sparse", "dense"}, default="auto"
+            ``"auto"`` keeps, per layer, whichever of dense and CSR is faster.
+        batch_size : int, default=256
+            Rows per forward call the choice is made for.
+        measure : bool, default=True
+            Decide by a short timing at export (``False``: by a calibrated
+            rule, deterministic).
+
+        Returns
+        -------
+        torch.nn.Module
+            In eval mode, on the device of ``net_.module_``; the per-layer
+            decisions are in its ``sparse_layouts`` attribute.
+        """
+        check_is_fitted(self)
+        return to_sparse(
+            self.net_.module_,
+            self.masks_,
+            layout=layout,
+            batch_size=batch_size,
+            measure=measure,
+        )
+
+    def _forward_sparse(self, X):
+        """Outputs of the exported module after the net's predict nonlinearity."""
+        module = getattr(self, "sparse_module_", None)
+        if module is None:  # inference="sparse" set after fit
+            module = self.to_sparse(batch_size=SPARSE_BATCH)
+        device = next(iter(self.net_.module_.parameters())).device
+        nonlin = predict_nonlinearity(self.net_)
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(X), SPARSE_BATCH):
+                out = module(X[start : start + SPARSE_BATCH].to(device))
+                if isinstance(out, tuple):
+                    out = out[0]
+                outs.append(nonlin(out).cpu())
+        return torch.cat(outs).numpy()
+
+    def save_ticket(self, file, *, rewind_point=False):
+        """Save the fitted ticket to a file that loads without pickle.
+
+        Masks are packed as bits and only surviving weights are stored (about
+        13% of the dense float32 weights at 90% sparsity), with the round
+        history and what :meth:`load_ticket` needs to rebuild a fitted
+        estimator. See :mod:`sklottery.tickets`.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+        rewind_point : bool, default=False
+            Also store the rewind point's survivors (about doubles the size),
+            so that a loaded estimator can continue with ``warm_start=True``.
+        """
+        check_is_fitted(self)
+        if rewind_point and self.rewind_point_ is None:
+            raise ValueError(
+                "rewind_point=True, but this estimator has no rewind point (it was "
+                "loaded from a ticket file saved without one)"
+            )
+        state = {
+            "n_features_in": int(self.n_features_in_),
+            "n_outputs": int(self._n_outputs),
+            "n_features_out": int(self._n_features_out),
+            "output_layer": self._output_layer,
+            "selected_round": int(self.selected_round_),
+            "interrupted": bool(self.interrupted_),
+            # forward-pass options the saved weights only make sense with
+            "rescale": bool(self.rescale),
+        }
+        arrays = {
+            attr: getattr(self, attr)
+            for attr in ("classes_", "feature_names_in_")
+            if hasattr(self, attr)
+        }
+        save_estimator_ticket(
+            file,
+            self.net_.module_,
+            self.masks_,
+            estimator=type(self).__name__,
+            state=state,
+            arrays=arrays,
+            rounds=self.rounds_.drop(columns="selected").to_dict("records"),
+            rewind_point=self.rewind_point_ if rewind_point else None,
+        )
+
+    def load_ticket(self, file):
+        """Make this estimator the fitted one saved in ``file``.
+
+        The estimator's ``net`` (and pruning parameters) must describe the
+        network the ticket was found in. The file and its fit to the network
+        are validated completely first: a truncated or corrupt file, wrong
+        dtypes or a mismatched network raise ``ValueError`` and leave the
+        estimator unchanged.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_net()
+        config = make_config(self.get_params(deep=False), seed=0, max_epochs=None)
+        ticket, info = read_estimator_ticket(file, type(self).__name__)
+        if info["rescale"] != self.rescale:
+            raise ValueError(
+                f"the ticket was found with rescale={info['rescale']}, which changes "
+                f"the forward pass; load it into an estimator with "
+                f"rescale={info['rescale']} (this one has rescale={self.rescale})"
+            )
+        net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
+        user_split, user_callbacks = net.train_split, net.callbacks
+        _initialize(net)
+        masks = apply_ticket(ticket, net.module_)
+        output_layer = find_prunable(net.module_)[-1].module_name
+        if info["output_layer"] != output_layer:
+            raise ValueError(
+                f"the ticket's output_layer {info['output_layer']!r} is not this "
+                f"network's output layer {output_layer!r}"
+            )
+        pruner = Pruner(net.module_, masks=masks, **config.pruner)
+        records = [RoundRecord.from_dict(r) for r in ticket.rounds]
+        if info["selected_round"] not in {r.round for r in records}:
+            raise ValueError(
+                f"the ticket's selected_round {info['selected_round']} is not one "
+                f"of its rounds {[r.round for r in records]}"
+            )
+        from .rounds import LotteryResult
+
+        result = LotteryResult(
+            records=records,
+            selected_round=info["selected_round"],
+            masks={n: m.detach().cpu() for n, m in pruner.masks.items()},
+            rewind_point=ticket.rewind_point,
+            # ticket files keep the rewind point, not a round's other start values
+            round_start=None,
+            sparsity=pruner.sparsity(),
+            layers=pruner.layer_table(),
+            interrupted=False,
+        )
+        # everything is validated: from here on the estimator changes
+        with deferred_interrupt():
+            for attr in ("classes_", "feature_names_in_"):
+                self.__dict__.pop(attr, None)
+            self.n_features_in_ = info["n_features_in"]
+            self.__dict__.update(ticket.arrays)
+            self._set_fitted(
+                net, result, user_split, user_callbacks, info["n_outputs"], None
+            )
+            self.interrupted_ = info["interrupted"]
+            self._n_features_out = info["n_features_out"]
+        return self
+
+    # -- inference -----------------------------------------------------------
+    def _check_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
+        return torch.from_numpy(X)
+
+    def _features(self, X):
+        """Inputs of the output layer: the features the ticket's head sees."""
+        module = self.net_.module_.get_submodule(self._output_layer)
+        captured = []
+
+        def hook(mod, args):
+            captured.append(args[0].detach().reshape(len(args[0]), -1).cpu())
+
+        handle = module.register_forward_pre_hook(hook)
+        try:
+            for _ in self.net_.forward_iter(torch.as_tensor(X), training=False):
+                pass
+        finally:
+            handle.remove()
+        return torch.cat(captured).numpy().astype(np.float32, copy=False)
+
+    def transform(self, X):
+        """Features of the pruned network: the input of its output layer.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out), float32
+        """
+        return self._features(self._check_X(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

@@ -1,0 +1,217 @@
+"""The parameters of a lottery, validated once.
+
+The estimators declare :data:`PARAMETER_CONSTRAINTS` (scikit-learn's
+``_parameter_constraints``: types, ranges and options, checked by sklearn's
+own ``_validate_params`` at the start of ``fit``); :func:`make_config` then
+checks what depends on several parameters, resolves the options and returns
+one frozen :class:`LotteryConfig` that the :class:`~sklottery.Pruner` and the
+rounds loop (:func:`~sklottery.rounds.run_lottery`) are built from. The
+:class:`~sklottery.Pruner` checks its own arguments through the same helpers
+of :mod:`sklottery.pruning` when it is used on its own.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from .pruning import SCHEDULES, STRATEGIES
+from .pruning.rewind import REWIND_MODES, check_rewind
+from .pruning.strategies import ALIASES, resolve_strategy
+from .selection import SELECT_MODES
+
+__all__ = [
+    "EARLY_BIRD_DEFAULTS",
+    "INFERENCE_MODES",
+    "PARAMETER_CONSTRAINTS",
+    "LotteryConfig",
+    "make_config",
+]
+
+INFERENCE_MODES = ("dense", "sparse")
+EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
+
+#: scikit-learn's ``_parameter_constraints`` of both estimators.
+PARAMETER_CONSTRAINTS: dict = {
+    "net": [HasMethods(["initialize", "fit", "get_params"]), None],
+    "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
+    "prune_rate": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    "target_sparsity": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    "schedule": [StrOptions(set(SCHEDULES))],
+    "strategy": [StrOptions(set(STRATEGIES) | set(ALIASES)), callable],
+    "rewind": [
+        StrOptions(set(REWIND_MODES)),
+        Interval(numbers.Integral, 0, None, closed="left"),
+    ],
+    "scope": [StrOptions({"layer", "global"}), list, tuple],
+    "output_rate_factor": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "layer_rates": [dict, None],
+    "exclude": [str, list, tuple, None],
+    "rescale": ["boolean"],
+    "early_bird": [
+        None,
+        "boolean",
+        Interval(numbers.Real, 0, 1, closed="neither"),
+        dict,
+    ],
+    "select": [StrOptions(set(SELECT_MODES))],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "memory": [None, str, HasMethods(["cache"])],
+    "warm_start": ["boolean"],
+    "inference": [StrOptions(set(INFERENCE_MODES))],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+
+@dataclass(frozen=True)
+class LotteryConfig:
+    """Everything a lottery needs from the estimator's parameters, checked.
+
+    Attributes
+    ----------
+    n_rounds : int
+        Pruning rounds after round 0 (all of them, with ``warm_start``).
+    last_round : int
+        The last round that runs: ``n_rounds``, or 1 for one-shot pruning.
+    pruner : mapping
+        Keyword arguments of the fit's :class:`~sklottery.Pruner`.
+    rewind_epoch : int or None
+        Late rewinding's epoch of the dense round.
+    early_bird : mapping or None
+        :class:`~sklottery.callbacks.EarlyBird` options.
+    fine_tune : bool
+        ``rewind="none"``: later rounds keep the learning rate the previous
+        round ended with.
+    select, tol
+        Round selection (:class:`~sklottery.selection.RoundSelector`).
+    seed : int
+        The fit's seed: initialization, shuffling, the validation split and
+        random strategies.
+    """
+
+    n_rounds: int
+    last_round: int
+    pruner: MappingProxyType
+    rewind_epoch: int | None
+    early_bird: MappingProxyType | None
+    fine_tune: bool
+    select: str
+    tol: float
+    seed: int
+    extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def early_bird_with_pruner(self) -> dict | None:
+        """The early-bird options with the pruner's keyword arguments (how the
+        dense round builds the pruner whose masks it watches)."""
+        if self.early_bird is None:
+            return None
+        return {**self.early_bird, "pruner": dict(self.pruner)}
+
+
+def _bool_is_not_a_number(params):
+    for name in ("n_rounds", "prune_rate", "target_sparsity", "tol", "rewind"):
+        value = params.get(name)
+        if isinstance(value, bool):
+            raise TypeError(
+                f"{name} must be a number, not a bool; got {name}={value!r}"
+            )
+
+
+def early_bird_options(value) -> dict | None:
+    """``early_bird`` as a dict of :class:`~sklottery.callbacks.EarlyBird`
+    options, or None."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(EARLY_BIRD_DEFAULTS)
+    if isinstance(value, numbers.Real):
+        value = {"threshold": value}
+    unknown = set(value) - set(EARLY_BIRD_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f"early_bird has unknown keys {sorted(unknown)}; valid keys are "
+            f"{sorted(EARLY_BIRD_DEFAULTS)}"
+        )
+    options = {**EARLY_BIRD_DEFAULTS, **value}
+    threshold, patience = options["threshold"], options["patience"]
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, numbers.Real)
+        or not 0.0 < float(threshold) < 1.0
+    ):
+        raise ValueError(
+            "early_bird threshold must be a float in the open interval (0, 1); "
+            f"got {threshold!r}"
+        )
+    if isinstance(patience, bool) or not isinstance(patience, numbers.Integral):
+        raise TypeError(f"early_bird patience must be an int >= 1; got {patience!r}")
+    if patience < 1:
+        raise ValueError(f"early_bird patience must be an int >= 1; got {patience!r}")
+    return {"threshold": float(threshold), "patience": int(patience)}
+
+
+def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryConfig:
+    """The checked configuration of a fit from the estimator's parameters
+    (``get_params(deep=False)``, already checked against
+    :data:`PARAMETER_CONSTRAINTS`) and the fit's seed."""
+    _bool_is_not_a_number(params)
+    n_rounds = int(params["n_rounds"])
+    prune_rate, target = params["prune_rate"], params["target_sparsity"]
+    if prune_rate is not None and target is not None:
+        raise ValueError(
+            "give either prune_rate (the fraction of the remaining weights "
+            "pruned each round) or target_sparsity (the sparsity after "
+            "n_rounds, from which the per-round rate is derived), not both; got "
+            f"prune_rate={prune_rate!r}, target_sparsity={target!r}"
+        )
+    if target is not None and n_rounds < 1:
+        raise ValueError(
+            f"target_sparsity needs n_rounds >= 1 pruning rounds; got n_rounds={n_rounds}"
+        )
+    strategy = params["strategy"]
+    resolve_strategy(strategy)
+    rewind = check_rewind(params["rewind"])
+    rewind_epoch = rewind if isinstance(rewind, int) else None
+    if rewind_epoch is not None and max_epochs is not None and rewind_epoch > max_epochs:
+        raise ValueError(
+            f"rewind={rewind_epoch} (late rewinding to epoch {rewind_epoch} of the "
+            f"dense round) exceeds the net's max_epochs={max_epochs}"
+        )
+    early_bird = early_bird_options(params["early_bird"])
+    if early_bird is not None and isinstance(strategy, str) and strategy == "random":
+        raise ValueError(
+            "early_bird needs a deterministic pruning strategy: with "
+            "strategy='random' the masks never settle; valid strategies with "
+            f"early_bird are {sorted(set(STRATEGIES) - {'random'})} or a callable"
+        )
+    oneshot = params["schedule"] == "oneshot"
+    pruner = {
+        "strategy": strategy,
+        "prune_rate": None if prune_rate is None else float(prune_rate),
+        "target_sparsity": None if target is None else float(target),
+        # one-shot prunes what n_rounds iterative rounds would, once
+        "n_rounds": max(n_rounds, 1) if oneshot else n_rounds,
+        "schedule": params["schedule"],
+        "scope": params["scope"],
+        "output_rate_factor": params["output_rate_factor"],
+        "layer_rates": params["layer_rates"],
+        "exclude": params["exclude"],
+        "rewind": rewind,
+        "rescale": bool(params["rescale"]),
+        "random_state": seed,
+    }
+    return LotteryConfig(
+        n_rounds=n_rounds,
+        last_round=min(n_rounds, 1) if oneshot else n_rounds,
+        pruner=MappingProxyType(pruner),
+        rewind_epoch=rewind_epoch,
+        early_bird=None if early_bird is None else MappingProxyType(early_bird),
+        fine_tune=rewind == "none",
+        select=params["select"],
+        tol=float(params["tol"]),
+        seed=int(seed),
+    )

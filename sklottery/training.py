@@ -1,0 +1,264 @@
+"""Training one round with skorch, and every use of skorch's private API.
+
+:func:`train_round` trains a skorch net from its current weights with a
+fresh optimizer, history and callbacks -- one round of the lottery. The
+rest are small adapters between the rounds loop and skorch: the data split
+made once per fit (:func:`split_data`, :class:`FixedValidation`), batched
+scoring (:func:`accuracy`, :func:`r2`) and the loss gradients that gradient
+strategies need (:func:`gradient_function`).
+
+skorch has no public equivalent for four things sklottery needs; each is
+wrapped here, once, with the reason:
+
+* :func:`predict_nonlinearity` -- ``NeuralNet._get_predict_nonlinearity``:
+  scoring and sparse inference must apply exactly what ``predict_proba``
+  applies, batch by batch, without skorch's per-call overhead.
+* :func:`install_round_callbacks` -- writes ``callbacks_``: callbacks that
+  belong to one round only (late rewinding, early-bird) must be added to the
+  initialized list without re-initializing the user's callbacks.
+* :func:`deliberate_stop` -- reads ``EarlyStopping.misses_``: skorch's
+  ``EarlyStopping`` stops training by raising ``KeyboardInterrupt``, the same
+  exception as a user's Ctrl-C; only its counter tells them apart.
+* :func:`train_round` re-implements ``partial_fit``'s few lines, because
+  ``partial_fit`` swallows ``KeyboardInterrupt`` and a fit must know whether
+  the user interrupted it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.dataset import Dataset, ValidSplit
+from torch.utils.data import DataLoader, Subset
+
+from .callbacks import StopRound
+
+__all__ = [
+    "FixedValidation",
+    "RoundData",
+    "accuracy",
+    "deliberate_stop",
+    "gradient_function",
+    "install_round_callbacks",
+    "predict_nonlinearity",
+    "r2",
+    "seed_train_split",
+    "split_data",
+    "train_round",
+]
+
+#: Rows per forward pass when a round is scored. The score does not depend on
+#: it; skorch's default for prediction (the training batch size, e.g. 60)
+#: makes scoring cost a sizeable share of a short round on CPU.
+SCORE_BATCH_SIZE = 4096
+
+
+@dataclass
+class RoundData:
+    """Tensors for training and for the per-round score.
+
+    ``X_eval``/``y_eval`` are the validation split when the net has one, else
+    the training data (``eval_on`` says which).
+    """
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_eval: torch.Tensor
+    y_eval: torch.Tensor
+    eval_on: str
+
+    def valid_split(self):
+        """The ``train_split`` that validates on this split every epoch."""
+        if self.eval_on != "valid":
+            return None
+        return FixedValidation(Dataset(self.X_eval, self.y_eval))
+
+
+class FixedValidation:
+    """A skorch ``train_split`` returning one validation set, split once per fit."""
+
+    def __init__(self, valid):
+        self.valid = valid
+
+    def __call__(self, dataset, y=None, **kwargs):
+        return dataset, self.valid
+
+
+def seed_train_split(net, seed: int):
+    """Give the net's ``ValidSplit`` the fit's seed when it has none of its own.
+
+    skorch's default ``train_split`` is ``ValidSplit(5)`` without a seed; left
+    so, every fit would validate on other rows and ``random_state`` would not
+    make a fit repeatable (nor let a ``memory`` cache hit).
+    """
+    split = net.train_split
+    # (an int cv takes the last fold, which needs no seed; a float cv draws)
+    if (
+        isinstance(split, ValidSplit)
+        and split.random_state is None
+        and isinstance(split.cv, float)
+    ):
+        net.set_params(
+            train_split=ValidSplit(
+                split.cv, stratified=split.stratified, random_state=seed
+            )
+        )
+    return net
+
+
+def _rows(ds, X, y):
+    """The rows of a split dataset as tensors, without going item by item
+    where the split is a plain ``Subset`` of the data."""
+    if isinstance(ds, Subset) and isinstance(ds.dataset, Dataset):
+        idx = torch.as_tensor(np.asarray(ds.indices), dtype=torch.long)
+        return X[idx], y[idx]
+    Xs, ys = next(iter(DataLoader(ds, batch_size=len(ds))))
+    return torch.as_tensor(Xs), torch.as_tensor(ys)
+
+
+def split_data(net, X, y) -> RoundData:
+    """Split once per fit with the net's own ``train_split``."""
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    if net.train_split is None:
+        return RoundData(X_t, y_t, X_t, y_t, "train")
+    ds_train, ds_valid = net.get_split_datasets(X, y)
+    X_tr, y_tr = _rows(ds_train, X_t, y_t)
+    if ds_valid is None or len(ds_valid) == 0:
+        return RoundData(X_tr, y_tr, X_tr, y_tr, "train")
+    X_va, y_va = _rows(ds_valid, X_t, y_t)
+    return RoundData(X_tr, y_tr, X_va, y_va, "valid")
+
+
+# -- skorch's private API, wrapped once ---------------------------------------
+def predict_nonlinearity(net):
+    """The function ``net.predict_proba`` applies to the module's output."""
+    return net._get_predict_nonlinearity()
+
+
+def install_round_callbacks(net, callbacks=(), *, drop_lr_schedulers=False):
+    """Re-initialize the net's callbacks, then add ``callbacks`` (``(name,
+    callback)`` pairs) for this round only; optionally leave out the user's
+    ``LRScheduler`` callbacks (fine-tuning at a frozen learning rate)."""
+    net.initialize_callbacks()
+    for _, cb in callbacks:
+        cb.initialize()
+    installed = [*net.callbacks_, *callbacks]
+    if drop_lr_schedulers:
+        installed = [(n, cb) for n, cb in installed if not isinstance(cb, LRScheduler)]
+    net.callbacks_ = installed
+
+
+def deliberate_stop(net, exc: KeyboardInterrupt) -> bool:
+    """True if ``exc`` came from a callback that stops training on purpose
+    (:class:`~sklottery.callbacks.StopRound`, skorch's ``EarlyStopping``)."""
+    if isinstance(exc, StopRound):
+        return True
+    return any(
+        isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+        for _, cb in getattr(net, "callbacks_", [])
+    )
+
+
+def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
+    """Train ``net`` from its current weights with a fresh optimizer state.
+
+    The history and callbacks are re-initialized too, so learning-rate
+    schedules and early stopping restart every round. Returns True when the
+    round was interrupted by the user (``KeyboardInterrupt``, which skorch
+    itself would swallow); a deliberate stop by a callback
+    (:class:`~sklottery.callbacks.StopRound`, skorch's ``EarlyStopping``)
+    just ends the round.
+
+    ``callbacks`` are ``(name, callback)`` pairs added for this round only.
+    ``lrs`` (one learning rate per optimizer parameter group) freezes the
+    learning rates for the round: the optimizer starts at them and skorch
+    ``LRScheduler`` callbacks are left out (fine-tuning at the final learning
+    rate, ``rewind="none"``).
+    """
+    install_round_callbacks(net, callbacks, drop_lr_schedulers=lrs is not None)
+    net.initialize_optimizer()
+    if lrs is not None:
+        for group, lr in zip(net.optimizer_.param_groups, lrs):
+            group["lr"] = lr
+    net.initialize_history()
+    net.notify("on_train_begin", X=X, y=y)
+    interrupted = False
+    try:
+        net.fit_loop(X, y)
+    except KeyboardInterrupt as exc:
+        interrupted = not deliberate_stop(net, exc)
+    net.notify("on_train_end", X=X, y=y)
+    return interrupted
+
+
+def release_optimizer(net) -> None:
+    """Free the finished round's gradients and optimizer moments.
+
+    The next round starts from a fresh optimizer anyway; freeing them before
+    pruning keeps them from adding to the pruning step's memory (Adam's
+    moments alone are twice the weights). The learning rates in the param
+    groups are kept (fine-tuning reads them).
+    """
+    optimizer = getattr(net, "optimizer_", None)
+    if optimizer is not None:
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.state.clear()
+
+
+def last_value(history, key) -> float:
+    """The last epoch's ``key`` in a skorch history, NaN if absent."""
+    try:
+        return float(history[-1, key])
+    except (KeyError, IndexError):
+        return float("nan")
+
+
+# -- scoring and gradients ----------------------------------------------------
+def _predictions(net, X, batch_size: int = SCORE_BATCH_SIZE):
+    """What ``net.predict_proba`` gives (the net's predict nonlinearity applied
+    to its outputs), in forward passes of ``batch_size`` rows, as batches."""
+    nonlin = predict_nonlinearity(net)
+    for start in range(0, len(X), batch_size):
+        out = net.evaluation_step((X[start : start + batch_size], None), training=False)
+        out = out[0] if isinstance(out, tuple) else out
+        yield nonlin(out).detach().cpu()
+
+
+def accuracy(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
+    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives."""
+    pred = torch.cat([p.argmax(dim=1) for p in _predictions(net, X, batch_size)])
+    return float((pred == torch.as_tensor(y).cpu()).double().mean())
+
+
+def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
+    """R² of ``net``'s predictions (averaged uniformly over targets)."""
+    from sklearn.metrics import r2_score
+
+    y = torch.as_tensor(y).cpu().numpy()
+    pred = torch.cat(list(_predictions(net, X, batch_size))).numpy().reshape(y.shape)
+    return float(r2_score(y, pred))
+
+
+def gradient_function(net, pruner, X, y, *, max_batches=10, seed=0):
+    """``grad_fn() -> {name: mean dL/dw}`` for gradient strategies (``"snip"``).
+
+    The loss is the net's own loss (``net.get_loss``), averaged over up to
+    ``max_batches`` training batches of ``net.batch_size`` drawn once, in a
+    seeded random order, so every call uses the same batches.
+    """
+    n = len(X)
+    bs = n if net.batch_size in (None, -1) else min(int(net.batch_size), n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    batches = [
+        (X[idx], y[idx])
+        for idx in (order[i : i + bs] for i in range(0, min(n, bs * max_batches), bs))
+    ]
+
+    def loss_fn(module, batch):
+        Xb, yb = batch
+        return net.get_loss(net.infer(Xb), yb, X=Xb, training=False)
+
+    return lambda: pruner.gradients(loss_fn, batches)

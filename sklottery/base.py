@@ -63,7 +63,9 @@ def _initialize(net):
         raise
 
 
-class BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseLotteryTicket(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared machinery of the lottery-ticket estimators (not used directly)."""
 
     _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
@@ -177,13 +179,16 @@ class BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _seed(self, resumed_after=None):
         """The fit's seed; a warm start continues on its own stream."""
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
         if resumed_after is None:
             return seed
         return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
 
     def _validate_X_y(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32, **self._y_checks)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, **self._y_checks
+        )
         return np.require(X, dtype=np.float32, requirements=["C", "W"]), y
 
     # -- fit ---------------------------------------------------------------------
@@ -239,7 +244,8 @@ class BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if self.verbose > 0:
             from .progress import RoundProgress
 
-            progress = RoundProgress(config.last_round + 1, 0 if done is None else done + 1)
+            first = 0 if done is None else done + 1
+            progress = RoundProgress(config.last_round + 1, first)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _initialize(net)
@@ -278,8 +284,12 @@ class BaseLotteryTicket(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 "rounds, like n_estimators of a forest)"
             )
         rewind = config.pruner["rewind"]
-        if getattr(self, "_round_start", None) is None and rewind in (
-            "reinit", "reshuffle", "signed_constant", *KEEP_TRAINED
+        # round 0 starts from the rewind point itself; a later round of these
+        # modes starts elsewhere, which a ticket file does not keep
+        if (
+            getattr(self, "_round_start", None) is None
+            and self.selected_round_ > 0
+            and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
         ):
             raise ValueError(
                 f"warm_start=True with rewind={self.rewind!r} needs the weights the "

@@ -255,6 +255,8 @@ def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
 def _summary_text(summary: dict, records: list[dict]) -> str:
     metric = "R²" if summary.get("task") == "regression" else "accuracy"
     rounds = pd.DataFrame(records)
+    # ticket files keep the selected round once, not as a column
+    rounds["selected"] = rounds["round"] == summary["selected_round"]
     cols = [c for c in ("round", "weights_remaining", "n_weights", "epochs",
                         "train_loss", "valid_loss", "score", "selected")
             if c in rounds]
@@ -310,16 +312,15 @@ def cmd_demo(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    if args.strategy not in _strategies():
-        raise CLIError(
-            f"--strategy {args.strategy!r} is not valid; choose from "
-            + ", ".join(_strategies())
-        )
-    if not isinstance(args.rewind, int) and args.rewind not in _rewind_modes():
-        raise CLIError(
-            f"--rewind {args.rewind!r} is not valid; choose from "
-            + ", ".join(_rewind_modes()) + " or an epoch number k"
-        )
+    from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
+
+    lottery = {
+        "n_rounds": args.rounds, "prune_rate": args.prune_rate,
+        "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
+        "select": args.select, "random_state": args.seed,
+    }
+    # the estimator's own parameter checks, before any data is read
+    LotteryTicketClassifier(**lottery)._validate_params()
     frame = read_table(args.data)
     X, y, text_columns = split_features(frame, args.target, args.data)
 
@@ -330,7 +331,6 @@ def cmd_fit(args) -> int:
     from skorch import NeuralNetClassifier, NeuralNetRegressor
     from skorch.dataset import ValidSplit
 
-    from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
     from .modules import MLP
     from .tickets import load_ticket, save_ticket
 
@@ -390,11 +390,7 @@ def cmd_fit(args) -> int:
             **common,
         )
         estimator = LotteryTicketRegressor
-    clf = estimator(
-        net, n_rounds=args.rounds, prune_rate=args.prune_rate,
-        strategy=args.strategy, rewind=args.rewind, scope=args.scope,
-        select=args.select, verbose=verbose, random_state=args.seed,
-    )
+    clf = estimator(net, verbose=verbose, **lottery)
     model = make_pipeline(StandardScaler(), clf)
     start = time.perf_counter()
     model.fit(X_train, y_train)

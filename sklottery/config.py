@@ -170,13 +170,15 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         )
     if target is not None and n_rounds < 1:
         raise ValueError(
-            f"target_sparsity needs n_rounds >= 1 pruning rounds; got n_rounds={n_rounds}"
+            "target_sparsity needs n_rounds >= 1 pruning rounds; "
+            f"got n_rounds={n_rounds}"
         )
     strategy = params["strategy"]
     resolve_strategy(strategy)
     rewind = check_rewind(params["rewind"])
     rewind_epoch = rewind if isinstance(rewind, int) else None
-    if rewind_epoch is not None and max_epochs is not None and rewind_epoch > max_epochs:
+    late = rewind_epoch is not None and max_epochs is not None
+    if late and rewind_epoch > max_epochs:
         raise ValueError(
             f"rewind={rewind_epoch} (late rewinding to epoch {rewind_epoch} of the "
             f"dense round) exceeds the net's max_epochs={max_epochs}"

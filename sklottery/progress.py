@@ -19,7 +19,9 @@ class RoundProgress:
                 "is not installed; install it with `pip install sklottery[progress]` "
                 "(or `pip install tqdm`), or set verbose=0"
             ) from exc
-        self.bar = tqdm(total=total, initial=initial, desc="lottery rounds", unit="round")
+        self.bar = tqdm(
+            total=total, initial=initial, desc="lottery rounds", unit="round"
+        )
 
     def update(self, record) -> None:
         self.bar.set_postfix(

@@ -4,7 +4,6 @@ Imports torch only; the skorch callbacks that drive it during training live
 in :mod:`sklottery.callbacks`.
 """
 
-from .strategies import ALIASES, STRATEGIES, compute_scores, needs_grad, resolve_strategy
 from .masks import (
     RESCALE_KINDS,
     DeviceMasks,
@@ -24,6 +23,13 @@ from .scope import (
     n_to_prune,
     per_round_rate,
     resolve_rate,
+)
+from .strategies import (
+    ALIASES,
+    STRATEGIES,
+    compute_scores,
+    needs_grad,
+    resolve_strategy,
 )
 from .targets import PrunableTensor, find_prunable
 

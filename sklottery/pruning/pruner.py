@@ -12,7 +12,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .strategies import compute_scores, needs_grad, resolve_strategy
 from .masks import (
     RESCALE_KINDS,
     apply_masks,
@@ -22,6 +21,7 @@ from .masks import (
 )
 from .rewind import check_rewind, fresh_values, rewind_values
 from .scope import make_plan, masks_from_scores, resolve_rate
+from .strategies import compute_scores, needs_grad, resolve_strategy
 from .targets import find_prunable
 
 __all__ = ["Pruner", "layer_table", "loss_gradients"]

@@ -3,7 +3,8 @@
 A strategy (Zhou et al. call it a *mask criterion*) maps ``(w_init,
 w_final)`` -- the weights at the start of the round (the rewind point) and
 after training -- to a score tensor of the same shape; the weights with the
-*highest* scores are kept. Strategies never touch a module. A new strategy is one small function added to :data:`STRATEGIES`.
+*highest* scores are kept. Strategies never touch a module. A new strategy
+is one small function added to :data:`STRATEGIES`.
 
 The names and definitions follow Zhou et al. (2019), "Deconstructing Lottery
 Tickets: Zeros, Signs, and the Supermask", Table 1, and Frankle & Carbin

@@ -64,26 +64,23 @@ def _int_at_least(minimum):
     return parse
 
 
-def _open_unit(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in the open interval (0, 1), got {text!r}"
-        )
-    return value
+def _float_in(accept, expected):
+    """An option type: a float for which ``accept(value)`` holds."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0.0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_open_unit = _float_in(lambda v: 0.0 < v < 1.0, "a number in the open interval (0, 1)")
+_positive_float = _float_in(lambda v: 0.0 < v < math.inf, "a positive number")
 
 
 def _hidden(text):

@@ -317,9 +317,9 @@ sparse_module_
 
     Examples
     --------
+    >>> import torch
     >>> from sklearn.datasets import make_regression
     >>> from skorch import NeuralNetRegressor
-    >>> import torch
     >>> from sklottery import LotteryTicketRegressor, MLP
     >>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
     >>> net = NeuralNetRegressor(MLP, module__hidden_units=(16,), max_epochs=5,

@@ -114,16 +114,19 @@ class DenseRound:
     ``ticket_epoch`` the early-bird epoch, when asked for.
     """
 
+    # what the later rounds start from
     trained: dict
     history: list
     rng_state: torch.Tensor
     final_lrs: list
+    # round 0's figures for its record
     epochs: int
     train_loss: float
     valid_loss: float
     wall_time: float
+    # asked for by late rewinding and early-bird tickets only
     rewind_point: dict | None = None
-    ticket_epoch: int | None = None
+    ticket_epoch: float = math.nan
 
 
 @dataclass
@@ -139,6 +142,7 @@ class LotteryState:
 
     records: list[RoundRecord]
     selected_round: int
+    # the selected round's tensors
     values: dict
     masks: dict
     rewind_point: dict

@@ -1,4 +1,4 @@
-"""Mask criteria and rewind modes on sklearn's digits (issue 3).
+"""Pruning strategies and rewind modes on sklearn's digits.
 
 For each configuration, ``LotteryTicketClassifier`` (LeNet-300-100-shaped
 MLP, Adam 1.2e-3 with a x0.1 step halfway through each round, batch 60) runs
@@ -10,7 +10,7 @@ last round on the validation split: the "supermask" score of Zhou et al.
 ``rewind="init"``) measured in the same run. A last block compares the
 dense round with early-bird stopping against the full dense round.
 
-Run: ``python benchmarks/bench_criteria.py [--seeds 3] [--epochs 10]``.
+Run: ``python benchmarks/bench_strategies.py [--seeds 3] [--epochs 10]``.
 """
 
 from __future__ import annotations

@@ -59,13 +59,13 @@ def make_tiny_regressor_net(max_epochs=20, train_split=None, **kwargs):
     return NeuralNetRegressor(MLP, **params)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_net():
     """``tiny_net(max_epochs=3, train_split=None, **net_params)``."""
     return make_tiny_net
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_regressor_net():
     """``tiny_regressor_net(max_epochs=20, train_split=None, **net_params)``."""
     return make_tiny_regressor_net
@@ -98,7 +98,7 @@ def _expected_kept(sizes, rates, n_rounds):
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def expected_kept():
     """``expected_kept(sizes, rates, n_rounds)``: kept counts per round."""
     return _expected_kept

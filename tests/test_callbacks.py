@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-from skorch import NeuralNet, NeuralNetClassifier
+from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 from torch import nn
 
-from sklottery import MLP, Pruner
+from sklottery import Pruner
 from sklottery.callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from sklottery.pruning.masks import FLOAT_MASK_MAX_NUMEL
 
@@ -21,17 +21,21 @@ class EpochStates(Callback):
                          for n, p in net.module_.named_parameters()})
 
 
-def plain_net(callbacks, max_epochs=4, lr=0.05, optimizer=torch.optim.Adam, **kw):
-    net = NeuralNetClassifier(
-        MLP, module__input_units=10, module__output_units=3,
-        module__hidden_units=(16,), criterion=nn.CrossEntropyLoss,
-        optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=50,
-        train_split=None, verbose=0, callbacks=callbacks, **kw,
-    )
-    return net.initialize()
+@pytest.fixture(scope="module")
+def plain_net(tiny_net):
+    """An initialized tiny net for ``blobs`` (10 inputs, 3 classes)."""
+
+    def make(callbacks, max_epochs=4, lr=0.05, **kw):
+        net = tiny_net(
+            max_epochs=max_epochs, lr=lr, batch_size=50, module__input_units=10,
+            module__output_units=3, callbacks=callbacks, **kw,
+        )
+        return net.initialize()
+
+    return make
 
 
-def test_apply_masks_keeps_pruned_weights_zero_with_momentum(blobs):
+def test_apply_masks_keeps_pruned_weights_zero_with_momentum(blobs, plain_net):
     X, y = blobs
     net = plain_net([], optimizer=torch.optim.SGD, optimizer__momentum=0.9, lr=0.5)
     pruner = Pruner(net.module_, prune_rate=0.5)
@@ -46,7 +50,7 @@ def test_apply_masks_keeps_pruned_weights_zero_with_momentum(blobs):
             assert int((p != 0).sum()) == pruner.n_kept()[name]
 
 
-def test_apply_masks_takes_a_dict_and_refuses_anything_else(blobs):
+def test_apply_masks_takes_a_dict_and_refuses_anything_else(blobs, plain_net):
     X, y = blobs
     net = plain_net([], max_epochs=1)
     masks = {n: torch.rand(p.shape) < 0.5 for n, p in net.module_.named_parameters()
@@ -85,7 +89,7 @@ def test_large_tensors_masked_during_training_stay_exactly_zero():
             assert int((p[masks[name]] != 0).sum()) == int(masks[name].sum())
 
 
-def test_rewind_checkpoint_and_masks_in_a_plain_skorch_net(blobs):
+def test_rewind_checkpoint_and_masks_in_a_plain_skorch_net(blobs, plain_net):
     X, y = blobs
     log = []
     net = plain_net([("states", EpochStates(log))])
@@ -110,7 +114,7 @@ def test_rewind_checkpoint_and_masks_in_a_plain_skorch_net(blobs):
         assert torch.equal(param.detach(), expected)
 
 
-def test_rewind_checkpoint_at_epoch_zero_keeps_the_initialization(blobs):
+def test_rewind_checkpoint_at_epoch_zero_keeps_the_initialization(blobs, plain_net):
     X, y = blobs
     net = plain_net([], max_epochs=2)
     init = {n: p.detach().clone() for n, p in net.module_.named_parameters()}
@@ -124,7 +128,7 @@ def test_rewind_checkpoint_at_epoch_zero_keeps_the_initialization(blobs):
         assert torch.equal(pruner.rewind_point[name], value)
 
 
-def test_early_bird_stops_a_plain_skorch_fit(blobs):
+def test_early_bird_stops_a_plain_skorch_fit(blobs, plain_net):
     X, y = blobs
     net = plain_net([], max_epochs=40, lr=0.01)
     pruner = Pruner(net.module_, prune_rate=0.5)

@@ -111,7 +111,8 @@ def test_numpy_scalars_are_accepted(make_clf):
     [
         ({"prune_rate": 0.2, "target_sparsity": 0.9},
          "either prune_rate .* or target_sparsity"),
-        ({"n_rounds": 0, "target_sparsity": 0.5}, "target_sparsity needs n_rounds >= 1"),
+        ({"n_rounds": 0, "target_sparsity": 0.5},
+         "target_sparsity needs n_rounds >= 1"),
         ({"rewind": 5}, "exceeds the net's max_epochs=1"),
         ({"early_bird": True, "strategy": "random"}, "deterministic pruning strategy"),
         ({"early_bird": {"tresh": 0.1}}, r"valid keys are \['patience', 'threshold'\]"),
@@ -199,7 +200,7 @@ def test_network_with_nothing_prunable(module):
         LotteryTicketClassifier(net).fit(X, y)
 
 
-# -- not fitted; __init__ ----------------------------------------------------------------
+# -- not fitted; __init__ --------------------------------------------------------
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score"])
 def test_methods_before_fit_raise_not_fitted(make_clf, method):
     args = (X, y) if method == "score" else (X,)

@@ -549,8 +549,10 @@ def test_rescale_in_the_estimator_and_pickle(options_net, blobs):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     # and the selected round's hooks follow the restored masks
     best = LotteryTicketClassifier(options_net(), n_rounds=2, prune_rate=0.5,
-                                   rescale=True, select="best",
-                                   random_state=0).fit(X, Y)
+                                   rescale=True, select="best", random_state=0)
+    with pytest.warns(UserWarning, match="without a validation split") as record:
+        best.fit(X, Y)
+    assert record[0].filename == __file__  # the warning points at the caller
     hook = next(iter(best.net_.module_.hidden[0]._forward_hooks.values()), None)
     kept = int(best.masks_["hidden.0.weight"].sum())
     assert (hook is None) == (kept == 160)

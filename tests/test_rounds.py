@@ -180,8 +180,11 @@ def test_ctrl_c_after_round_zero_keeps_the_last_completed_round(
     X, y = data
     extra = PHASES[phase](monkeypatch)
     clf = make_clf(n_rounds=3, **extra)
-    with pytest.warns(RuntimeWarning, match=r"after round 1 completed.*keeps round 1"):
+    with pytest.warns(
+        RuntimeWarning, match=r"after round 1 completed.*keeps round 1"
+    ) as record:
         fitted = clf.fit(X, y)
+    assert record[0].filename == __file__  # the warning points at the caller
     assert fitted is clf
     assert clf.interrupted_ is True
     assert clf.rounds_["round"].tolist() == [0, 1]

@@ -124,6 +124,17 @@ def interrupt_training(monkeypatch):
     return {}
 
 
+# Training batches run before the fit stopped: no round starts after Ctrl-C.
+BATCHES_RUN = {
+    "training": 2 * BATCHES_PER_ROUND + 3,
+    "scoring": 3 * BATCHES_PER_ROUND,  # round 2 trained, then its score
+    "pruning": 2 * BATCHES_PER_ROUND,
+    "rewinding": 2 * BATCHES_PER_ROUND,
+    "round_setup": 2 * BATCHES_PER_ROUND,
+    "progress_bar": 2 * BATCHES_PER_ROUND,
+}
+
+
 def interrupt_scoring(monkeypatch):
     # score calls: untrained and trained score of rounds 0, 1, 2 -> the 6th is
     # the trained score of round 2
@@ -186,6 +197,7 @@ def test_ctrl_c_after_round_zero_keeps_the_last_completed_round(
         fitted = clf.fit(X, y)
     assert record[0].filename == __file__  # the warning points at the caller
     assert fitted is clf
+    assert SEEN["batches"] == BATCHES_RUN[phase]
     assert clf.interrupted_ is True
     assert clf.rounds_["round"].tolist() == [0, 1]
     assert clf.selected_round_ == 1
@@ -318,6 +330,9 @@ def test_warm_start_adds_rounds_and_masks_only_shrink(make_clf, data):
     for name, mask in clf.masks_.items():
         assert not bool((mask & ~masks[name]).any())  # nothing comes back
     assert clf.selected_round_ == 4
+    # survivors rewind to the first fit's rewind point: every tensor of the net
+    names = {n for n, _ in clf.net_.module_.named_parameters()}
+    assert set(clf.rewind_point_) == names
 
 
 def test_warm_start_continues_from_the_fitted_state_not_from_scratch(make_clf, data):

@@ -1,4 +1,4 @@
-"""Reporting (rounds_, layers_), round selection, verbose and set_output."""
+"""Reporting (rounds_, layers_), round selection (RoundSelector) and set_output."""
 
 
 import numpy as np

@@ -26,10 +26,12 @@ from .callbacks import ApplyMasks
 from .config import PARAMETER_CONSTRAINTS, make_config
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
+from .progress import RoundProgress
 from .pruning import Pruner, find_prunable
 from .pruning.rewind import KEEP_TRAINED
 from .rounds import (
     MASKS_CALLBACK,
+    LotteryResult,
     LotteryState,
     RoundRecord,
     deferred_interrupt,
@@ -44,6 +46,8 @@ __all__ = ["BaseLotteryTicket"]
 
 #: Rows per forward call of the sparse export (its layouts are chosen for it).
 SPARSE_BATCH = 256
+#: Attributes fit sets from X and y before the lottery runs.
+_DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d")
 
 
 def _initialize(net):
@@ -204,6 +208,17 @@ class BaseLotteryTicket(
         -------
         self
         """
+        # put back what fit learnt from X and y if it fails or is interrupted
+        before = {a: v for a, v in vars(self).items() if a in _DATA_ATTRS}
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            for attr in _DATA_ATTRS:
+                self.__dict__.pop(attr, None)
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y):
         self._validate_params()
         self._check_net()
         resume = self.warm_start and hasattr(self, "rounds_")
@@ -219,9 +234,7 @@ class BaseLotteryTicket(
                 warnings.warn(
                     f"warm_start=True with n_rounds={config.n_rounds} equal to the "
                     "rounds already run: nothing to fit; increase n_rounds for more "
-                    "rounds",
-                    UserWarning,
-                    stacklevel=2,
+                    "rounds", UserWarning, stacklevel=3,
                 )
                 return self
         X, y = self._validate_X_y(X, y, reset=not resume)
@@ -236,14 +249,11 @@ class BaseLotteryTicket(
                 f"select={self.select!r} without a validation split: rounds are "
                 "judged by their score on the training data; give the net a "
                 "train_split (e.g. skorch's ValidSplit) to select on held-out data",
-                UserWarning,
-                stacklevel=2,
+                UserWarning, stacklevel=3,
             )
         user_split, user_callbacks = net.train_split, net.callbacks
         progress = None
         if self.verbose > 0:
-            from .progress import RoundProgress
-
             first = 0 if done is None else done + 1
             progress = RoundProgress(config.last_round + 1, first)
         with torch.random.fork_rng(devices=[]):
@@ -254,15 +264,10 @@ class BaseLotteryTicket(
             state = self._lottery_state() if resume else None
             if resume:
                 self._check_same_module(net)
+            memory = check_memory(self.memory) if self.memory is not None else None
             result = run_lottery(
-                net,
-                pruner,
-                data,
-                config,
-                score=type(self)._round_score,
-                memory=check_memory(self.memory) if self.memory is not None else None,
-                resume=state,
-                progress=progress,
+                net, pruner, data, config, score=type(self)._round_score,
+                memory=memory, resume=state, progress=progress,
             )
         with deferred_interrupt() as caught:
             self._set_fitted(
@@ -308,8 +313,6 @@ class BaseLotteryTicket(
         if n_outputs != self._n_outputs or (
             previous is not None and not np.array_equal(previous, self.classes_)
         ):
-            if previous is not None:
-                self.classes_ = previous
             raise ValueError(
                 "warm_start=True continues the fitted network, so y must have the "
                 f"same classes/outputs as the first fit ({self._n_outputs} outputs"
@@ -362,7 +365,7 @@ class BaseLotteryTicket(
                 "completed rounds) as its ticket; interrupted_ is True and "
                 "warm_start=True resumes",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         masks = result.masks
         # leave the fitted net as the user configured it, still enforcing the
@@ -535,8 +538,6 @@ class BaseLotteryTicket(
                 f"the ticket's selected_round {info['selected_round']} is not one "
                 f"of its rounds {[r.round for r in records]}"
             )
-        from .rounds import LotteryResult
-
         result = LotteryResult(
             records=records,
             selected_round=info["selected_round"],

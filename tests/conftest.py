@@ -1,8 +1,19 @@
+"""Shared data and tiny nets for the tests.
+
+The net factories are fixtures returning a function (tests build nets with
+their own options); every net is small enough to train in milliseconds.
+"""
+
+import math
 import random
 
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits, make_classification
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+
+from sklottery import MLP
 
 # Tiny nets on two cores: one thread avoids oversubscription between workers.
 torch.set_num_threads(1)
@@ -13,3 +24,81 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+def make_tiny_net(max_epochs=3, train_split=None, **kwargs):
+    """A skorch classifier around a one-hidden-layer (16 units) MLP."""
+    params = {
+        "module__hidden_units": (16,),
+        "criterion": torch.nn.CrossEntropyLoss,
+        "optimizer": torch.optim.Adam,
+        "lr": 0.02,
+        "max_epochs": max_epochs,
+        "batch_size": 64,
+        "train_split": train_split,
+        "iterator_train__shuffle": True,
+        "verbose": 0,
+        **kwargs,
+    }
+    return NeuralNetClassifier(MLP, **params)
+
+
+def make_tiny_regressor_net(max_epochs=20, train_split=None, **kwargs):
+    """A skorch regressor around a one-hidden-layer (16 units) MLP."""
+    params = {
+        "module__hidden_units": (16,),
+        "optimizer": torch.optim.Adam,
+        "lr": 0.02,
+        "max_epochs": max_epochs,
+        "batch_size": 64,
+        "train_split": train_split,
+        "iterator_train__shuffle": True,
+        "verbose": 0,
+        **kwargs,
+    }
+    return NeuralNetRegressor(MLP, **params)
+
+
+@pytest.fixture(scope="session")
+def tiny_net():
+    """``tiny_net(max_epochs=3, train_split=None, **net_params)``."""
+    return make_tiny_net
+
+
+@pytest.fixture(scope="session")
+def tiny_regressor_net():
+    """``tiny_regressor_net(max_epochs=20, train_split=None, **net_params)``."""
+    return make_tiny_regressor_net
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The first 300 digits images (64 features in [0, 1], float32) and labels."""
+    X, y = load_digits(return_X_y=True)
+    return (X[:300] / 16.0).astype(np.float32), y[:300]
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """240 samples, 10 float32 features, 3 classes (make_classification)."""
+    X, y = make_classification(
+        240, 10, n_informative=6, n_classes=3, random_state=1
+    )
+    return X.astype(np.float32), y
+
+
+def _expected_kept(sizes, rates, n_rounds):
+    """Kept counts per layer for rounds 0..n_rounds, from the documented rule:
+    a layer prunes floor(rate * remaining + 0.5) of its remaining weights and
+    never its last one."""
+    kept, out = list(sizes), [list(sizes)]
+    for _ in range(n_rounds):
+        kept = [k - min(math.floor(r * k + 0.5), k - 1) for k, r in zip(kept, rates)]
+        out.append(list(kept))
+    return out
+
+
+@pytest.fixture(scope="session")
+def expected_kept():
+    """``expected_kept(sizes, rates, n_rounds)``: kept counts per round."""
+    return _expected_kept

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from lottery_helpers import small_digits, tiny_net
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklottery import LotteryTicketClassifier
@@ -18,7 +17,7 @@ def _imported_sklottery():
     return "sklottery.estimator" in sys.modules
 
 
-def _search():
+def _search(tiny_net):
     est = LotteryTicketClassifier(tiny_net(max_epochs=2), n_rounds=1, random_state=0)
     return GridSearchCV(
         est,
@@ -31,14 +30,14 @@ def _search():
     )
 
 
-def test_dask_search_matches_local_search():
-    X, y = small_digits(200)
-    local = _search().set_params(n_jobs=1).fit(X, y)
+def test_dask_search_matches_local_search(digits, tiny_net):
+    X, y = digits[0][:200], digits[1][:200]
+    local = _search(tiny_net).set_params(n_jobs=1).fit(X, y)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         with joblib.parallel_config(backend="dask"):
-            remote = _search().fit(X, y)
+            remote = _search(tiny_net).fit(X, y)
         # the candidates really ran on the two worker processes
         assert len(client.scheduler_info()["workers"]) == 2
         # ... and the fits ran there: the fresh worker processes imported

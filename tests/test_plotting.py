@@ -6,13 +6,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.datasets import load_iris
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skorch import NeuralNetClassifier
 
-from sklottery import MLP, LotteryTicketClassifier
+from sklottery import LotteryTicketClassifier
 from sklottery.plotting import plot_rounds
 
 matplotlib.use("Agg")
@@ -25,23 +23,23 @@ def _close_figures():
     plt.close("all")
 
 
-def _clf(strategy="large_final"):
-    net = NeuralNetClassifier(
-        MLP, module__hidden_units=(8,), criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam, lr=0.02, max_epochs=2, train_split=None,
-        verbose=0,
-    )
-    return LotteryTicketClassifier(
-        net, n_rounds=2, prune_rate=0.5, strategy=strategy, random_state=0
-    )
+@pytest.fixture(scope="module")
+def make_clf(tiny_net):
+    def make(strategy="large_final"):
+        net = tiny_net(max_epochs=2, module__hidden_units=(8,))
+        return LotteryTicketClassifier(
+            net, n_rounds=2, prune_rate=0.5, strategy=strategy, random_state=0
+        )
+
+    return make
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(make_clf):
     X, y = load_iris(return_X_y=True)
     return {
-        "ticket": _clf().fit(X, y),
-        "random": _clf("random").fit(X, y),
+        "ticket": make_clf().fit(X, y),
+        "random": make_clf("random").fit(X, y),
     }
 
 
@@ -81,9 +79,9 @@ def test_dict_of_runs_labels_ticket_vs_controls(fitted):
     assert ax.get_title() == "iris"
 
 
-def test_list_of_estimators_and_pipeline(fitted):
+def test_list_of_estimators_and_pipeline(fitted, make_clf):
     X, y = load_iris(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), _clf()).fit(X, y)
+    pipe = make_pipeline(StandardScaler(), make_clf()).fit(X, y)
     ax = plot_rounds([pipe, fitted["random"]])
     assert [line.get_label() for line in ax.get_lines()] == [
         "large_final, rewind=init",
@@ -108,7 +106,7 @@ def test_tables_with_other_columns_and_given_axes():
     assert left < right
 
 
-def test_bad_inputs_raise_clear_errors(fitted):
+def test_bad_inputs_raise_clear_errors(fitted, make_clf):
     with pytest.raises(ValueError, match="no column 'test_acc'"):
         plot_rounds(fitted["ticket"], y="test_acc")
     with pytest.raises(TypeError, match="rounds_ DataFrame"):
@@ -118,7 +116,7 @@ def test_bad_inputs_raise_clear_errors(fitted):
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
-        plot_rounds(_clf())
+        plot_rounds(make_clf())
 
 
 def test_missing_matplotlib_names_the_extra(fitted, monkeypatch):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from lottery_helpers import TARGETS, TargetSpy, tiny_regressor_net
 from sklearn.datasets import make_regression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold
 from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 
 from sklottery import MLP, LotteryTicketRegressor
@@ -20,15 +20,30 @@ def data():
     return X.astype(np.float32), (y / y.std()).astype(np.float64)
 
 
-def _reg(net=None, **kwargs):
-    params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
-    return LotteryTicketRegressor(net or tiny_regressor_net(), **params)
+# (shape, dtype) of the targets each training round saw, in this process.
+TARGETS = []
 
 
-def test_single_target(data):
+class TargetSpy(Callback):
+    """Records the shape and dtype of ``y`` at the start of each round."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        TARGETS.append((tuple(y.shape), y.dtype))
+
+
+@pytest.fixture(scope="module")
+def make_reg(tiny_regressor_net):
+    def make(net=None, **kwargs):
+        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
+        return LotteryTicketRegressor(net or tiny_regressor_net(), **params)
+
+    return make
+
+
+def test_single_target(data, make_reg, tiny_regressor_net):
     X, y = data
     TARGETS.clear()
-    reg = _reg(tiny_regressor_net(callbacks=[("spy", TargetSpy())])).fit(X, y)
+    reg = make_reg(tiny_regressor_net(callbacks=[("spy", TargetSpy())])).fit(X, y)
     # the net trains on float32 targets of shape (n, 1), every round
     assert TARGETS == [((160, 1), torch.float32)] * 3
     pred = reg.predict(X)
@@ -43,21 +58,21 @@ def test_single_target(data):
     assert reg.transform(X).shape == (160, 16)
 
 
-def test_multi_target(data):
+def test_multi_target(data, make_reg):
     X, _ = data
     X, Y = make_regression(160, 6, n_targets=3, random_state=1)
     Y = Y / Y.std(axis=0)
-    reg = _reg().fit(X, Y)
+    reg = make_reg().fit(X, Y)
     assert reg.net_.module_.output.out_features == 3
     pred = reg.predict(X)
     assert pred.shape == (160, 3)
     assert reg.score(X, Y) == pytest.approx(r2_score(Y, pred))
 
 
-def test_selection_on_validation_r2(data):
+def test_selection_on_validation_r2(data, make_reg, tiny_regressor_net):
     X, y = data
     net = tiny_regressor_net(train_split=ValidSplit(4))
-    reg = _reg(net, n_rounds=3, select="best").fit(X, y)
+    reg = make_reg(net, n_rounds=3, select="best").fit(X, y)
     scores = reg.rounds_["score"].to_numpy()
     assert (reg.rounds_["score_on"] == "valid").all()
     assert reg.selected_round_ == np.flatnonzero(scores == scores.max()).max()
@@ -68,10 +83,10 @@ def test_selection_on_validation_r2(data):
     )
 
 
-def test_search_and_cache(data, tmp_path):
+def test_search_and_cache(data, tmp_path, make_reg):
     X, y = data
     search = GridSearchCV(
-        _reg(memory=str(tmp_path)),
+        make_reg(memory=str(tmp_path)),
         {"prune_rate": [0.2, 0.5, 0.8], "net__lr": [0.01, 0.03]},
         scoring={"score": "r2", "sparsity": sparsity_scorer},
         refit=make_sparsest_refit(tol=0.05),
@@ -104,9 +119,9 @@ def test_default_net(data):
     assert len(reg.rounds_) == 2
 
 
-def test_sparse_inference_and_warm_start(data):
+def test_sparse_inference_and_warm_start(data, make_reg):
     X, y = data
-    reg = _reg(n_rounds=1).fit(X, y)
+    reg = make_reg(n_rounds=1).fit(X, y)
     dense_pred = reg.predict(X)
     reg.set_params(inference="sparse")
     np.testing.assert_allclose(reg.predict(X), dense_pred, rtol=1e-5, atol=1e-5)
@@ -116,11 +131,11 @@ def test_sparse_inference_and_warm_start(data):
     assert reg.predict(X).shape == (160,)
 
 
-def test_ticket_file_round_trip(data, tmp_path):
+def test_ticket_file_round_trip(data, tmp_path, make_reg):
     X, y = data
-    reg = _reg(n_rounds=1).fit(X, y)
+    reg = make_reg(n_rounds=1).fit(X, y)
     reg.save_ticket(tmp_path / "reg.npz")
-    loaded = _reg(n_rounds=1).load_ticket(tmp_path / "reg.npz")
+    loaded = make_reg(n_rounds=1).load_ticket(tmp_path / "reg.npz")
     np.testing.assert_allclose(loaded.predict(X), reg.predict(X), rtol=1e-6)
     assert loaded.predict(X).shape == (160,)
     assert loaded.score(X, y) == pytest.approx(reg.score(X, y))

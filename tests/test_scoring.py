@@ -4,7 +4,6 @@ import pickle
 
 import numpy as np
 import pytest
-from lottery_helpers import small_digits, tiny_net
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -18,38 +17,43 @@ from sklottery.scoring import make_sparsest_refit, make_ticket_scorer, sparsity_
 
 
 @pytest.fixture(scope="module")
-def data():
-    return small_digits(240)
-
-
-def _clf(train_split=ValidSplit(4, stratified=True), **kwargs):
-    params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
-    net = tiny_net(max_epochs=2, train_split=train_split)
-    return LotteryTicketClassifier(net, **params)
+def data(digits):
+    X, y = digits
+    return X[:240], y[:240]
 
 
 @pytest.fixture(scope="module")
-def fitted(data):
-    return _clf().fit(*data)
+def make_clf(tiny_net):
+    def make(train_split=ValidSplit(4, stratified=True), **kwargs):
+        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
+        net = tiny_net(max_epochs=2, train_split=train_split)
+        return LotteryTicketClassifier(net, **params)
+
+    return make
 
 
-def test_sparsity_scorer(fitted, data):
+@pytest.fixture(scope="module")
+def fitted(data, make_clf):
+    return make_clf().fit(*data)
+
+
+def test_sparsity_scorer(fitted, data, make_clf):
     X, y = data
     masks = fitted.masks_.values()
     zero = sum(int((~m).sum()) for m in masks) / sum(m.numel() for m in masks)
     assert sparsity_scorer(fitted, X, y) == pytest.approx(zero)
     assert sparsity_scorer(fitted, X, y) == fitted.sparsity_
     assert zero > 0.5
-    pipe = make_pipeline(StandardScaler(), _clf()).fit(X, y)
+    pipe = make_pipeline(StandardScaler(), make_clf()).fit(X, y)
     assert sparsity_scorer(pipe, X, y) == pipe[-1].sparsity_
 
 
-def test_scorers_reject_other_estimators(data):
+def test_scorers_reject_other_estimators(data, make_clf):
     X, y = data
     with pytest.raises(TypeError, match="sklottery estimator"):
         sparsity_scorer(LogisticRegression().fit(X, y), X, y)
     with pytest.raises(NotFittedError):
-        sparsity_scorer(_clf(), X, y)
+        sparsity_scorer(make_clf(), X, y)
 
 
 def test_ticket_scorer_values(fitted, data):
@@ -70,14 +74,14 @@ def test_ticket_scorer_values(fitted, data):
     assert bal == pytest.approx(balanced_accuracy_score(y, fitted.predict(X)) - 1.5)
 
 
-def test_ticket_scorer_dense_baseline(fitted, data):
+def test_ticket_scorer_dense_baseline(fitted, data, make_clf):
     X, y = data
     dense = fitted.rounds_["score"].iloc[0]
     s = fitted.score(X, y)
     tol = 0.05
     expected = fitted.sparsity_ if s >= dense - tol else s - (dense - tol)
     assert make_ticket_scorer(tol=tol)(fitted, X, y) == pytest.approx(expected)
-    no_valid = _clf(train_split=None).fit(X, y)
+    no_valid = make_clf(train_split=None).fit(X, y)
     with pytest.raises(ValueError, match="validation split"):
         make_ticket_scorer()(no_valid, X, y)
 
@@ -116,7 +120,7 @@ def test_sparsest_refit_rule():
     assert pickle.loads(pickle.dumps(refit))(results) == 4
 
 
-def test_multi_metric_search_with_refit_rule(data):
+def test_multi_metric_search_with_refit_rule(data, make_clf):
     X, y = data
     scoring = {
         "score": "accuracy",
@@ -124,7 +128,7 @@ def test_multi_metric_search_with_refit_rule(data):
         "ticket": make_ticket_scorer(tol=0.05),
     }
     search = GridSearchCV(
-        _clf(),
+        make_clf(),
         {"prune_rate": [0.2, 0.6], "n_rounds": [1, 2]},
         scoring=scoring,
         refit=make_sparsest_refit(tol=0.05),
@@ -148,10 +152,10 @@ def test_multi_metric_search_with_refit_rule(data):
     assert np.isfinite(res["mean_test_ticket"]).all()
 
 
-def test_cross_validate_with_scorers(data):
+def test_cross_validate_with_scorers(data, make_clf):
     X, y = data
     out = cross_validate(
-        _clf(),
+        make_clf(),
         X,
         y,
         cv=KFold(2),

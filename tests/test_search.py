@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from lottery_helpers import small_digits, tiny_net
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -22,13 +21,18 @@ CV = KFold(2, shuffle=True, random_state=0)
 
 
 @pytest.fixture(scope="module")
-def data():
-    return small_digits(200)
+def data(digits):
+    X, y = digits
+    return X[:200], y[:200]
 
 
-def _clf(**kwargs):
-    params = {"n_rounds": 1, "prune_rate": 0.5, "random_state": 0, **kwargs}
-    return LotteryTicketClassifier(tiny_net(max_epochs=2), **params)
+@pytest.fixture(scope="module")
+def make_clf(tiny_net):
+    def make(**kwargs):
+        params = {"n_rounds": 1, "prune_rate": 0.5, "random_state": 0, **kwargs}
+        return LotteryTicketClassifier(tiny_net(max_epochs=2), **params)
+
+    return make
 
 
 def _kept(result, i):
@@ -36,7 +40,7 @@ def _kept(result, i):
     return result["estimator"][i].rounds_["n_weights"].iloc[-1]
 
 
-def test_grid_search_over_pruning_and_net_parameters(data):
+def test_grid_search_over_pruning_and_net_parameters(data, make_clf):
     X, y = data
     grid = {
         "prune_rate": [0.3, 0.6],
@@ -47,7 +51,7 @@ def test_grid_search_over_pruning_and_net_parameters(data):
         "net__module__hidden_units": [(8,), (16,)],
     }
     search = GridSearchCV(
-        _clf(), grid, cv=CV, error_score="raise",
+        make_clf(), grid, cv=CV, error_score="raise",
         scoring={"score": "accuracy", "sparsity": sparsity_scorer}, refit="score",
     ).fit(X, y)
     res = search.cv_results_
@@ -72,11 +76,11 @@ def test_grid_search_over_pruning_and_net_parameters(data):
     )
 
 
-def test_grid_search_over_rewind_modes(data):
+def test_grid_search_over_rewind_modes(data, make_clf):
     X, y = data
     modes = [*REWIND_MODES, 1]  # 1: late rewinding to epoch 1
     search = GridSearchCV(
-        _clf(), {"rewind": modes}, cv=CV, error_score="raise"
+        make_clf(), {"rewind": modes}, cv=CV, error_score="raise"
     ).fit(X, y)
     res = search.cv_results_
     assert [p["rewind"] for p in res["params"]] == modes
@@ -84,7 +88,7 @@ def test_grid_search_over_rewind_modes(data):
     assert search.best_estimator_.rewind == search.best_params_["rewind"]
 
 
-def test_randomized_search(data):
+def test_randomized_search(data, make_clf):
     X, y = data
     dist = {
         "prune_rate": [0.2, 0.4, 0.6, 0.8],
@@ -94,7 +98,7 @@ def test_randomized_search(data):
         "net__max_epochs": [1, 2],
     }
     search = RandomizedSearchCV(
-        _clf(), dist, n_iter=3, cv=CV, random_state=0, error_score="raise"
+        make_clf(), dist, n_iter=3, cv=CV, random_state=0, error_score="raise"
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -104,11 +108,11 @@ def test_randomized_search(data):
     )
 
 
-def test_halving_grid_search(data):
+def test_halving_grid_search(data, make_clf):
     X, y = data
     grid = {"prune_rate": [0.2, 0.5, 0.8], "strategy": ["large_final", "random"]}
     search = HalvingGridSearchCV(
-        _clf(), grid, cv=CV, factor=2, min_resources=60, error_score="raise",
+        make_clf(), grid, cv=CV, factor=2, min_resources=60, error_score="raise",
         random_state=0,
     ).fit(X, y)
     assert search.n_candidates_[0] == 6
@@ -118,9 +122,9 @@ def test_halving_grid_search(data):
     assert search.best_params_ in search.cv_results_["params"]
 
 
-def test_search_over_pipeline(data):
+def test_search_over_pipeline(data, make_clf):
     X, y = data
-    pipe = make_pipeline(MinMaxScaler(), _clf())
+    pipe = make_pipeline(MinMaxScaler(), make_clf())
     search = GridSearchCV(
         pipe,
         {"lotteryticketclassifier__prune_rate": [0.3, 0.6],
@@ -132,10 +136,10 @@ def test_search_over_pipeline(data):
     assert search.best_estimator_[-1].sparsity_ > 0
 
 
-def test_cross_validate_reports_rounds(data):
+def test_cross_validate_reports_rounds(data, make_clf):
     X, y = data
     out = cross_validate(
-        _clf(n_rounds=2, select="best"), X, y, cv=CV, return_estimator=True,
+        make_clf(n_rounds=2, select="best"), X, y, cv=CV, return_estimator=True,
         error_score="raise",
     )
     for est, test_score in zip(out["estimator"], out["test_score"]):

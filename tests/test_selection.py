@@ -1,35 +1,40 @@
-"""Reporting (rounds_, layers_), round selection, verbose and set_output."""
+"""Reporting (rounds_, layers_), round selection (RoundSelector) and set_output."""
 
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from lottery_helpers import small_digits, tiny_net
 from skorch.dataset import ValidSplit
 
-from sklottery import LotteryTicketClassifier
+from sklottery import LotteryTicketClassifier, Pruner
+from sklottery.rounds import RoundRecord
 from sklottery.selection import RoundSelector
 
 N_ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
-def data():
-    return small_digits(240)
-
-
-def _clf(**kwargs):
-    net = tiny_net(max_epochs=3, train_split=ValidSplit(4, stratified=True))
-    params = {"n_rounds": N_ROUNDS, "prune_rate": 0.6, "random_state": 0, **kwargs}
-    return LotteryTicketClassifier(net, **params)
+def data(digits):
+    X, y = digits
+    return X[:240], y[:240]
 
 
 @pytest.fixture(scope="module")
-def fitted(data):
+def make_clf(tiny_net):
+    def make(**kwargs):
+        net = tiny_net(max_epochs=3, train_split=ValidSplit(4, stratified=True))
+        params = {"n_rounds": N_ROUNDS, "prune_rate": 0.6, "random_state": 0, **kwargs}
+        return LotteryTicketClassifier(net, **params)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def fitted(data, make_clf):
     X, y = data
-    return {s: _clf(select=s, tol=0.02).fit(X, y) for s in ("last", "best", "ticket")}
+    modes = ("last", "best", "ticket")
+    return {s: make_clf(select=s, tol=0.02).fit(X, y) for s in modes}
 
 
 def _valid_accuracy(clf, X, y):
@@ -102,12 +107,12 @@ def test_selected_rounds(fitted):
     assert fitted["ticket"].selected_round_ == ok.max()
 
 
-def test_selected_round_equals_a_shorter_fit(fitted, data):
+def test_selected_round_equals_a_shorter_fit(fitted, data, make_clf):
     """Choosing round k gives exactly the model of a fit that stops at round k."""
     X, y = data
     for select in ("best", "ticket"):
         k = fitted[select].selected_round_
-        short = _clf(n_rounds=k).fit(X, y)
+        short = make_clf(n_rounds=k).fit(X, y)
         np.testing.assert_array_equal(
             short.predict_proba(X), fitted[select].predict_proba(X)
         )
@@ -115,9 +120,10 @@ def test_selected_round_equals_a_shorter_fit(fitted, data):
             assert torch.equal(fitted[select].masks_[name], mask)
 
 
-def test_ticket_tolerance_extremes(data):
+def test_ticket_tolerance_extremes(data, make_clf, tiny_net):
     X, y = data
-    assert _clf(n_rounds=2, select="ticket", tol=1.0).fit(X, y).selected_round_ == 2
+    clf = make_clf(n_rounds=2, select="ticket", tol=1.0).fit(X, y)
+    assert clf.selected_round_ == 2
     net = tiny_net(max_epochs=3, train_split=ValidSplit(4, stratified=True))
     # pruning 99% per round destroys the net: only the dense round matches it
     clf = LotteryTicketClassifier(
@@ -130,21 +136,18 @@ def test_ticket_tolerance_extremes(data):
 
 
 class _Net:
-    def __init__(self):
-        self.module_ = torch.nn.Linear(3, 2)
-        self.history_ = [{"epoch": 1}]
+    """The part of a skorch net the selector uses."""
+
+    def __init__(self, module):
+        self.module_ = module
+        self.history = [{"epoch": 1}]
 
 
-class _Pruner:
-    """The part of Pruner the selector uses; rounds start from the rewind point."""
-
-    def __init__(self):
-        self.masks = {"weight": torch.ones(2, 3, dtype=torch.bool)}
-        self.rewind_point = {}
-        self.reference = None
-
-    def stored_reference(self):
-        return None
+def _record(round_, score):
+    return RoundRecord(
+        round=round_, weights_remaining=1.0, n_weights=6, epochs=1,
+        train_loss=0.0, valid_loss=0.0, score=score, score_on="valid", wall_time=0.0,
+    )
 
 
 def test_selector_keeps_one_copy(monkeypatch):
@@ -154,72 +157,72 @@ def test_selector_keeps_one_copy(monkeypatch):
     real = selection.snapshot
     monkeypatch.setattr(selection, "snapshot", lambda m: copies.append(1) or real(m))
     sel = RoundSelector("best", 0.0, final_round=4)
-    net, pruner = _Net(), _Pruner()
+    pruner = Pruner(torch.nn.Linear(3, 2), prune_rate=0.5)
+    net = _Net(pruner.module)
     for r, score in enumerate([0.5, 0.7, 0.6, 0.9, 0.8]):
         with torch.no_grad():
             net.module_.weight.fill_(r)
-        sel.update({"round": r, "score": score}, net, pruner)
-        # one candidate copy at most, whatever the number of rounds
-        assert sel._state is None or isinstance(sel._state, dict)
+        net.history = [{"epoch": r}]
+        sel.update(_record(r, score), net, pruner)
     assert sel.round == 3
     assert len(copies) == 3  # rounds 0, 1 and 3 were candidates; 2 and 4 were not
     sel.restore(net, pruner)
     assert torch.all(net.module_.weight == 3)
-    assert sel._state is None
+    assert net.history == [{"epoch": 3}]
+    assert sel._kept.state is None  # the copy is given back, not kept twice
+
+
+def test_selector_restores_masks_and_round_start():
+    torch.manual_seed(0)
+    pruner = Pruner(torch.nn.Linear(4, 3), prune_rate=0.5, rewind="reinit",
+                    output_rate_factor=None, random_state=0)
+    net = _Net(pruner.module)
+    sel = RoundSelector("best", 0.0, final_round=3)
+    sel.update(_record(0, 0.5), net, pruner)
+    pruner.prune_and_rewind()  # round 1 starts from fresh values
+    kept_masks = {n: m.clone() for n, m in pruner.masks.items()}
+    kept_start = {n: t.clone() for n, t in pruner.round_start.items()}
+    sel.update(_record(1, 0.9), net, pruner)
+    pruner.prune_and_rewind()  # round 2: worse, not kept
+    sel.update(_record(2, 0.1), net, pruner)
+    sel.restore(net, pruner)
+    assert sel.round == 1
+    assert torch.equal(pruner.masks["weight"], kept_masks["weight"])
+    assert torch.equal(pruner.round_start["weight"], kept_start["weight"])
+    assert torch.equal(net.module_.weight != 0, kept_masks["weight"])
 
 
 def test_selector_final_round_is_not_copied():
     sel = RoundSelector("ticket", 0.1, final_round=1)
-    net, pruner = _Net(), _Pruner()
-    sel.update({"round": 0, "score": 0.9}, net, pruner)
-    assert sel._state is not None
-    sel.update({"round": 1, "score": 0.85}, net, pruner)
-    assert sel.round == 1 and sel._state is None
+    pruner = Pruner(torch.nn.Linear(3, 2), prune_rate=0.5)
+    net = _Net(pruner.module)
+    sel.update(_record(0, 0.9), net, pruner)
+    assert sel._kept.state is not None
+    sel.update(_record(1, 0.85), net, pruner)
+    assert sel.round == 1 and sel._kept.state is None
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    "select, scores, expected",
     [
-        ({"select": "first"}, r"select='first' is not valid; valid values are \["),
-        ({"select": None}, "select=None is not valid"),
-        ({"tol": -0.1}, "tol must be a float >= 0"),
-        ({"tol": "big"}, "tol must be a float >= 0"),
+        ("last", [0.9, 0.2, 0.1], 2),
+        ("best", [0.5, 0.9, 0.9], 2),  # ties go to the later, sparser round
+        ("best", [0.5, float("nan"), 0.4], 0),  # NaN never wins
+        ("ticket", [0.8, 0.79, 0.7], 1),  # within tol=0.05 of the dense score
     ],
 )
-def test_bad_selection_parameters(data, params, match):
+def test_selector_rules(select, scores, expected):
+    sel = RoundSelector(select, 0.05, final_round=len(scores) - 1)
+    pruner = Pruner(torch.nn.Linear(3, 2), prune_rate=0.5)
+    net = _Net(pruner.module)
+    for r, score in enumerate(scores):
+        sel.update(_record(r, score), net, pruner)
+    assert sel.round == expected
+
+
+def test_transform_set_output_pandas(fitted, data, make_clf):
     X, y = data
-    with pytest.raises(ValueError, match=match):
-        _clf(**params).fit(X, y)
-
-
-def test_verbose_progress_bar(data, capsys):
-    X, y = data
-    _clf(n_rounds=1, verbose=1).fit(X, y)
-    err = capsys.readouterr().err
-    assert "lottery rounds" in err
-    assert "2/2" in err
-    assert "sparsity=" in err and "score=" in err
-
-
-def test_quiet_by_default(data, capsys):
-    X, y = data
-    _clf(n_rounds=1).fit(X, y)
-    captured = capsys.readouterr()
-    assert captured.err == "" and captured.out == ""
-
-
-def test_verbose_without_tqdm(data, monkeypatch):
-    X, y = data
-    monkeypatch.setitem(sys.modules, "tqdm", None)
-    with pytest.raises(ImportError, match=r"sklottery\[progress\]"):
-        _clf(n_rounds=1, verbose=1).fit(X, y)
-    with pytest.raises(TypeError, match="verbose must be an int"):
-        _clf(n_rounds=1, verbose="yes").fit(X, y)
-
-
-def test_transform_set_output_pandas(fitted, data):
-    X, y = data
-    clf = _clf(n_rounds=1).set_output(transform="pandas").fit(X, y)
+    clf = make_clf(n_rounds=1).set_output(transform="pandas").fit(X, y)
     out = clf.transform(X[:5])
     assert isinstance(out, pd.DataFrame)
     assert out.shape == (5, 16)
@@ -228,13 +231,3 @@ def test_transform_set_output_pandas(fitted, data):
     np.testing.assert_array_equal(
         out.to_numpy(), clf.set_output(transform="default").transform(X[:5])
     )
-
-
-def test_verbose_warm_start_continues_the_bar(data, capsys):
-    X, y = data
-    clf = _clf(n_rounds=1, verbose=1, warm_start=True).fit(X, y)
-    capsys.readouterr()
-    clf.set_params(n_rounds=3).fit(X, y)
-    err = capsys.readouterr().err
-    assert "4/4" in err and "sparsity=" in err
-    assert clf.rounds_["round"].tolist() == [0, 1, 2, 3]

@@ -11,9 +11,8 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skorch import NeuralNetClassifier
 
-from sklottery import MLP, LotteryTicketClassifier
+from sklottery import LotteryTicketClassifier
 
 
 @pytest.fixture(scope="module")
@@ -25,29 +24,27 @@ def data():
     return X.astype(np.float32), y
 
 
-def make_net(**kw):
-    return NeuralNetClassifier(
-        MLP,
-        module__hidden_units=(8,),
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=0.02,
-        max_epochs=2,
-        batch_size=32,
-        train_split=None,
-        iterator_train__shuffle=True,
-        verbose=0,
-        **kw,
-    )
+@pytest.fixture(scope="module")
+def make_net(tiny_net):
+    def make(**kw):
+        return tiny_net(
+            max_epochs=2, module__hidden_units=(8,), batch_size=32, **kw
+        )
 
-
-def make_clf(**kw):
-    params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kw}
-    return LotteryTicketClassifier(make_net(), **params)
+    return make
 
 
 @pytest.fixture(scope="module")
-def fitted(data):
+def make_clf(make_net):
+    def make(**kw):
+        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kw}
+        return LotteryTicketClassifier(make_net(), **params)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def fitted(data, make_clf):
     return make_clf().fit(*data)
 
 
@@ -65,7 +62,7 @@ def test_clone_copies_parameters_and_not_the_fit(fitted):
     assert not hasattr(c, "net_") and not hasattr(c, "masks_")
 
 
-def test_fit_never_changes_the_users_net(data):
+def test_fit_never_changes_the_users_net(data, make_net):
     net = make_net()
     before = dict(net.get_params(deep=False))
     state = dict(vars(net))
@@ -83,10 +80,20 @@ def test_fit_never_changes_the_users_net(data):
         assert after[key] is value, key
 
 
-def test_set_params_reaches_the_net():
-    clf = make_clf()
-    clf.set_params(net__lr=0.5, net__max_epochs=1, prune_rate=0.3)
-    assert clf.net.lr == 0.5 and clf.net.max_epochs == 1 and clf.prune_rate == 0.3
+def test_set_params_reaches_the_fitted_net_and_the_pruner(make_clf, data):
+    """Nested net__ parameters set on the estimator are what fit trains with,
+    and a changed prune_rate is what it prunes with (no stale copy of either)."""
+    X, y = data
+    clf = make_clf(n_rounds=1).fit(X, y)
+    clf.set_params(net__lr=0.5, net__max_epochs=1, net__module__hidden_units=(6,),
+                   prune_rate=0.3)
+    clf.fit(X, y)
+    assert clf.net_.lr == 0.5
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 0.5
+    assert clf.rounds_["epochs"].tolist() == [1, 1]
+    assert clf.net_.module_.hidden[0].out_features == 6
+    # 5 x 6 hidden weights at rate 0.3, 6 x 3 output weights at 0.15
+    assert clf.layers_["kept"].tolist() == [30 - 9, 18 - 3]
 
 
 def test_pickle_round_trip_gives_identical_predictions(fitted, data):
@@ -105,7 +112,7 @@ def test_pickle_round_trip_gives_identical_predictions(fitted, data):
         assert (params[n].detach()[~m] == 0.0).all()
 
 
-def test_grid_search_over_rate_strategy_and_lr(data):
+def test_grid_search_over_rate_strategy_and_lr(data, make_clf):
     X, y = data
     grid = {
         "prune_rate": [0.2, 0.5],
@@ -145,21 +152,21 @@ def test_pipeline_with_scaler_and_default_net(data):
     assert pipe.score(X * 100 + 5, y) > 1 / 3  # better than chance on its training data
 
 
-def test_pipeline_with_given_net_and_transform(data):
+def test_pipeline_with_given_net_and_transform(data, make_clf):
     X, y = data
     pipe = make_pipeline(StandardScaler(), make_clf())
     Xt = pipe.fit(X, y).transform(X)
     assert Xt.shape == (len(X), 8) and Xt.dtype == np.float32
 
 
-def test_cross_val_score(data):
+def test_cross_val_score(data, make_clf):
     X, y = data
     scores = cross_val_score(make_clf(n_rounds=1), X, y, cv=3)
     assert scores.shape == (3,)
     assert ((0 <= scores) & (scores <= 1)).all()
 
 
-def test_same_random_state_is_deterministic(data):
+def test_same_random_state_is_deterministic(data, make_clf):
     X, y = data
     a = make_clf(strategy="random").fit(X, y)
     torch.manual_seed(1234)  # the global generators must not matter
@@ -178,14 +185,14 @@ def test_same_random_state_is_deterministic(data):
         assert torch.equal(p, b_params[n]), n
 
 
-def test_different_random_state_differs(data):
+def test_different_random_state_differs(data, make_clf):
     X, y = data
     a = make_clf(random_state=0).fit(X, y)
     b = make_clf(random_state=1).fit(X, y)
     assert not all(torch.equal(a.masks_[n], b.masks_[n]) for n in a.masks_)
 
 
-def test_fit_leaves_the_global_torch_generator_alone(data):
+def test_fit_leaves_the_global_torch_generator_alone(data, make_clf):
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
@@ -193,7 +200,7 @@ def test_fit_leaves_the_global_torch_generator_alone(data):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_pandas_input_and_string_labels_end_to_end(data):
+def test_pandas_input_and_string_labels_end_to_end(data, make_clf):
     X, y = data
     names = np.array(["cat", "dog", "emu"], dtype=object)
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])

@@ -248,13 +248,12 @@ class TestLayoutChoice:
 
 
 class TestEstimator:
-    def test_to_sparse_and_sparse_inference(self):
+    def test_to_sparse_and_sparse_inference(self, digits, tiny_net):
         import numpy as np
-        from lottery_helpers import small_digits, tiny_net
 
         from sklottery import LotteryTicketClassifier
 
-        X, y = small_digits(200)
+        X, y = digits[0][:200], digits[1][:200]
         clf = LotteryTicketClassifier(
             tiny_net(), n_rounds=3, prune_rate=0.5, random_state=0
         ).fit(X, y)

@@ -299,12 +299,10 @@ class TestMismatchedNetwork:
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    from lottery_helpers import small_digits, tiny_net
-
+def fitted(digits, tiny_net):
     from sklottery import LotteryTicketClassifier
 
-    X, y = small_digits(200)
+    X, y = digits[0][:200], digits[1][:200]
     labels = np.array(
         [
             "zero",
@@ -327,13 +325,16 @@ def fitted():
 
 
 class TestEstimatorTickets:
-    @staticmethod
-    def _fresh(**kwargs):
-        from lottery_helpers import tiny_net
+    @pytest.fixture(autouse=True)
+    def _net_factory(self, tiny_net):
+        self.tiny_net = tiny_net
 
+    def _fresh(self, **kwargs):
         from sklottery import LotteryTicketClassifier
 
-        return LotteryTicketClassifier(tiny_net(**kwargs), n_rounds=2, prune_rate=0.5)
+        return LotteryTicketClassifier(
+            self.tiny_net(**kwargs), n_rounds=2, prune_rate=0.5
+        )
 
     def test_round_trip(self, fitted, tmp_path):
         clf, X, y = fitted
@@ -351,7 +352,7 @@ class TestEstimatorTickets:
         np.testing.assert_array_equal(loaded.transform(X), clf.transform(X))
         for name, mask in clf.masks_.items():
             assert torch.equal(loaded.masks_[name], mask)
-        assert loaded._rewind_point is None
+        assert loaded.rewind_point_ is None
         with pytest.raises(ValueError, match="needs the rewind point"):
             loaded.set_params(warm_start=True, n_rounds=3).fit(X, y)
 
@@ -359,10 +360,10 @@ class TestEstimatorTickets:
         clf, X, y = fitted
         clf.save_ticket(tmp_path / "t.npz", rewind_point=True)
         loaded = self._fresh().load_ticket(tmp_path / "t.npz")
-        for name, value in clf._rewind_point.items():
+        for name, value in clf.rewind_point_.items():
             mask = clf.masks_.get(name)
             expected = value if mask is None else value * mask
-            assert torch.equal(loaded._rewind_point[name], expected)
+            assert torch.equal(loaded.rewind_point_[name], expected)
         loaded.set_params(warm_start=True, n_rounds=3).fit(X, y)
         assert loaded.rounds_["round"].tolist() == [0, 1, 2, 3]
 
@@ -394,9 +395,7 @@ class TestEstimatorTickets:
             self._fresh().load_ticket(tmp_path / "t.npz")
 
 
-def test_rescale_must_match(fitted, tmp_path):
-    from lottery_helpers import tiny_net
-
+def test_rescale_must_match(fitted, tiny_net, tmp_path):
     from sklottery import LotteryTicketClassifier
 
     clf, X, y = fitted

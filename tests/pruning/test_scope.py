@@ -1,8 +1,13 @@
-"""Scopes, per-layer rates, exclusions, target sparsity and the one-shot schedule."""
+"""Scopes, per-layer rates, exclusions, target sparsity, the one-shot schedule
+and the ranking that turns scores into masks."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from sklottery import Pruner
@@ -12,6 +17,7 @@ from sklottery.pruning import (
     make_plan,
     mask_distance,
     masks_from_scores,
+    n_to_prune,
     per_round_rate,
     resolve_rate,
 )
@@ -160,3 +166,112 @@ def test_masks_from_scores_groups_rank_across_tensors():
     assert out["a"].tolist() == [False, True]
     assert out["b"].tolist() == [False, True, True]
     assert np.all(masks["a"].numpy())  # inputs untouched
+
+
+@pytest.mark.parametrize(
+    "n_alive, rate, expected",
+    [
+        (10, 0.2, 2),
+        (5, 0.5, 3),  # 2.5 rounds half up
+        (4, 0.125, 1),  # 0.5 rounds half up
+        (4, 0.12, 0),
+        (1, 0.9, 0),  # the last weight is never pruned
+        (3, 0.99, 2),
+        (0, 0.5, 0),
+        (100, 0.0, 0),
+    ],
+)
+def test_n_to_prune_rule(n_alive, rate, expected):
+    assert n_to_prune(n_alive, rate) == expected
+
+
+def test_n_to_prune_without_keep_one_may_empty_a_group():
+    assert n_to_prune(3, 0.99, keep_one=False) == 3
+
+
+def test_ties_are_broken_by_position():
+    scores = {"a": torch.zeros(6, dtype=torch.float64)}
+    masks = {"a": torch.ones(6, dtype=torch.bool)}
+    new = masks_from_scores(scores, masks, [(["a"], 0.5)])
+    assert new["a"].tolist() == [False, False, False, True, True, True]
+
+
+def test_plan_rejects_bad_rates():
+    targets = find_prunable(three_layers())
+    with pytest.raises(ValueError, match=r"layer_rates\['0'\] must be in \[0, 1\)"):
+        make_plan(targets, prune_rate=0.2, layer_rates={"0": 1.5})
+    with pytest.raises(ValueError, match="matches no prunable tensor"):
+        make_plan(targets, prune_rate=0.2, exclude=["nope"])
+
+
+def _masks_by_stable_sort(scores, masks, plan):
+    """The reference ranking: a stable ascending sort of the survivors."""
+    new = {n: m.clone() for n, m in masks.items()}
+    for names, rate in plan:
+        flat_masks = torch.cat([masks[n].reshape(-1) for n in names])
+        alive = flat_masks.nonzero().squeeze(1)
+        n_prune = n_to_prune(int(alive.numel()), rate)
+        flat_scores = torch.cat([scores[n].reshape(-1) for n in names])
+        order = torch.sort(flat_scores[alive], stable=True).indices
+        flat_masks[alive[order[:n_prune]]] = False
+        start = 0
+        for n in names:
+            new[n] = flat_masks[start : start + masks[n].numel()].reshape(
+                masks[n].shape
+            )
+            start += masks[n].numel()
+    return new
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_low_memory_ranking_equals_stable_sort(seed):
+    """masks_from_scores selects instead of sorting (a fit's peak memory);
+    the masks must be exactly those of the stable sort, ties included."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"a": (7, 5), "b": (3, 4, 2), "c": (11,)}
+    # few distinct values: many ties, also across tensors of a group
+    scores = {
+        n: torch.randint(-3, 4, s, generator=g).double() for n, s in shapes.items()
+    }
+    masks = {n: torch.rand(s, generator=g) < 0.8 for n, s in shapes.items()}
+    rate = float(torch.rand((), generator=g)) * 0.95
+    for plan in (
+        [(["a"], rate), (["b"], rate / 2), (["c"], rate)],
+        [(["a", "b", "c"], rate)],
+    ):
+        got = masks_from_scores(scores, masks, plan)
+        expected = _masks_by_stable_sort(scores, masks, plan)
+        for name in shapes:
+            assert torch.equal(got[name], expected[name]), (seed, plan, name)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a reproducible suite
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    sizes=st.lists(st.integers(2, 40), min_size=3, max_size=5),
+    prune_rate=st.floats(0.01, 0.99, allow_nan=False),
+    n_rounds=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_global_scope_prunes_the_shared_group_by_its_total(
+    sizes, prune_rate, n_rounds, seed
+):
+    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    torch.manual_seed(seed)
+    module = nn.Sequential(*layers)
+    pruner = Pruner(module, prune_rate=prune_rate, scope="global")
+    names = list(pruner.masks)
+    shared, output = names[:-1], names[-1]
+    n_shared = sum(pruner.masks[n].numel() for n in shared)
+    n_out = pruner.masks[output].numel()
+    for _ in range(n_rounds):
+        pruner.prune_and_rewind()
+        n_shared -= min(math.floor(prune_rate * n_shared + 0.5), n_shared - 1)
+        n_out -= min(math.floor(prune_rate * 0.5 * n_out + 0.5), n_out - 1)
+        kept = pruner.n_kept()
+        assert sum(kept[n] for n in shared) == n_shared
+        assert kept[output] == n_out

@@ -1,4 +1,4 @@
-"""Each mask criterion on hand-made tensors gives exactly the expected mask."""
+"""Each pruning strategy on hand-made tensors gives exactly the expected mask."""
 
 import pytest
 import torch
@@ -11,8 +11,8 @@ W_FINAL = torch.tensor([0.2, -0.7, -0.3, -0.05, 0.9, 0.6])
 
 
 def mask_for(strategy, n_prune, w_init=W_INIT, w_final=W_FINAL, **kw):
-    criterion, _ = resolve_strategy(strategy)
-    scores = compute_scores(criterion, {"w": w_init}, {"w": w_final}, **kw)
+    score_fn, _ = resolve_strategy(strategy)
+    scores = compute_scores(score_fn, {"w": w_init}, {"w": w_final}, **kw)
     ones = {"w": torch.ones_like(w_final, dtype=torch.bool)}
     rate = n_prune / w_final.numel()
     return masks_from_scores(scores, ones, [(["w"], rate)])["w"].tolist()
@@ -39,7 +39,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("strategy", sorted(EXPECTED))
-def test_criterion_exact_mask(strategy):
+def test_strategy_exact_mask(strategy):
     assert mask_for(strategy, 3) == EXPECTED[strategy]
 
 
@@ -112,3 +112,23 @@ def test_every_builtin_is_documented_and_returns_shape():
                                or "Lee" in fn.__doc__), name
         kw = {"grad": torch.ones(2, 3)} if name == "snip" else {}
         assert fn(torch.randn(2, 3), torch.randn(2, 3), **kw).shape == (2, 3)
+
+
+def test_scores_and_masks_are_pure():
+    torch.manual_seed(0)
+    w_init = {"a": torch.randn(4, 5)}
+    w_final = {"a": torch.randn(4, 5)}
+    before = (w_init["a"].clone(), w_final["a"].clone())
+    score_fn, _ = resolve_strategy("large_final")
+    scores = compute_scores(score_fn, w_init, w_final)
+    masks = {"a": torch.ones(4, 5, dtype=torch.bool)}
+    new = masks_from_scores(scores, masks, [(["a"], 0.5)])
+    assert torch.equal(w_init["a"], before[0]) and torch.equal(w_final["a"], before[1])
+    assert bool(masks["a"].all())  # the input masks are not modified
+    assert int(new["a"].sum()) == 10
+
+
+def test_unknown_strategy_lists_the_valid_ones():
+    match = r"valid strategies are \['large_final', .*'movement', 'random'"
+    with pytest.raises(ValueError, match=match):
+        resolve_strategy("biggest")

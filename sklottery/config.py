@@ -36,7 +36,7 @@ EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 #: scikit-learn's ``_parameter_constraints`` of both estimators.
 PARAMETER_CONSTRAINTS: dict = {
-    "net": [HasMethods(["initialize", "fit", "get_params"]), None],
+    "net": "no_validation",  # checked by BaseLotteryTicket._check_net
     "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
     "prune_rate": [Interval(numbers.Real, 0, 1, closed="neither"), None],
     "target_sparsity": [Interval(numbers.Real, 0, 1, closed="neither"), None],

@@ -188,12 +188,12 @@ def ticket_path(file):
     """The path a ticket is saved to / loaded from.
 
     A path whose file name has no suffix gets :data:`DEFAULT_SUFFIX`
-    (``"t"`` -> ``"t.safetensors"``); any other path and file objects are
-    returned unchanged.
+    (``"t"`` -> ``"t.safetensors"``); any other path (an existing directory
+    too, which saving then refuses) and file objects are returned unchanged.
     """
     if isinstance(file, (str, os.PathLike)):
         path = Path(os.fspath(file))
-        if path.name and not path.suffix:
+        if path.name and not path.suffix and not path.is_dir():
             return path.with_name(path.name + DEFAULT_SUFFIX)
         return path
     return file
@@ -1411,7 +1411,8 @@ def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, di
             raise _Invalid(
                 f"it was saved from a {name}; it cannot be loaded into a {estimator}"
             )
-        state = _check_state(state, header["rounds"], [s.name for s in specs if s.masked])
+        masked = [s.name for s in specs if s.masked]
+        state = _check_state(state, header["rounds"], masked)
         # a network built from these counts is never larger than the file's
         # tensors (every input feature and output has at least one weight)
         total = sum(s.numel for s in specs)

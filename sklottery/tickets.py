@@ -20,8 +20,10 @@ no compression, nothing that runs code. A ticket holds
   estimator, its class name and state.
 
 The default suffix is ``.safetensors``: ``save_ticket("t")`` writes
-``t.safetensors`` and ``load_ticket("t")`` reads it (a path with any suffix
-is used as given; the format is recognised from the content, not the name).
+``t.safetensors`` and ``load_ticket("t")`` reads it (or, if there is no
+``t.safetensors``, the file ``t`` itself, or 0.1.0's ``t.npz``). A path with
+any suffix is used as given; the format is recognised from the content, not
+the name.
 
 Loading is bounded and strict. The header length is checked against the
 file's real size (and :data:`MAX_HEADER_BYTES`) before the header is read,
@@ -801,6 +803,18 @@ def _load_safetensors(fh, size: int, resolve) -> Ticket:
             )
         shape = _shape(entry["shape"], f"safetensors entry {_short(key)} 'shape'")
         offsets = entry["data_offsets"]
+        if (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(_is_int(o) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]
+            and offsets[1] > data_len
+        ):
+            raise _Invalid(
+                f"it is truncated or corrupt: safetensors entry {_short(key)} ends "
+                f"at data byte {offsets[1]}, but only {data_len} data bytes follow "
+                "the header"
+            )
         if not (
             isinstance(offsets, list)
             and len(offsets) == 2
@@ -1042,10 +1056,13 @@ def _open(file):
     """``(file handle, size, close?)`` of a path or a binary file object."""
     target = ticket_path(file)
     if isinstance(target, Path):
-        if not target.exists() and not Path(os.fspath(file)).suffix:
-            legacy = Path(os.fspath(file) + ".npz")  # what 0.1.0 wrote
-            if legacy.exists():
-                target = legacy
+        given = Path(os.fspath(file))
+        if not target.exists() and target != given:
+            # PATH itself, then what 0.1.0 wrote for it
+            for other in (given, Path(os.fspath(file) + ".npz")):
+                if other.is_file():
+                    target = other
+                    break
         fh = open(target, "rb")  # FileNotFoundError / IsADirectoryError as is
         return fh, os.fstat(fh.fileno()).st_size, True
     try:
@@ -1066,7 +1083,9 @@ def load_ticket(file, module: nn.Module | None = None) -> Ticket:
     ----------
     file : str, os.PathLike or binary file object
         A path without a suffix is read as ``PATH.safetensors``
-        (:func:`ticket_path`), or ``PATH.npz`` if only that exists (0.1.0).
+        (:func:`ticket_path`, what :func:`save_ticket` writes) if that
+        exists, else as ``PATH`` itself, else as ``PATH.npz`` (what 0.1.0
+        wrote).
     module : torch.nn.Module, optional
         The network the ticket is for. Its tensors' names, shapes and dtypes
         are checked against the header before any tensor data is read, which

@@ -254,7 +254,8 @@ class TestCraftedFiles:
             (lambda d: th.craft(d, outer=lambda o: o["t1.dense"].update(
                 shape=[1] * 40)), "at most 32"),
             (lambda d: th.craft(d, outer=lambda o: o["t1.dense"].update(
-                data_offsets=[0, 10**15])), "within the"),
+                data_offsets=[0, 10**15])), "truncated or corrupt"),
+            (_outer(data_offsets=[5, 2]), "within the"),
             (_outer(dtype="F8_E4M3"),
              "unsupported dtype"),
             (_outer(dtype="I32"),

@@ -37,12 +37,10 @@ def _mutations(data: bytes, rng: np.random.Generator, n: int):
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    from lottery_helpers import small_digits, tiny_net
-
+def fitted(digits, tiny_net):
     from sklottery import LotteryTicketClassifier
 
-    X, y = small_digits(120)
+    X, y = digits[0][:120], digits[1][:120]
     labels = np.array(list("abcdefghij"), dtype=object)[y]
     clf = LotteryTicketClassifier(
         tiny_net(max_epochs=1, module__hidden_units=(8,)), n_rounds=1,

@@ -447,12 +447,10 @@ class TestLegacyNpz:
 
 # -- estimator tickets ------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fitted():
-    from lottery_helpers import small_digits, tiny_net
-
+def fitted(digits, tiny_net):
     from sklottery import LotteryTicketClassifier
 
-    X, y = small_digits(200)
+    X, y = digits[0][:200], digits[1][:200]
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven",
              "eight", "nine"]
     labels = np.array(names, dtype=object)[y]
@@ -463,11 +461,11 @@ def fitted():
 
 
 def _fresh(**kwargs):
-    from lottery_helpers import tiny_net
+    from conftest import make_tiny_net
 
     from sklottery import LotteryTicketClassifier
 
-    return LotteryTicketClassifier(tiny_net(**kwargs), n_rounds=2, prune_rate=0.5)
+    return LotteryTicketClassifier(make_tiny_net(**kwargs), n_rounds=2, prune_rate=0.5)
 
 
 def _snapshot(est, X):
@@ -576,12 +574,10 @@ class TestEstimatorTickets:
         loaded.set_params(warm_start=True, n_rounds=3).fit(X, y)
         assert loaded.rounds_["round"].tolist() == [0, 1, 2, 3]
 
-    def test_v010_ticket_predicts_as_before(self):
-        from lottery_helpers import small_digits
-
+    def test_v010_ticket_predicts_as_before(self, digits):
         proba = np.load("tests/data/v010_classifier_proba.npy")
         loaded = _fresh(module__hidden_units=(8,)).load_ticket(LEGACY)
-        X = small_digits(300)[0][: len(proba)]
+        X = digits[0][: len(proba)]
         np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-6)
         assert loaded.classes_.dtype == object
 
@@ -613,9 +609,7 @@ class TestEstimatorTickets:
         with pytest.raises(ValueError, match="not saved from a sklottery estimator"):
             _fresh().load_ticket(tmp_path / "t")
 
-    def test_rescale_must_match(self, fitted, tmp_path):
-        from lottery_helpers import tiny_net
-
+    def test_rescale_must_match(self, fitted, tiny_net, tmp_path):
         from sklottery import LotteryTicketClassifier
 
         clf, X, y = fitted

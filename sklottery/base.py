@@ -514,16 +514,28 @@ class BaseLotteryTicket(
         self._validate_params()
         self._check_net()
         config = make_config(self.get_params(deep=False), seed=0, max_epochs=None)
-        ticket, info = read_estimator_ticket(file, type(self).__name__)
-        if info["rescale"] != self.rescale:
-            raise ValueError(
-                f"the ticket was found with rescale={info['rescale']}, which changes "
-                f"the forward pass; load it into an estimator with "
-                f"rescale={info['rescale']} (this one has rescale={self.rescale})"
-            )
-        net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
-        user_split, user_callbacks = net.train_split, net.callbacks
-        _initialize(net)
+        built = {}
+
+        def network(info):
+            # called once the file's header is checked, before its tensors are
+            # read: the ticket is checked against this network first
+            if info["rescale"] != self.rescale:
+                raise ValueError(
+                    f"the ticket was found with rescale={info['rescale']}, which "
+                    f"changes the forward pass; load it into an estimator with "
+                    f"rescale={info['rescale']} (this one has "
+                    f"rescale={self.rescale})"
+                )
+            net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
+            built["split"], built["callbacks"] = net.train_split, net.callbacks
+            _initialize(net)
+            built["net"] = net
+            return net.module_
+
+        ticket, info = read_estimator_ticket(file, type(self).__name__, network)
+        net, user_split, user_callbacks = (
+            built["net"], built["split"], built["callbacks"]
+        )
         masks = apply_ticket(ticket, net.module_)
         output_layer = find_prunable(net.module_)[-1].module_name
         if info["output_layer"] != output_layer:

@@ -4,15 +4,23 @@
     The README's main job: a ticket on sklearn's digits (same as ``make demo``).
 ``sklottery fit DATA --target COLUMN [options]``
     Read a CSV or Parquet table with pandas, find a ticket for ``COLUMN`` from
-    the other columns, and write the ticket file (``PREFIX.ticket.npz``, see
-    :mod:`sklottery.tickets`) and the rounds table (``PREFIX.rounds.csv``);
-    print a summary, which the ticket file keeps.
+    the other columns (numeric columns standardized, the others one-hot
+    encoded; a regression target standardized too), and write the ticket
+    file (``PREFIX.ticket.safetensors``, see :mod:`sklottery.tickets`) and the
+    rounds table (``PREFIX.rounds.csv``); print a summary, which the ticket
+    file keeps with the preprocessing (plain JSON, see
+    :mod:`sklottery.tabular`).
+``sklottery predict TICKET DATA [--out FILE] [--proba]``
+    Apply the same preprocessing to the rows of DATA and write the ticket's
+    predictions (in the target's original units) or class probabilities as
+    a CSV.
 ``sklottery report TICKET``
     Print the summary of a ticket file written by ``fit`` again.
 
 Every error the user can cause (a missing file, an unreadable table, a
-missing column, a bad option) ends with one line on stderr and a non-zero
-exit status, never a traceback (set ``SKLOTTERY_TRACEBACK=1`` to see one).
+missing column, a bad option, a corrupt or crafted ticket file) ends with
+one line on stderr and a non-zero exit status, never a traceback (set
+``SKLOTTERY_TRACEBACK=1`` to see one).
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["main"]
+from .tabular import READERS, TableError, read_table, split_features
+
+__all__ = ["main", "read_table", "split_features", "READERS"]
 
 PROG = "sklottery"
-READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+#: What ``fit`` appends to its ``--out`` prefix for the ticket file.
+TICKET_SUFFIX = ".ticket.safetensors"
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -181,71 +192,32 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random seed (default 0)")
     fit.add_argument("--out", default=None, metavar="PREFIX",
                      help="output prefix (default: DATA without its suffix); "
-                     "writes PREFIX.ticket.npz and PREFIX.rounds.csv")
+                     f"writes PREFIX{TICKET_SUFFIX} and PREFIX.rounds.csv")
     fit.add_argument("--no-progress", action="store_true",
                      help="no progress bar (it needs tqdm)")
 
     report = sub.add_parser("report", help="print the summary of a fit again")
     report.add_argument("ticket", metavar="TICKET",
-                        help="a PREFIX.ticket.npz written by sklottery fit")
+                        help=f"a PREFIX{TICKET_SUFFIX} written by sklottery fit")
+
+    predict = sub.add_parser(
+        "predict",
+        help="predict new rows with a ticket written by fit",
+        description="Predict the rows of DATA with TICKET, applying the "
+        "preprocessing of fit (standardization, one-hot columns; a category "
+        "not seen at fit time is encoded as all zeros). Writes a CSV with one "
+        "column named like the target (or proba_<class> columns with --proba); "
+        "a target column in DATA is ignored.",
+    )
+    predict.add_argument("ticket", metavar="TICKET",
+                         help=f"a PREFIX{TICKET_SUFFIX} written by sklottery fit")
+    predict.add_argument("data", metavar="DATA",
+                         help="a .csv, .tsv, .parquet or .pq file")
+    predict.add_argument("--out", default="-", metavar="FILE",
+                         help="the CSV to write (default: standard output)")
+    predict.add_argument("--proba", action="store_true",
+                         help="class probabilities instead of labels")
     return parser
-
-
-# -- data ----------------------------------------------------------------------
-def read_table(path) -> pd.DataFrame:
-    """Read a CSV/TSV/Parquet file; any failure becomes a one-line CLIError."""
-    path = Path(path)
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise CLIError(
-            f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; "
-            f"expected one of {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise CLIError(f"{path}: no such file")
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
-    except ImportError as exc:
-        raise CLIError(f"{path}: reading Parquet needs pyarrow ({exc})") from None
-    except Exception as exc:  # pandas/pyarrow raise many types for bad files
-        text = str(exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        raise CLIError(f"{path}: not a readable {kind} file ({reason})") from None
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise CLIError(f"{path}: the table is empty")
-    return frame
-
-
-def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
-    """Features (float32, one-hot for text columns) and labels from a table."""
-    if target not in frame.columns:
-        shown = ", ".join(map(str, frame.columns[:20]))
-        more = " ..." if frame.shape[1] > 20 else ""
-        raise CLIError(
-            f"{path}: no column {target!r}; the columns are: {shown}{more}"
-        )
-    y = frame[target]
-    if y.isna().any():
-        raise CLIError(
-            f"{path}: the target column {target!r} has {int(y.isna().sum())} "
-            "missing value(s)"
-        )
-    features = frame.drop(columns=[target])
-    if features.shape[1] == 0:
-        raise CLIError(f"{path}: no feature columns besides the target {target!r}")
-    missing = features.columns[features.isna().any()].tolist()
-    if missing:
-        raise CLIError(
-            f"{path}: missing values in feature column(s) {missing[:5]}; "
-            "fill or drop them first"
-        )
-    text = features.select_dtypes(exclude=["number", "bool"]).columns.tolist()
-    X = pd.get_dummies(features, columns=text, dtype=np.float32) if text else features
-    X = X.astype(np.float32)
-    return X, y.to_numpy(), text
 
 
 # -- commands ------------------------------------------------------------------
@@ -308,6 +280,55 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _out_prefix(args) -> Path:
+    """``--out PREFIX`` of ``fit``: a file prefix, never a directory or a
+    hidden name (``--out .`` would write ``./.ticket.safetensors``)."""
+    text = args.out if args.out else str(Path(args.data).with_suffix(""))
+    out = Path(text)
+    if text.endswith(("/", os.sep)) or out.is_dir() or out.name in ("", ".", ".."):
+        raise CLIError(
+            f"--out {text!r} is a directory; give a file prefix such as "
+            f"{os.path.join(text, 'run')!r} (writes PREFIX{TICKET_SUFFIX} and "
+            "PREFIX.rounds.csv)"
+        )
+    if out.name.startswith("."):
+        raise CLIError(
+            f"--out {text!r} would write hidden files ({out.name}{TICKET_SUFFIX}); "
+            "give a prefix whose name does not start with '.'"
+        )
+    return out
+
+
+def _make_net(task, hidden, *, lr=1e-3, batch_size=60, epochs=1, seed=0,
+              small=False):
+    import torch
+    from skorch import NeuralNetClassifier, NeuralNetRegressor
+    from skorch.dataset import ValidSplit
+
+    from .modules import MLP
+
+    common = {
+        "module__hidden_units": tuple(hidden),
+        "optimizer": torch.optim.Adam,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_epochs": epochs,
+        "iterator_train__shuffle": True,
+        "verbose": 0,
+    }
+    if task == "classification":
+        return NeuralNetClassifier(
+            MLP, criterion=torch.nn.CrossEntropyLoss,
+            train_split=ValidSplit(0.2, stratified=not small, random_state=seed),
+            **common,
+        )
+    return NeuralNetRegressor(
+        MLP, criterion=torch.nn.MSELoss,
+        train_split=ValidSplit(0.2, stratified=False, random_state=seed),
+        **common,
+    )
+
+
 def cmd_fit(args) -> int:
     from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 
@@ -318,18 +339,14 @@ def cmd_fit(args) -> int:
     }
     # the estimator's own parameter checks, before any data is read
     LotteryTicketClassifier(**lottery)._validate_params()
+    out = _out_prefix(args)
     frame = read_table(args.data)
-    X, y, text_columns = split_features(frame, args.target, args.data)
+    X, y, text_columns, column_specs = split_features(frame, args.target, args.data)
 
-    import torch
+    from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from skorch import NeuralNetClassifier, NeuralNetRegressor
-    from skorch.dataset import ValidSplit
-
-    from .modules import MLP
-    from .tickets import load_ticket, save_ticket
 
     task = _task(args.task, y)
     if task == "classification":
@@ -351,7 +368,7 @@ def cmd_fit(args) -> int:
                 f"{args.data}: --task regression needs a numeric target; "
                 f"{args.target!r} holds {y.dtype} values"
             )
-        y = y.astype(np.float32)
+        y = y.astype(np.float64)
         stratify = None
     try:
         X_train, X_test, y_train, y_test = train_test_split(
@@ -363,41 +380,35 @@ def cmd_fit(args) -> int:
         ) from None
 
     verbose = 0 if args.no_progress or not _has_tqdm() else 1
-    common = {
-        "module__hidden_units": args.hidden,
-        "optimizer": torch.optim.Adam,
-        "lr": args.lr,
-        "batch_size": args.batch_size,
-        "max_epochs": args.epochs,
-        "iterator_train__shuffle": True,
-        "verbose": 0,
-    }
+    small = task == "classification" and (
+        np.unique(y_train, return_counts=True)[1].min() < 5
+    )
+    net = _make_net(task, args.hidden, lr=args.lr, batch_size=args.batch_size,
+                    epochs=args.epochs, seed=args.seed, small=small)
+    target_scaling = None
     if task == "classification":
-        small = np.unique(y_train, return_counts=True)[1].min() < 5
-        net = NeuralNetClassifier(
-            MLP, criterion=torch.nn.CrossEntropyLoss,
-            train_split=ValidSplit(0.2, stratified=not small, random_state=args.seed),
-            **common,
-        )
-        estimator = LotteryTicketClassifier
+        clf = LotteryTicketClassifier(net, verbose=verbose, **lottery)
+        fit_y = y_train
     else:
-        net = NeuralNetRegressor(
-            MLP, criterion=torch.nn.MSELoss,
-            train_split=ValidSplit(0.2, stratified=False, random_state=args.seed),
-            **common,
-        )
-        estimator = LotteryTicketRegressor
-    clf = estimator(net, verbose=verbose, **lottery)
+        # targets standardized like the features (predictions come back in
+        # the original units); R² does not change under this scaling
+        scale = float(np.std(y_train)) or 1.0
+        target_scaling = {"mean": float(np.mean(y_train)), "scale": scale}
+        fit_y = ((y_train - target_scaling["mean"]) / scale).astype(np.float32)
+        clf = LotteryTicketRegressor(net, verbose=verbose, **lottery)
     model = make_pipeline(StandardScaler(), clf)
     start = time.perf_counter()
-    model.fit(X_train, y_train)
+    model.fit(X_train, fit_y)
     elapsed = time.perf_counter() - start
+    if task == "classification":
+        test_score = float(model.score(X_test, y_test))
+    else:
+        pred = _unscale(model.predict(X_test), target_scaling)
+        test_score = float(r2_score(y_test, pred))
 
-    out = Path(args.out) if args.out else Path(args.data).with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
     rounds_path = out.parent / f"{out.name}.rounds.csv"
-    ticket_path = out.parent / f"{out.name}.ticket.npz"
-    clf.rounds_.to_csv(rounds_path, index=False)
+    ticket_path = out.parent / f"{out.name}{TICKET_SUFFIX}"
     rounds = _jsonable(clf.rounds_.to_dict(orient="records"))
     summary = {
         "data": str(args.data),
@@ -418,10 +429,11 @@ def cmd_fit(args) -> int:
         },
         "selected_round": int(clf.selected_round_),
         "weights_remaining": 1.0 - clf.sparsity_,
-        "test_score": float(model.score(X_test, y_test)),
+        "test_score": test_score,
         "fit_seconds": elapsed,
         "layers": _jsonable(clf.layers_.to_dict(orient="records")),
         "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
+        "preprocessing": {"columns": column_specs, "target": target_scaling},
     }
     scaler = model[0]
     summary["scaler"] = {
@@ -429,20 +441,34 @@ def cmd_fit(args) -> int:
         "mean": scaler.mean_.tolist(),
         "scale": scaler.scale_.tolist(),
     }
-    # the estimator's own ticket file (the estimator's load_ticket reads
-    # it back), with the command line's summary added to its metadata
-    clf.save_ticket(ticket_path)
-    saved = load_ticket(ticket_path)
-    save_ticket(
-        ticket_path,
-        clf.net_.module_,
-        clf.masks_,
-        rounds=saved.rounds,
-        info={**saved.info, "sklottery_cli": _jsonable(summary)},
-        arrays=saved.arrays,
-    )
+    _save_with_summary(clf, ticket_path, _jsonable(summary))
+    clf.rounds_.to_csv(rounds_path, index=False)
     print(_summary_text(summary, rounds))
     return 0
+
+
+def _unscale(pred, target_scaling):
+    pred = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
+    pred = pred * target_scaling["scale"] + target_scaling["mean"]
+    return pred[:, 0] if pred.shape[1] == 1 else pred
+
+
+def _save_with_summary(clf, path, summary) -> None:
+    """The estimator's own ticket file (its ``load_ticket`` reads it back),
+    with the command line's summary in the header's free ``info``."""
+    import io
+
+    from .tickets import load_ticket, save_estimator_ticket
+
+    buf = io.BytesIO()
+    clf.save_ticket(buf)
+    buf.seek(0)
+    saved = load_ticket(buf)
+    save_estimator_ticket(
+        path, clf.net_.module_, clf.masks_, estimator=saved.estimator,
+        state=saved.state, rounds=saved.rounds, arrays=saved.arrays,
+        info={**saved.info, "sklottery_cli": summary},
+    )
 
 
 def _task(task: str, y) -> str:
@@ -462,30 +488,67 @@ def _has_tqdm() -> bool:
     return True
 
 
-def load_summary(path) -> tuple[dict, list[dict]]:
-    """The summary and round records saved in a ticket file by ``fit``."""
-    from .tickets import load_ticket
+_ESTIMATORS = ("LotteryTicketClassifier", "LotteryTicketRegressor")
+
+
+def load_summary(path) -> tuple[dict, list[dict], str]:
+    """``(summary, round records, estimator class)`` of a ticket written by
+    ``fit``; the whole file is checked as the estimator's ``load_ticket``
+    checks it."""
+    from .tickets import load_ticket, read_estimator_ticket
 
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
-    ticket = load_ticket(path)  # ValueError, one line, if it is not a ticket
+    name = load_ticket(path).estimator  # ValueError, one line, if not a ticket
+    if name is None:  # 0.1.0 kept the estimator's name in its info
+        name = next((n for n in _ESTIMATORS if _reads_as(path, n)), None)
+    if name not in _ESTIMATORS:
+        raise CLIError(
+            f"{path}: a ticket file without a command-line summary (it was not "
+            "written by sklottery fit)"
+        )
+    ticket, _ = read_estimator_ticket(path, name)
     summary = ticket.info.get("sklottery_cli")
     if not isinstance(summary, dict):
         raise CLIError(
             f"{path}: a ticket file without a command-line summary (it was not "
             "written by sklottery fit)"
         )
-    return summary, ticket.rounds
+    return summary, ticket.rounds, name
+
+
+def _reads_as(path, name) -> bool:
+    from .tickets import read_estimator_ticket
+
+    try:
+        read_estimator_ticket(path, name)
+    except ValueError:
+        return False
+    return True
 
 
 def cmd_report(args) -> int:
-    summary, rounds = load_summary(args.ticket)
-    print(_summary_text(summary, rounds))
+    summary, rounds, _ = load_summary(args.ticket)
+    try:
+        text = _summary_text(summary, rounds)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CLIError(
+            f"{args.ticket}: its command-line summary is malformed "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    print(text)
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "report": cmd_report}
+def cmd_predict(args) -> int:
+    from .cli_predict import predict
+
+    return predict(args)
+
+
+COMMANDS = {"demo": cmd_demo, "fit": cmd_fit, "report": cmd_report,
+            "predict": cmd_predict}
 
 
 def main(argv=None) -> int:
@@ -504,22 +567,29 @@ def main(argv=None) -> int:
     Examples
     --------
     >>> from sklottery.cli import main
-    >>> main(["report", "no-such-file.ticket.npz"])
+    >>> main(["report", "no-such-file.ticket.safetensors"])
     1
     """
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CLIError, ValueError, TypeError, OSError) as exc:
-        # ValueError/TypeError: the estimator's and the ticket reader's checks
-        if os.environ.get("SKLOTTERY_TRACEBACK"):
-            raise
-        message = " ".join(str(exc).split())
-        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # CLIError/TableError: ours; ValueError/TypeError: the estimator's and
+        # the ticket reader's checks; OSError: files. Anything else is a bug,
+        # still reported in one line.
+        if os.environ.get("SKLOTTERY_TRACEBACK"):
+            raise
+        message = " ".join(str(exc).split())
+        if not isinstance(exc, (CLIError, TableError, ValueError, TypeError, OSError)):
+            message = (
+                f"unexpected {type(exc).__name__}: {message} (set "
+                "SKLOTTERY_TRACEBACK=1 to see where)"
+            )
+        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def console_main() -> None:  # the ``sklottery`` console script

@@ -1,0 +1,474 @@
+"""The ticket format's constants, :class:`Ticket`, and the header checks
+shared by reading and writing (see :mod:`sklottery.tickets`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..pruning.targets import find_prunable
+
+FORMAT_NAME = "sklottery-ticket"
+#: 2: safetensors (sklottery >= 0.2); 1: numpy .npz (0.1.0, still read).
+FORMAT_VERSION = 2
+LEGACY_VERSION = 1
+DEFAULT_SUFFIX = ".safetensors"
+#: The largest header (safetensors JSON, or 0.1.0's header array) read.
+MAX_HEADER_BYTES = 16 * 2**20
+#: The deepest nesting of lists and dicts accepted in a header.
+MAX_DEPTH = 32
+#: The most dimensions a tensor may declare.
+MAX_NDIM = 32
+#: 0.1.0 .npz files: without a network to check against, all members may
+#: decompress to at most this many times the file size (plus 1 MiB). Real
+#: tickets measured 1.3x (90% sparse) to 8.9x (99.9%); a zip bomb is ~1000x.
+LEGACY_MAX_RATIO = 64
+_METADATA_KEY = "sklottery"
+
+# sklottery dtype name -> (torch dtype, safetensors code, item size)
+_DTYPES: dict[str, tuple[torch.dtype, str, int]] = {
+    "float16": (torch.float16, "F16", 2),
+    "bfloat16": (torch.bfloat16, "BF16", 2),
+    "float32": (torch.float32, "F32", 4),
+    "float64": (torch.float64, "F64", 8),
+    "complex64": (torch.complex64, "C64", 8),
+    "uint8": (torch.uint8, "U8", 1),
+    "int8": (torch.int8, "I8", 1),
+    "int16": (torch.int16, "I16", 2),
+    "int32": (torch.int32, "I32", 4),
+    "int64": (torch.int64, "I64", 8),
+    "bool": (torch.bool, "BOOL", 1),
+}
+_BY_TORCH = {v[0]: k for k, v in _DTYPES.items()}
+_BY_CODE = {v[1]: k for k, v in _DTYPES.items()}
+# numpy dtypes the raw bytes are read as (bfloat16 through uint16)
+_NUMPY = {
+    "float16": "<f2",
+    "bfloat16": "<u2",
+    "float32": "<f4",
+    "float64": "<f8",
+    "complex64": "<c8",
+    "uint8": "u1",
+    "int8": "i1",
+    "int16": "<i2",
+    "int32": "<i4",
+    "int64": "<i8",
+    "bool": "?",
+}
+# extra numeric arrays (numpy dtype -> sklottery dtype name)
+_EXTRA_NUMPY = {
+    "float16": "float16",
+    "float32": "float32",
+    "float64": "float64",
+    "complex64": "complex64",
+    "uint8": "uint8",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+    "bool": "bool",
+}
+
+
+@dataclass
+class Ticket:
+    """The validated content of a ticket file (CPU tensors).
+
+    Attributes
+    ----------
+    values : dict of str to tensor
+        Every parameter and buffer, dense, pruned weights exactly 0.0.
+    masks : dict of str to bool tensor
+        True = kept, for each pruned tensor.
+    rewind_point : dict of str to tensor or None
+        The values survivors rewind to (pruned entries 0.0), if saved.
+    rounds : list of dict
+        The round history, one record per round.
+    info : dict
+        Free JSON metadata given to :func:`save_ticket`.
+    arrays : dict of str to ndarray
+        Extra arrays given to :func:`save_ticket` (e.g. class labels).
+    estimator : str or None
+        The class name of the estimator the ticket was saved from
+        (:func:`save_estimator_ticket`), else None.
+    state : dict
+        That estimator's state (see :func:`read_estimator_ticket`); empty
+        for a plain ticket.
+    """
+
+    values: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    rewind_point: dict[str, torch.Tensor] | None = None
+    rounds: list[dict] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    estimator: str | None = None
+    state: dict = field(default_factory=dict)
+
+    @property
+    def specs(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """``{name: (shape, dtype)}`` of every tensor."""
+        return {n: (tuple(v.shape), v.dtype) for n, v in self.values.items()}
+
+
+def ticket_path(file):
+    """The path a ticket is saved to / loaded from.
+
+    A path whose file name has no suffix gets :data:`DEFAULT_SUFFIX`
+    (``"t"`` -> ``"t.safetensors"``); any other path (an existing directory
+    too, which saving then refuses) and file objects are returned unchanged.
+    """
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(os.fspath(file))
+        if path.name and not path.suffix and not path.is_dir():
+            return path.with_name(path.name + DEFAULT_SUFFIX)
+        return path
+    return file
+
+
+def _state(module) -> dict[str, torch.Tensor]:
+    if isinstance(module, dict):
+        return dict(module)
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    return state
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (tuple, np.ndarray)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+# -- loading: helpers ----------------------------------------------------------
+def _describe(file) -> str:
+    if isinstance(file, (str, os.PathLike)):
+        return repr(os.fspath(file))
+    return f"file object {getattr(file, 'name', type(file).__name__)!r}"
+
+
+class _Invalid(ValueError):
+    """A problem with the file; the loader adds the file's name."""
+
+
+def _fail(file, why: str) -> ValueError:
+    return ValueError(f"{_describe(file)} is not a valid sklottery ticket file: {why}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _depth_ok(obj, limit: int = MAX_DEPTH) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((v, depth + 1) for v in items)
+    return True
+
+
+def _json(raw: bytes, what: str):
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Invalid(f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _Invalid(f"{what} is nested too deeply") from None
+    if not _depth_ok(obj):
+        raise _Invalid(f"{what} is nested deeper than {MAX_DEPTH} levels")
+    return obj
+
+
+def _shape(value, what: str) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_NDIM
+        or not all(_is_int(s) and s >= 0 for s in value)
+    ):
+        raise _Invalid(
+            f"{what} must be a list of at most {MAX_NDIM} non-negative ints; "
+            f"got {_short(value)}"
+        )
+    return tuple(value)
+
+
+def _short(value, n: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+_HEADER_KINDS = {
+    "format": str,
+    "version": int,
+    "tensors": list,
+    "rewind_point": bool,
+    "rounds": list,
+    "info": dict,
+    "arrays": list,
+}
+
+
+def _check_header(header, version: int) -> dict:
+    """The checked sklottery header; `_Invalid` naming the field otherwise."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise _Invalid(f"its header does not name the format {FORMAT_NAME!r}")
+    got = header.get("version")
+    if got != version:
+        if got in (FORMAT_VERSION, LEGACY_VERSION):
+            raise _Invalid(
+                f"header field 'version' is {got}, but the file is "
+                + ("a numpy .npz archive" if version == 1 else "a safetensors file")
+            )
+        raise _Invalid(
+            f"format version {_short(got)} is not supported; this sklottery reads "
+            f"versions {LEGACY_VERSION} (.npz) and {FORMAT_VERSION} (safetensors)"
+        )
+    for key, kind in _HEADER_KINDS.items():
+        if not isinstance(header.get(key), kind):
+            raise _Invalid(f"header field {key!r} must be a {kind.__name__}")
+    allowed = set(_HEADER_KINDS) | ({"estimator"} if version >= 2 else set())
+    unknown = set(header) - allowed
+    if unknown:
+        raise _Invalid(f"unknown header fields {sorted(unknown)}")
+    if version >= 2:
+        est = header.get("estimator")
+        if est is not None and not (
+            isinstance(est, dict)
+            and set(est) == {"class", "state"}
+            and isinstance(est["class"], str)
+            and isinstance(est["state"], dict)
+        ):
+            raise _Invalid(
+                "header field 'estimator' must be null or {'class': str, "
+                "'state': dict}"
+            )
+    if not all(isinstance(r, dict) for r in header["rounds"]):
+        raise _Invalid("header field 'rounds' must be a list of records (dicts)")
+    return header
+
+
+@dataclass(frozen=True)
+class _Spec:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    masked: bool
+    n_kept: int | None
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def _specs(header) -> list[_Spec]:
+    specs, names = [], set()
+    for i, spec in enumerate(header["tensors"]):
+        what = f"header field 'tensors'[{i}]"
+        if not isinstance(spec, dict):
+            raise _Invalid(f"{what} must be a dict; got {_short(spec)}")
+        keys = {"name", "shape", "dtype", "masked"}
+        if spec.get("masked") is True:
+            keys.add("n_kept")
+        if set(spec) != keys:
+            raise _Invalid(
+                f"{what} must have exactly the keys {sorted(keys)}; got "
+                f"{_short(sorted(map(str, spec)))}"
+            )
+        name, dtype, masked = spec["name"], spec["dtype"], spec["masked"]
+        if not isinstance(name, str) or not name:
+            raise _Invalid(f"{what} 'name' must be a non-empty str")
+        if name in names:
+            raise _Invalid(f"tensor {name!r} appears twice in the header")
+        names.add(name)
+        shape = _shape(spec["shape"], f"{what} 'shape' of {name!r}")
+        if dtype not in _DTYPES:
+            raise _Invalid(
+                f"{what} 'dtype' of {name!r} is {_short(dtype)}; expected one of "
+                f"{sorted(_DTYPES)}"
+            )
+        if not isinstance(masked, bool):
+            raise _Invalid(f"{what} 'masked' of {name!r} must be a bool")
+        n_kept = None
+        if masked:
+            n_kept = spec["n_kept"]
+            if not _is_int(n_kept) or not 0 <= n_kept <= math.prod(shape):
+                raise _Invalid(
+                    f"{what} 'n_kept' of {name!r} must be an int in "
+                    f"[0, {math.prod(shape)}]; got {_short(n_kept)}"
+                )
+        specs.append(_Spec(i, name, shape, dtype, masked, n_kept))
+    return specs
+
+
+def _extra_specs(header, version: int) -> list[dict]:
+    out, names = [], set()
+    for i, entry in enumerate(header["arrays"]):
+        what = f"header field 'arrays'[{i}]"
+        if version == LEGACY_VERSION:
+            if not isinstance(entry, str) or not entry:
+                raise _Invalid(f"{what} must be a non-empty str")
+            entry = {"name": entry, "kind": "npy", "object": False}
+        else:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise _Invalid(f"{what} must be a dict with a str 'name'")
+            kind = entry.get("kind")
+            keys = (
+                {"name", "kind", "object", "shape", "values"}
+                if kind == "str"
+                else {"name", "kind", "object"}
+            )
+            if kind not in ("str", "numeric") or set(entry) != keys:
+                raise _Invalid(
+                    f"{what} must have 'kind' 'str' or 'numeric' and exactly the "
+                    f"keys {sorted(keys)}"
+                )
+            if not isinstance(entry["object"], bool) or not entry["name"]:
+                raise _Invalid(f"{what} 'object' must be a bool, 'name' non-empty")
+            if kind == "str":
+                shape = _shape(entry["shape"], f"{what} 'shape'")
+                values = entry["values"]
+                if not isinstance(values, list) or not all(
+                    isinstance(v, str) for v in values
+                ):
+                    raise _Invalid(f"{what} 'values' must be a list of str")
+                if len(values) != math.prod(shape):
+                    raise _Invalid(
+                        f"{what} has {len(values)} values; its shape {shape} "
+                        f"needs {math.prod(shape)}"
+                    )
+        if entry["name"] in names:
+            raise _Invalid(f"extra array {entry['name']!r} appears twice")
+        names.add(entry["name"])
+        out.append(entry)
+    return out
+
+
+def _expected(specs: list[_Spec], rewind: bool) -> dict[str, tuple[tuple, str]]:
+    """Every tensor array the header implies: ``{key: (shape, dtype)}``."""
+    out = {}
+    for s in specs:
+        for p in ("t", "r") if rewind else ("t",):
+            if s.masked:
+                out[f"{p}{s.index}.bits"] = (((s.numel + 7) // 8,), "uint8")
+                out[f"{p}{s.index}.values"] = ((s.n_kept,), s.dtype)
+            else:
+                out[f"{p}{s.index}.dense"] = (s.shape, s.dtype)
+    return out
+
+
+def _check_against_module(specs: list[_Spec], module: nn.Module) -> None:
+    """`check_compatible` on the header alone, before any tensor is read."""
+    state = _state(module)
+    have = {s.name: s for s in specs}
+    problems = []
+    missing = sorted(set(state) - set(have))
+    extra = sorted(set(have) - set(state))
+    if missing:
+        problems.append(f"tensors missing from the ticket: {missing}")
+    if extra:
+        problems.append(f"tensors the network does not have: {_short(extra, 200)}")
+    for s in specs:
+        if s.name not in state:
+            continue
+        t = state[s.name]
+        dtype = _DTYPES[s.dtype][0]
+        if tuple(t.shape) != s.shape:
+            problems.append(
+                f"{s.name!r}: ticket shape {_short(s.shape)}, network "
+                f"{tuple(t.shape)}"
+            )
+        elif t.dtype != dtype:
+            problems.append(f"{s.name!r}: ticket dtype {dtype}, network {t.dtype}")
+    if not problems:
+        prunable = {t.name for t in find_prunable(module)}
+        masked = {s.name for s in specs if s.masked}
+        if masked != prunable:
+            problems.append(
+                f"the ticket prunes {sorted(masked)} but the network's prunable "
+                f"tensors are {sorted(prunable)}"
+            )
+    if problems:
+        raise ValueError(
+            f"the ticket does not fit this {type(module).__name__}: "
+            + "; ".join(problems)
+        )
+
+
+def _to_torch(arr: np.ndarray, dtype: str) -> torch.Tensor:
+    t = torch.from_numpy(arr)
+    if dtype == "bfloat16":
+        t = t.view(torch.bfloat16)
+    return t
+
+
+def _finite(name: str, t: torch.Tensor, what: str) -> None:
+    if (t.is_floating_point() or t.is_complex()) and not bool(
+        torch.isfinite(t).all()
+    ):
+        raise _Invalid(f"{what} of {name!r} holds NaN or infinite values")
+
+
+def _unpack(get, prefix: str, s: _Spec, what: str):
+    """Dense tensor (and mask) of one saved tensor from validated arrays."""
+    if not s.masked:
+        arr = np.array(get(f"{prefix}.dense"), copy=True).reshape(s.shape)
+        t = _to_torch(arr, s.dtype)
+        _finite(s.name, t, what)
+        return t, None
+    bits = get(f"{prefix}.bits")
+    unpacked = np.unpackbits(bits)
+    if unpacked[s.numel :].any():
+        raise _Invalid(f"the mask bits of {s.name!r} have set padding bits")
+    flat = unpacked[: s.numel].astype(bool)
+    del unpacked
+    kept = int(np.count_nonzero(flat))
+    if kept != s.n_kept:
+        raise _Invalid(
+            f"the mask of {s.name!r} keeps {kept} weights; header field "
+            f"'n_kept' says {s.n_kept}"
+        )
+    values = get(f"{prefix}.values")
+    dense = np.zeros(s.numel, dtype=np.dtype(_NUMPY[s.dtype]))
+    dense[flat] = values
+    t = _to_torch(dense.reshape(s.shape), s.dtype)
+    _finite(s.name, t, what)
+    return t, torch.from_numpy(flat.reshape(s.shape))
+
+
+def _build(header, version, specs, extras, get, get_extra) -> Ticket:
+    values: dict[str, torch.Tensor] = {}
+    masks: dict[str, torch.Tensor] = {}
+    rewind = {} if header["rewind_point"] else None
+    for s in specs:
+        values[s.name], mask = _unpack(get, f"t{s.index}", s, "the values")
+        if mask is not None:
+            masks[s.name] = mask
+        if rewind is not None:
+            rewind[s.name], _ = _unpack(get, f"r{s.index}", s, "the rewind point")
+    arrays = {e["name"]: get_extra(e) for e in extras}
+    estimator, state = None, {}
+    if version >= 2 and header["estimator"] is not None:
+        estimator = header["estimator"]["class"]
+        state = header["estimator"]["state"]
+    return Ticket(
+        values, masks, rewind, header["rounds"], header["info"], arrays,
+        estimator, state,
+    )

@@ -347,6 +347,22 @@ def choose_layouts(
     return rows
 
 
+def _deepcopy(module: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also copies modules holding computed tensors.
+
+    The old-style ``torch.nn.utils.weight_norm``/``spectral_norm`` and
+    ``torch.nn.utils.prune`` keep the weight they compute as a plain attribute
+    with a grad history, which ``deepcopy`` refuses; those are copied
+    detached (each forward recomputes them anyway).
+    """
+    memo: dict = {}
+    for sub in module.modules():
+        for value in vars(sub).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(module, memo)
+
+
 @torch.no_grad()
 def bake_reparametrizations(module: nn.Module) -> list[str]:
     """Replace every reparametrized tensor of ``module`` by its current value.
@@ -370,10 +386,18 @@ def bake_reparametrizations(module: nn.Module) -> list[str]:
     for name, sub in list(module.named_modules()):
         prefix = f"{name}." if name else ""
         if parametrize.is_parametrized(sub):
-            for tensor in list(sub.parametrizations.keys()):
-                parametrize.remove_parametrizations(
-                    sub, tensor, leave_parametrized=True
-                )
+            # not parametrize.remove_parametrizations: it edits the injected
+            # class, which a deep copy shares with the original module
+            plists = dict(sub.parametrizations.items())
+            values = {t: getattr(sub, t).detach().clone() for t in plists}
+            sub.__class__ = type(sub).__bases__[0]
+            del sub._modules["parametrizations"]
+            for tensor, value in values.items():
+                if isinstance(getattr(plists[tensor], "original", None), torch.Tensor) \
+                        and not isinstance(plists[tensor].original, nn.Parameter):
+                    sub.register_buffer(tensor, value)
+                else:
+                    sub.register_parameter(tensor, nn.Parameter(value))
                 baked.append(prefix + tensor)
         for hook in list(sub._forward_pre_hooks.values()):
             if isinstance(hook, WeightNorm):
@@ -455,7 +479,7 @@ def to_sparse(
         )
     if not isinstance(structured, bool):
         raise TypeError(f"structured must be True or False; got {structured!r}")
-    out = copy.deepcopy(module)
+    out = _deepcopy(module)
     if masks is not None:
         apply_masks(out, masks)
     out.eval()

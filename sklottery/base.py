@@ -23,6 +23,8 @@ from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
 from .callbacks import ApplyMasks
+from .checks import check_fit, check_no_missing_targets
+from .checks import initialize_net as _initialize
 from .config import PARAMETER_CONSTRAINTS, make_config
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
@@ -48,23 +50,6 @@ __all__ = ["BaseLotteryTicket"]
 SPARSE_BATCH = 256
 #: Attributes fit sets from X and y before the lottery runs.
 _DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d")
-
-
-def _initialize(net):
-    """``net.initialize()``, with a clear error for a network with nothing to
-    prune (torch's own, from the optimizer, would be "empty parameter list")."""
-    try:
-        net.initialize()
-    except ValueError as exc:
-        module = getattr(net, "module_", None)
-        if isinstance(module, torch.nn.Module) and not find_prunable(module):
-            raise ValueError(
-                f"net's module {type(module).__name__} has nothing to prune: "
-                "sklottery prunes the weights of Linear, Bilinear, Conv*, "
-                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
-                "layers"
-            ) from exc
-        raise
 
 
 class BaseLotteryTicket(
@@ -190,6 +175,7 @@ class BaseLotteryTicket(
         return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
 
     def _validate_X_y(self, X, y, reset):
+        check_no_missing_targets(y)
         X, y = validate_data(
             self, X, y, reset=reset, dtype=np.float32, **self._y_checks
         )
@@ -243,7 +229,7 @@ class BaseLotteryTicket(
         if resume:
             self._check_same_outputs(previous, n_outputs)
         net = self._build_net(X.shape[1], n_outputs, seed)
-        data = split_data(net, X, y)
+        data = check_fit(net, split_data(net, X, y))
         if self.select in ("best", "ticket") and data.eval_on == "train":
             warnings.warn(
                 f"select={self.select!r} without a validation split: rounds are "
@@ -258,7 +244,7 @@ class BaseLotteryTicket(
             progress = RoundProgress(config.last_round + 1, first)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            _initialize(net)
+            _initialize(net, data.X_train)
             # the pruner's rewind point is the initialization just made
             pruner = Pruner(net.module_, **config.pruner)
             state = self._lottery_state() if resume else None
@@ -523,7 +509,7 @@ class BaseLotteryTicket(
             )
         net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
         user_split, user_callbacks = net.train_split, net.callbacks
-        _initialize(net)
+        _initialize(net, torch.zeros(1, info["n_features_in"]))
         masks = apply_ticket(ticket, net.module_)
         output_layer = find_prunable(net.module_)[-1].module_name
         if info["output_layer"] != output_layer:

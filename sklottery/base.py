@@ -382,12 +382,16 @@ class BaseLotteryTicket(
             self.__dict__.pop("sparse_module_", None)
 
     # -- export and ticket files ----------------------------------------------
-    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True):
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True,
+                  structured=True):
         """The fitted ticket as a plain torch module for fast inference.
 
-        Pruned ``Linear`` layers are stored in torch's CSR layout where that is
-        faster than dense for the layer's shape and density; every other layer
-        stays dense with its pruned weights exactly zero (see
+        Dead hidden units (all incoming or all outgoing weights pruned) are
+        removed first where the network's dataflow is known, giving smaller
+        layers (see :mod:`sklottery.structured`); then pruned ``Linear``
+        layers are stored in torch's CSR layout where that is faster than
+        dense for the layer's shape and density; every other layer stays
+        dense with its pruned weights exactly zero (see
         :func:`sklottery.sparse.to_sparse`). The module's outputs are the
         logits of ``net_.module_`` (allclose); ``predict`` uses it when
         ``inference="sparse"``.
@@ -401,12 +405,15 @@ class BaseLotteryTicket(
         measure : bool, default=True
             Decide by a short timing at export (``False``: by a calibrated
             rule, deterministic).
+        structured : bool, default=True
+            Remove dead hidden units and conv channels first.
 
         Returns
         -------
         torch.nn.Module
             In eval mode, on the device of ``net_.module_``; the per-layer
-            decisions are in its ``sparse_layouts`` attribute.
+            decisions are in its ``sparse_layouts`` attribute and the number
+            of units removed per layer in its ``removed_units`` attribute.
         """
         check_is_fitted(self)
         return to_sparse(
@@ -415,6 +422,7 @@ class BaseLotteryTicket(
             layout=layout,
             batch_size=batch_size,
             measure=measure,
+            structured=structured,
         )
 
     def _forward_sparse(self, X):

@@ -257,3 +257,35 @@ def test_reparametrized_layers_are_baked_and_exact():
     assert type(exported[0]) in (nn.Linear, SparseLinear)
     assert not hasattr(exported[0], "parametrizations")
     _assert_same(exported, net, torch.randn(5, 6))
+
+
+def test_fitted_estimator_structured_export_matches_the_ticket():
+    import numpy as np
+    from lottery_helpers import small_digits, tiny_net
+
+    from sklottery import LotteryTicketClassifier
+
+    X, y = small_digits(150)
+    est = LotteryTicketClassifier(
+        tiny_net(max_epochs=2, module__hidden_units=(48, 24)), n_rounds=2,
+        prune_rate=0.9, output_rate_factor=None, random_state=0,
+    ).fit(X, y)
+    exported = est.to_sparse(measure=False)
+    removed = exported.removed_units
+    assert sum(removed.values()) > 0  # 99% sparse: dead units exist
+    rows = {r["name"]: r for r in exported.sparse_layouts}
+    for name, n in removed.items():
+        assert rows[name]["removed_units"] == n
+        assert rows[name]["shape"][0] == rows[name]["original_shape"][0] - n
+    plain = est.to_sparse(measure=False, structured=False)
+    assert not any(plain.removed_units.values())
+    Xt = torch.from_numpy(X)
+    est.net_.module_.eval()
+    with torch.no_grad():
+        ticket = est.net_.module_(Xt)
+        assert torch.allclose(exported(Xt), ticket, atol=1e-5)
+        assert torch.allclose(plain(Xt), ticket, atol=1e-5)
+    dense_pred = est.predict(X)
+    # inference="sparse" set after fit: predict exports (structured) on the fly
+    est.set_params(inference="sparse")
+    np.testing.assert_array_equal(est.predict(X), dense_pred)

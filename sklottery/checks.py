@@ -137,7 +137,10 @@ def check_no_missing_targets(y):
     type"."""
     if y is None:
         return
-    arr = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+    try:
+        arr = np.asarray(y)
+    except ValueError:  # ragged: leave it to scikit-learn's checks
+        return
     if arr.dtype != object:
         return
     flat = arr.ravel()

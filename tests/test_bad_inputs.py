@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from lottery_helpers import small_digits
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch import nn
@@ -21,8 +20,8 @@ from sklottery.rounds import dense_round
 
 
 @pytest.fixture(scope="module")
-def data():
-    return small_digits(120)
+def data(digits):
+    return digits[0][:120], digits[1][:120]
 
 
 class Two(nn.Module):

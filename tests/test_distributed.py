@@ -61,17 +61,17 @@ def test_dask_search_matches_local_search(digits, tiny_net):
     reason="a local ray instance and the search took 72 s of wall time on a "
     "2-core machine (too slow for CI); set SKLOTTERY_TEST_RAY=1 to run it",
 )
-def test_ray_search_matches_local_search():
+def test_ray_search_matches_local_search(digits, tiny_net):
     ray = pytest.importorskip("ray")
     from ray.util.joblib import register_ray
 
-    X, y = small_digits(200)
-    local = _search().set_params(n_jobs=1).fit(X, y)
+    X, y = digits[0][:200], digits[1][:200]
+    local = _search(tiny_net).set_params(n_jobs=1).fit(X, y)
     register_ray()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with joblib.parallel_config(backend="ray"):
-            remote = _search().fit(X, y)
+            remote = _search(tiny_net).fit(X, y)
         # the candidates ran in ray's worker processes
         assert ray.cluster_resources().get("CPU") == 2
     finally:

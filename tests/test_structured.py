@@ -259,13 +259,12 @@ def test_reparametrized_layers_are_baked_and_exact():
     _assert_same(exported, net, torch.randn(5, 6))
 
 
-def test_fitted_estimator_structured_export_matches_the_ticket():
+def test_fitted_estimator_structured_export_matches_the_ticket(digits, tiny_net):
     import numpy as np
-    from lottery_helpers import small_digits, tiny_net
 
     from sklottery import LotteryTicketClassifier
 
-    X, y = small_digits(150)
+    X, y = digits[0][:150], digits[1][:150]
     est = LotteryTicketClassifier(
         tiny_net(max_epochs=2, module__hidden_units=(48, 24)), n_rounds=2,
         prune_rate=0.9, output_rate_factor=None, random_state=0,

@@ -23,6 +23,8 @@ from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
 from .callbacks import ApplyMasks
+from .checks import check_fit, check_no_missing_targets
+from .checks import initialize_net as _initialize
 from .config import PARAMETER_CONSTRAINTS, make_config
 from .loader import SUPPORTED_OPTIONS, TensorLoader
 from .modules import MLP
@@ -48,23 +50,6 @@ __all__ = ["BaseLotteryTicket"]
 SPARSE_BATCH = 256
 #: Attributes fit sets from X and y before the lottery runs.
 _DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d")
-
-
-def _initialize(net):
-    """``net.initialize()``, with a clear error for a network with nothing to
-    prune (torch's own, from the optimizer, would be "empty parameter list")."""
-    try:
-        net.initialize()
-    except ValueError as exc:
-        module = getattr(net, "module_", None)
-        if isinstance(module, torch.nn.Module) and not find_prunable(module):
-            raise ValueError(
-                f"net's module {type(module).__name__} has nothing to prune: "
-                "sklottery prunes the weights of Linear, Bilinear, Conv*, "
-                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
-                "layers"
-            ) from exc
-        raise
 
 
 class BaseLotteryTicket(
@@ -190,6 +175,7 @@ class BaseLotteryTicket(
         return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
 
     def _validate_X_y(self, X, y, reset):
+        check_no_missing_targets(y)
         X, y = validate_data(
             self, X, y, reset=reset, dtype=np.float32, **self._y_checks
         )
@@ -243,7 +229,7 @@ class BaseLotteryTicket(
         if resume:
             self._check_same_outputs(previous, n_outputs)
         net = self._build_net(X.shape[1], n_outputs, seed)
-        data = split_data(net, X, y)
+        data = check_fit(net, split_data(net, X, y))
         if self.select in ("best", "ticket") and data.eval_on == "train":
             warnings.warn(
                 f"select={self.select!r} without a validation split: rounds are "
@@ -258,7 +244,7 @@ class BaseLotteryTicket(
             progress = RoundProgress(config.last_round + 1, first)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            _initialize(net)
+            _initialize(net, data.X_train)
             # the pruner's rewind point is the initialization just made
             pruner = Pruner(net.module_, **config.pruner)
             state = self._lottery_state() if resume else None
@@ -396,12 +382,16 @@ class BaseLotteryTicket(
             self.__dict__.pop("sparse_module_", None)
 
     # -- export and ticket files ----------------------------------------------
-    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True):
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True,
+                  structured=True):
         """The fitted ticket as a plain torch module for fast inference.
 
-        Pruned ``Linear`` layers are stored in torch's CSR layout where that is
-        faster than dense for the layer's shape and density; every other layer
-        stays dense with its pruned weights exactly zero (see
+        Dead hidden units (all incoming or all outgoing weights pruned) are
+        removed first where the network's dataflow is known, giving smaller
+        layers (see :mod:`sklottery.structured`); then pruned ``Linear``
+        layers are stored in torch's CSR layout where that is faster than
+        dense for the layer's shape and density; every other layer stays
+        dense with its pruned weights exactly zero (see
         :func:`sklottery.sparse.to_sparse`). The module's outputs are the
         logits of ``net_.module_`` (allclose); ``predict`` uses it when
         ``inference="sparse"``.
@@ -415,12 +405,15 @@ class BaseLotteryTicket(
         measure : bool, default=True
             Decide by a short timing at export (``False``: by a calibrated
             rule, deterministic).
+        structured : bool, default=True
+            Remove dead hidden units and conv channels first.
 
         Returns
         -------
         torch.nn.Module
             In eval mode, on the device of ``net_.module_``; the per-layer
-            decisions are in its ``sparse_layouts`` attribute.
+            decisions are in its ``sparse_layouts`` attribute and the number
+            of units removed per layer in its ``removed_units`` attribute.
         """
         check_is_fitted(self)
         return to_sparse(
@@ -429,6 +422,7 @@ class BaseLotteryTicket(
             layout=layout,
             batch_size=batch_size,
             measure=measure,
+            structured=structured,
         )
 
     def _forward_sparse(self, X):
@@ -528,7 +522,7 @@ class BaseLotteryTicket(
                 )
             net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
-            _initialize(net)
+            _initialize(net, torch.zeros(1, info["n_features_in"]))
             built["net"] = net
             return net.module_
 

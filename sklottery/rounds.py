@@ -37,6 +37,7 @@ import torch
 from skorch.history import History
 
 from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint
+from .checks import initialize_lazy
 from .config import LotteryConfig
 from .pruning import Pruner
 from .pruning.masks import load_values
@@ -246,6 +247,8 @@ def dense_round(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net.initialize()
+        # lazy modules: materialized exactly as in the fit (same seed, same rows)
+        initialize_lazy(net, data.X_train)
         callbacks, pruner = [], None
         if rewind_epoch or early_bird is not None:
             options = dict(early_bird or {})
@@ -262,7 +265,9 @@ def dense_round(
                 bird = EarlyBird(pruner, grad_fn=grad_fn, **options)
                 callbacks.append(("lottery_early_bird", bird))
         start = time.perf_counter()
-        if train_round(net, data.X_train, data.y_train, callbacks=callbacks):
+        if train_round(
+            net, data.X_train, data.y_train, callbacks=callbacks, round_=0
+        ):
             raise KeyboardInterrupt(
                 "fit was interrupted during round 0 (the dense training): no round "
                 "completed, so there is no ticket to keep"
@@ -530,7 +535,9 @@ def _rounds(
             pruner.rewind()
             untrained = float(score(net, data.X_eval, data.y_eval))
             frozen = lrs if config.fine_tune else None
-            if train_round(net, data.X_train, data.y_train, lrs=frozen):
+            if train_round(
+                net, data.X_train, data.y_train, lrs=frozen, round_=current
+            ):
                 return True
             if config.fine_tune:
                 lrs = [g["lr"] for g in net.optimizer_.param_groups]

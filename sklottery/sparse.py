@@ -11,6 +11,14 @@ is faster -- by a short interleaved timing at export time (``measure=True``)
 or by a calibrated rule (:func:`rule_layout`) -- and the export is never
 slower than the dense network by more than timing noise.
 
+Before that, dead hidden units and conv channels -- all outgoing weights
+pruned, or all incoming weights pruned with a constant output that folds
+exactly into the next layer's bias -- are removed where the module's dataflow
+is known (a ``Sequential`` or :class:`~sklottery.MLP`; see
+:mod:`sklottery.structured`), giving physically smaller layers. Weights behind
+a reparametrization (``spectral_norm``, ``weight_norm``,
+``torch.nn.utils.prune``) are baked into plain weights first.
+
 Every other layer (convolutions, RNNs, embeddings, attention, bilinear, and
 Linear layers whose ``forward`` is overridden or that belong to an attention
 block) stays dense, with its pruned weights exactly zero. COO storage is
@@ -32,12 +40,15 @@ import warnings
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .pruning.masks import apply_masks
+from .structured import remove_dead_units
 
 __all__ = [
     "LAYOUTS",
     "SparseLinear",
+    "bake_reparametrizations",
     "choose_layouts",
     "rule_layout",
     "to_sparse",
@@ -336,6 +347,71 @@ def choose_layouts(
     return rows
 
 
+def _deepcopy(module: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also copies modules holding computed tensors.
+
+    The old-style ``torch.nn.utils.weight_norm``/``spectral_norm`` and
+    ``torch.nn.utils.prune`` keep the weight they compute as a plain attribute
+    with a grad history, which ``deepcopy`` refuses; those are copied
+    detached (each forward recomputes them anyway).
+    """
+    memo: dict = {}
+    for sub in module.modules():
+        for value in vars(sub).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(module, memo)
+
+
+@torch.no_grad()
+def bake_reparametrizations(module: nn.Module) -> list[str]:
+    """Replace every reparametrized tensor of ``module`` by its current value.
+
+    Parametrizations (``torch.nn.utils.parametrize``, e.g. ``spectral_norm``,
+    ``weight_norm``) and the old-style hooks of ``torch.nn.utils.weight_norm``,
+    ``torch.nn.utils.spectral_norm`` and ``torch.nn.utils.prune`` are removed,
+    leaving plain parameters equal to what the layer computed with -- in eval
+    mode, the mode of an export, the outputs are unchanged. In place.
+
+    Returns
+    -------
+    list of str
+        The tensors baked, as ``"layer.tensor"``.
+    """
+    from torch.nn.utils import prune
+    from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
+    from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
+
+    baked = []
+    for name, sub in list(module.named_modules()):
+        prefix = f"{name}." if name else ""
+        if parametrize.is_parametrized(sub):
+            # not parametrize.remove_parametrizations: it edits the injected
+            # class, which a deep copy shares with the original module
+            plists = dict(sub.parametrizations.items())
+            values = {t: getattr(sub, t).detach().clone() for t in plists}
+            sub.__class__ = type(sub).__bases__[0]
+            del sub._modules["parametrizations"]
+            for tensor, value in values.items():
+                if isinstance(getattr(plists[tensor], "original", None), torch.Tensor) \
+                        and not isinstance(plists[tensor].original, nn.Parameter):
+                    sub.register_buffer(tensor, value)
+                else:
+                    sub.register_parameter(tensor, nn.Parameter(value))
+                baked.append(prefix + tensor)
+        for hook in list(sub._forward_pre_hooks.values()):
+            if isinstance(hook, WeightNorm):
+                remove_weight_norm(sub, hook.name)
+                baked.append(prefix + hook.name)
+            elif isinstance(hook, SpectralNorm):
+                remove_spectral_norm(sub, hook.name)
+                baked.append(prefix + hook.name)
+            elif isinstance(hook, prune.BasePruningMethod):
+                prune.remove(sub, hook._tensor_name)
+                baked.append(prefix + hook._tensor_name)
+    return baked
+
+
 @torch.no_grad()
 def to_sparse(
     module: nn.Module,
@@ -346,17 +422,26 @@ def to_sparse(
     measure: bool = True,
     repeats: int = 5,
     measure_fn=None,
+    structured: bool = True,
 ) -> nn.Module:
     """Export a pruned network as a plain torch module for inference.
 
     The module is deep-copied (the original is not changed), ``masks`` (if
-    given) are applied to the copy, and each Linear layer chosen by
-    :func:`choose_layouts` is replaced by a :class:`SparseLinear`. The copy is
-    put in eval mode with gradients off. Its outputs equal the masked dense
-    network's up to float rounding (``torch.allclose``).
+    given) are applied to the copy, which is put in eval mode with gradients
+    off and its reparametrized weights baked
+    (:func:`bake_reparametrizations`). With ``structured=True`` its dead
+    hidden units are removed (:func:`~sklottery.structured.remove_dead_units`),
+    then each Linear layer chosen by :func:`choose_layouts` is replaced by a
+    :class:`SparseLinear`. Its outputs equal the masked dense network's (in
+    eval mode) up to float rounding (``torch.allclose``).
 
     The decisions are kept on the returned module as ``sparse_layouts``
-    (a list of dicts, see :func:`choose_layouts`).
+    (a list of dicts, see :func:`choose_layouts`, each with two more keys:
+    ``original_shape``, the weight's shape before dead units were removed, and
+    ``removed_units``, how many of the layer's output units were removed), and
+    the removed units of every analysed layer (Linear and conv) as
+    ``removed_units`` (dict of layer name to count; empty when the module's
+    dataflow is not known or ``structured=False``).
 
     Parameters
     ----------
@@ -365,6 +450,9 @@ def to_sparse(
         Keyed like ``module.named_parameters()``; True = kept.
     layout, batch_size, measure, repeats, measure_fn
         See :func:`choose_layouts`.
+    structured : bool, default=True
+        Remove dead hidden units and conv channels first (exact; only where
+        the module's dataflow is known).
 
     Returns
     -------
@@ -389,11 +477,19 @@ def to_sparse(
         raise TypeError(
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
-    out = copy.deepcopy(module)
+    if not isinstance(structured, bool):
+        raise TypeError(f"structured must be True or False; got {structured!r}")
+    out = _deepcopy(module)
     if masks is not None:
         apply_masks(out, masks)
     out.eval()
+    bake_reparametrizations(out)
     out.requires_grad_(False)
+    shapes = {
+        name: tuple(int(s) for s in lin.weight.shape)
+        for name, lin in _convertible(out).items()
+    }
+    removed = remove_dead_units(out) if structured else {}
     decisions = choose_layouts(
         out,
         layout=layout,
@@ -402,6 +498,9 @@ def to_sparse(
         repeats=repeats,
         measure_fn=measure_fn,
     )
+    for row in decisions:
+        row["original_shape"] = shapes[row["name"]]
+        row["removed_units"] = removed.get(row["name"], 0)
     for row in decisions:
         if row["layout"] != "sparse":
             continue
@@ -412,4 +511,5 @@ def to_sparse(
         parent = out.get_submodule(parent_name)
         setattr(parent, child, SparseLinear.from_linear(getattr(parent, child)))
     out.sparse_layouts = decisions
+    out.removed_units = removed
     return out

@@ -30,7 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import (
+    Checkpoint,
+    EarlyStopping,
+    LRScheduler,
+    TrainEndCheckpoint,
+)
 from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
@@ -45,6 +50,7 @@ __all__ = [
     "install_round_callbacks",
     "predict_nonlinearity",
     "r2",
+    "round_checkpoints",
     "seed_train_split",
     "split_data",
     "train_round",
@@ -162,7 +168,29 @@ def deliberate_stop(net, exc: KeyboardInterrupt) -> bool:
     )
 
 
-def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
+def round_checkpoints(net, round_: int):
+    """Give each skorch ``Checkpoint``/``TrainEndCheckpoint`` among the net's
+    initialized callbacks a per-round file name for round ``round_``: its
+    ``fn_prefix`` gets ``"round{round_}_"`` appended, so that no round
+    overwrites another round's files (the selected round's are
+    ``f"{fn_prefix}round{selected_round_}_params.pt"``, ...). Returns a
+    function that puts the user's prefixes back."""
+    saved = []
+    for _, cb in getattr(net, "callbacks_", []):
+        if isinstance(cb, TrainEndCheckpoint):
+            cb = getattr(cb, "checkpoint_", None)
+        if isinstance(cb, Checkpoint):
+            saved.append((cb, cb.fn_prefix))
+            cb.fn_prefix = f"{cb.fn_prefix}round{round_}_"
+
+    def restore():
+        for cb, prefix in saved:
+            cb.fn_prefix = prefix
+
+    return restore
+
+
+def train_round(net, X, y, *, callbacks=(), lrs=None, round_=None) -> bool:
     """Train ``net`` from its current weights with a fresh optimizer state.
 
     The history and callbacks are re-initialized too, so learning-rate
@@ -176,9 +204,11 @@ def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
     ``lrs`` (one learning rate per optimizer parameter group) freezes the
     learning rates for the round: the optimizer starts at them and skorch
     ``LRScheduler`` callbacks are left out (fine-tuning at the final learning
-    rate, ``rewind="none"``).
+    rate, ``rewind="none"``). ``round_`` (the round's number) gives skorch
+    checkpoints per-round file names (:func:`round_checkpoints`).
     """
     install_round_callbacks(net, callbacks, drop_lr_schedulers=lrs is not None)
+    restore = round_checkpoints(net, round_) if round_ is not None else None
     net.initialize_optimizer()
     if lrs is not None:
         for group, lr in zip(net.optimizer_.param_groups, lrs):
@@ -187,10 +217,14 @@ def train_round(net, X, y, *, callbacks=(), lrs=None) -> bool:
     net.notify("on_train_begin", X=X, y=y)
     interrupted = False
     try:
-        net.fit_loop(X, y)
-    except KeyboardInterrupt as exc:
-        interrupted = not deliberate_stop(net, exc)
-    net.notify("on_train_end", X=X, y=y)
+        try:
+            net.fit_loop(X, y)
+        except KeyboardInterrupt as exc:
+            interrupted = not deliberate_stop(net, exc)
+        net.notify("on_train_end", X=X, y=y)
+    finally:
+        if restore is not None:
+            restore()
     return interrupted
 
 

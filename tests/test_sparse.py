@@ -25,9 +25,9 @@ def _pruned(module, rate=0.9):
     return pruner.masks
 
 
-def _check_equivalent(module, *inputs, layout="sparse"):
+def _check_equivalent(module, *inputs, layout="sparse", structured=True):
     masks = _pruned(module)
-    exported = to_sparse(module, masks, layout=layout)
+    exported = to_sparse(module, masks, layout=layout, structured=structured)
     module.eval()
     with torch.no_grad():
         expected = module(*inputs)
@@ -42,7 +42,10 @@ def _check_equivalent(module, *inputs, layout="sparse"):
 class TestEquivalence:
     def test_mlp_linear_layers_become_csr(self):
         module = MLP(20, 5, hidden_units=(32, 16))
-        exported, masks = _check_equivalent(module, torch.randn(7, 20))
+        # without the removal of dead units: every kept weight is stored
+        exported, masks = _check_equivalent(
+            module, torch.randn(7, 20), structured=False
+        )
         names = [n for n, m in exported.named_modules() if isinstance(m, SparseLinear)]
         assert names == ["hidden.0", "hidden.2", "output"]
         for name in names:
@@ -259,7 +262,11 @@ class TestEstimator:
         ).fit(X, y)
         exported = clf.to_sparse(layout="sparse")
         assert isinstance(exported.hidden[0], SparseLinear)
-        assert exported.hidden[0].nnz == int(clf.masks_["hidden.0.weight"].sum())
+        # weights of removed dead units are gone; every other kept one is stored
+        assert exported.hidden[0].nnz <= int(clf.masks_["hidden.0.weight"].sum())
+        assert exported.removed_units.keys() == {"hidden.0"}
+        removed = exported.removed_units["hidden.0"]
+        assert exported.hidden[0].out_features == 16 - removed
         with torch.no_grad():
             logits = exported(torch.from_numpy(X))
         expected = clf.net_.forward(X)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -41,6 +42,7 @@ __all__ = [
     "n_to_prune",
     "per_round_rate",
     "resolve_rate",
+    "stalled_groups",
 ]
 
 #: Pruning schedules: ``n_rounds`` prunes, or one prune of the whole amount.
@@ -154,16 +156,30 @@ def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
 
 
 def match_names(
-    patterns: Sequence[str], targets: Sequence[PrunableTensor], what: str
+    patterns: Sequence[str] | str, targets: Sequence[PrunableTensor], what: str
 ) -> list[str]:
     """Resolve layer or parameter names to prunable tensor names.
 
     A pattern matches a tensor if it is the tensor's parameter name
-    (``"fc1.weight"``), its module name (``"fc1"``) or a parent module
-    (``"encoder"`` matches ``"encoder.0.weight"``).
+    (``"fc1.weight"``), the name of the weight its layer computes with (the
+    same, or ``"fc1.weight"`` for ``"fc1.parametrizations.weight.original"``),
+    its module name (``"fc1"``) or a parent module (``"encoder"`` matches
+    ``"encoder.0.weight"``).
+
+    Raises
+    ------
+    TypeError
+        If ``patterns`` is neither a str nor a list (tuple, set) of str.
+    ValueError
+        If a pattern matches no prunable tensor.
     """
     if isinstance(patterns, str):
         patterns = [patterns]
+    elif not isinstance(patterns, (list, tuple, set, frozenset)):
+        raise TypeError(
+            f"{what} must be a str or a list of str (layer or parameter names); "
+            f"got {type(patterns).__name__} {patterns!r}"
+        )
     out: list[str] = []
     for pat in patterns:
         if not isinstance(pat, str):
@@ -171,7 +187,8 @@ def match_names(
         hits = [
             t.name
             for t in targets
-            if pat in (t.name, t.module_name) or t.name.startswith(pat + ".")
+            if pat in (t.name, t.module_name, t.effective_name)
+            or t.name.startswith(pat + ".")
         ]
         if not hits:
             raise ValueError(
@@ -222,7 +239,15 @@ def make_plan(
     _check_rate(prune_rate, "prune_rate")
     if not targets:
         raise ValueError("the network has no prunable tensors")
-    excluded = set(match_names(exclude, targets, "exclude")) if exclude else set()
+    excluded = (
+        set(match_names(exclude, targets, "exclude")) if exclude is not None else set()
+    )
+    if layer_rates is not None and not isinstance(layer_rates, Mapping):
+        raise TypeError(
+            "layer_rates must be a dict mapping layer or parameter names to rates "
+            f"(e.g. {{'fc1': 0.1}}); got {type(layer_rates).__name__} "
+            f"{layer_rates!r}"
+        )
     rates: dict[str, float] = {}
     output = targets[-1].name
     if output_rate_factor is not None and output not in excluded:
@@ -292,9 +317,89 @@ def make_plan(
     # keep the targets' order for readable tables and stable results
     order = {t.name: i for i, t in enumerate(targets)}
     plan.sort(key=lambda g: order[g[0][0]])
+    if not plan:
+        raise ValueError(
+            f"nothing left to prune: exclude={exclude!r} excludes every prunable "
+            f"tensor {[t.name for t in targets]}"
+        )
+    pruned = {n for names, _ in plan for n in names}
+    for t in targets:
+        if t.blocked and t.name in pruned:
+            raise ValueError(
+                f"cannot prune layer {t.module_name!r} exactly: {t.blocked}. "
+                f"Exclude it (exclude=[{t.module_name!r}]) or remove the "
+                "reparametrization before pruning (e.g. torch.nn.utils."
+                "parametrize.remove_parametrizations or "
+                "torch.nn.utils.remove_weight_norm)"
+            )
     if schedule == "oneshot":
         plan = compound_plan(plan, n_rounds)
+    _warn_rounding(plan, targets, 1 if schedule == "oneshot" else n_rounds)
     return plan
+
+
+def stalled_groups(
+    plan: Plan, targets: Sequence[PrunableTensor], n_rounds: int | None
+) -> list[tuple[list[str], int, float]]:
+    """Groups of ``plan`` whose count to prune rounds to 0 too early.
+
+    Simulates ``n_rounds`` prunes (1 if None) of each group with a positive
+    rate on all-kept masks. A group stalls when ``rate * n_alive`` rounds to 0
+    while it still has more than one weight: from then on it is never pruned
+    again (its count only shrinks).
+
+    Returns
+    -------
+    list of (names, rounds_done, sparsity)
+        The rounds that still pruned something before the stall, and the
+        sparsity the group ends at instead of the planned one.
+    """
+    sizes = {t.name: t.numel for t in targets}
+    rounds = n_rounds if isinstance(n_rounds, int) and n_rounds >= 1 else 1
+    out = []
+    for names, rate in plan:
+        if rate <= 0:
+            continue
+        total = sum(sizes[n] for n in names)
+        alive = total
+        for done in range(rounds):
+            if alive <= 1:
+                break
+            n = n_to_prune(alive, rate)
+            if n == 0:
+                out.append((names, done, 1.0 - alive / total))
+                break
+            alive -= n
+    return out
+
+
+def _warn_rounding(plan, targets, n_rounds) -> None:
+    stalled = stalled_groups(plan, targets, n_rounds)
+    if not stalled:
+        return
+    rates = {tuple(names): rate for names, rate in plan}
+    parts = []
+    for names, done, sparsity in stalled:
+        label = names[0] if len(names) == 1 else names
+        parts.append(
+            f"{label} (rate {rates[tuple(names)]:.4g}: "
+            + (
+                "never pruned, sparsity 0"
+                if done == 0
+                else f"pruned for {done} rounds only, sparsity {sparsity:.3f}"
+            )
+            + ")"
+        )
+    warnings.warn(
+        "the number of weights to prune per round, round(rate * remaining), "
+        "rounds to 0 for "
+        + "; ".join(parts)
+        + ". These tensors are too small for the per-round rate (a "
+        "target_sparsity spread over many n_rounds gives a tiny rate): use fewer "
+        "rounds, a larger rate, or scope='global'.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:

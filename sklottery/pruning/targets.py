@@ -4,15 +4,43 @@ Layers are recognised with ``isinstance`` against torch's layer families, so
 subclasses of a supported layer are found too (the Keras pruner matched class
 names and missed them). Biases and normalization parameters are never
 prunable.
+
+A weight behind a reparametrization is pruned through the parameter the
+optimizer really updates, when zeros there are exact zeros of the weight the
+layer computes with:
+
+* ``torch.nn.utils.parametrizations.spectral_norm`` (``W / sigma``): its
+  ``parametrizations.weight.original``; the old-style
+  ``torch.nn.utils.spectral_norm``: its ``weight_orig``;
+* ``torch.nn.utils.prune`` (``W * mask``): its ``weight_orig``.
+
+Weight normalization (``W = g * v / ||v||``, both the parametrization and the
+old ``torch.nn.utils.weight_norm``) and any other parametrization are listed
+but *blocked* (:attr:`PrunableTensor.blocked`): pruning a whole row of ``v``
+makes its norm 0 and the row's weights NaN, and other parametrizations do not
+keep zeros at all. :func:`~sklottery.pruning.scope.make_plan` refuses to prune
+a blocked tensor unless it is excluded.
+
+Lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) have no shapes until
+a first forward pass: :func:`find_prunable` refuses them with a clear error,
+and :func:`has_uninitialized_params` tells a training loop to run one batch
+first.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-__all__ = ["PrunableTensor", "find_prunable"]
+__all__ = [
+    "PrunableTensor",
+    "find_prunable",
+    "has_uninitialized_params",
+    "uninitialized_params",
+]
 
 #: Layer families whose tensors are pruned by default. Values are the kind
 #: reported in tables.
@@ -24,15 +52,47 @@ _WEIGHT_LAYERS: tuple[tuple[type[nn.Module], str], ...] = (
     (nn.EmbeddingBag, "embedding"),
 )
 
+_WEIGHT_NORM_REASON = (
+    "it is weight-normalized (W = g * v / ||v||): pruning a whole row of v "
+    "makes its norm 0 and that row's weights NaN"
+)
+
 
 @dataclass(frozen=True)
 class PrunableTensor:
-    """A prunable parameter: its full name, owning module name and layer kind."""
+    """A prunable parameter: its full name, owning module name and layer kind.
+
+    Attributes
+    ----------
+    name : str
+        The parameter that is masked, as in ``module.named_parameters()``
+        (e.g. ``"fc.weight"``, or ``"fc.parametrizations.weight.original"``
+        for a spectral-normalized layer).
+    module_name : str
+        The layer owning it.
+    kind : str
+        ``"linear"``, ``"conv"``, ``"rnn"``, ...
+    shape : tuple of int
+    via : str
+        The reparametrization pruned through: ``""`` (none),
+        ``"spectral_norm"``, ``"torch_prune"`` or ``"weight_norm"``/the
+        parametrization's class name for blocked tensors.
+    blocked : str
+        Why the tensor cannot be pruned exactly (``""`` if it can); such a
+        tensor must be excluded.
+    effective_name : str
+        The full name of the tensor the layer computes with (``"fc.weight"``);
+        equal to ``name`` without a reparametrization. Layer and parameter
+        names given by a user may use either.
+    """
 
     name: str
     module_name: str
     kind: str
     shape: tuple[int, ...]
+    via: str = ""
+    blocked: str = ""
+    effective_name: str = ""
 
     @property
     def numel(self) -> int:
@@ -40,6 +100,32 @@ class PrunableTensor:
         for s in self.shape:
             n *= s
         return n
+
+
+def uninitialized_params(module: nn.Module) -> list[str]:
+    """Names of the parameters and buffers of lazy modules not yet materialized."""
+    out = [
+        n
+        for n, p in module.named_parameters(remove_duplicate=False)
+        if nn.parameter.is_lazy(p)
+    ]
+    out += [
+        n
+        for n, b in module.named_buffers(remove_duplicate=False)
+        if nn.parameter.is_lazy(b)
+    ]
+    return out
+
+
+def has_uninitialized_params(module: nn.Module) -> bool:
+    """True if ``module`` holds lazy parameters or buffers (``nn.LazyLinear``,
+    ``nn.LazyConv2d``, ``nn.LazyBatchNorm1d``, ...) not yet shaped by a first
+    forward pass.
+
+    A training loop calls ``module(first_batch)`` (under ``torch.no_grad()``)
+    before pruning when this is True.
+    """
+    return bool(uninitialized_params(module))
 
 
 def _layer_tensors(module: nn.Module) -> list[tuple[str, str]]:
@@ -51,6 +137,10 @@ def _layer_tensors(module: nn.Module) -> list[tuple[str, str]]:
         return [
             (name, "rnn")
             for name, _ in module.named_parameters(recurse=False)
+            if name.startswith(("weight_ih_l", "weight_hh_l"))
+        ] + [
+            (name, "rnn")
+            for name in getattr(module, "parametrizations", {})
             if name.startswith(("weight_ih_l", "weight_hh_l"))
         ]
     if isinstance(module, nn.MultiheadAttention):
@@ -65,20 +155,99 @@ def _layer_tensors(module: nn.Module) -> list[tuple[str, str]]:
     return []
 
 
+def _resolve(sub: nn.Module, module_name: str, local: str):
+    """``(parameter local name, via, blocked)`` for tensor ``local`` of ``sub``."""
+    from torch.nn.utils.prune import BasePruningMethod
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    if parametrize.is_parametrized(sub, local):
+        plist = sub.parametrizations[local]
+        kinds = [type(p).__name__ for p in plist]
+        if kinds == ["_SpectralNorm"]:
+            return f"parametrizations.{local}.original", "spectral_norm", ""
+        if kinds == ["_WeightNorm"]:
+            return (
+                f"parametrizations.{local}.original1",
+                "weight_norm",
+                _WEIGHT_NORM_REASON,
+            )
+        with torch.no_grad():
+            shape = tuple(getattr(sub, local).shape)
+        originals = [
+            n for n, p in plist.named_parameters(recurse=False)
+            if n.startswith("original") and tuple(p.shape) == shape
+        ]
+        label = "+".join(kinds)
+        reason = (
+            f"it has the parametrization {label}, which does not keep pruned "
+            "zeros exact in the weight it computes"
+        )
+        if not originals:
+            full = f"{module_name}.{local}" if module_name else local
+            raise ValueError(
+                f"cannot prune {full!r}: {reason}, and it has no underlying "
+                "parameter of the weight's shape; remove the parametrization "
+                "(torch.nn.utils.parametrize.remove_parametrizations) first"
+            )
+        return f"parametrizations.{local}.{originals[0]}", label, reason
+    for hook in sub._forward_pre_hooks.values():
+        if isinstance(hook, WeightNorm) and hook.name == local:
+            return f"{local}_v", "weight_norm", _WEIGHT_NORM_REASON
+        if isinstance(hook, SpectralNorm) and hook.name == local:
+            return f"{local}_orig", "spectral_norm", ""
+        if (
+            isinstance(hook, BasePruningMethod)
+            and getattr(hook, "_tensor_name", None) == local
+        ):
+            return f"{local}_orig", "torch_prune", ""
+    return local, "", ""
+
+
 def find_prunable(module: nn.Module) -> list[PrunableTensor]:
     """List the prunable tensors of ``module`` in registration order.
 
     The last entry is the output layer (the last prunable layer registered).
     Parameters shared between layers are listed once.
+
+    Raises
+    ------
+    ValueError
+        If the module has uninitialized lazy parameters (run one forward pass
+        first), or a parametrization with no parameter to prune.
     """
+    lazy = uninitialized_params(module)
+    if lazy:
+        raise ValueError(
+            f"{type(module).__name__} has uninitialized (lazy) parameters "
+            f"{lazy}: lazy modules such as LazyLinear must be initialized by a "
+            "first forward pass (module(X[:1]) under torch.no_grad()) before "
+            "their weights can be pruned"
+        )
     found: list[PrunableTensor] = []
     seen: set[int] = set()
     for module_name, sub in module.named_modules():
+        params = dict(sub.named_parameters())
         for local, kind in _layer_tensors(sub):
-            param = getattr(sub, local)
+            if not parametrize.is_parametrized(sub, local) and (
+                getattr(sub, local, None) is None
+            ):
+                continue
+            pname, via, blocked = _resolve(sub, module_name, local)
+            param = params.get(pname)
             if param is None or not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
-            full = f"{module_name}.{local}" if module_name else local
-            found.append(PrunableTensor(full, module_name, kind, tuple(param.shape)))
+            prefix = f"{module_name}." if module_name else ""
+            found.append(
+                PrunableTensor(
+                    prefix + pname,
+                    module_name,
+                    kind,
+                    tuple(param.shape),
+                    via=via,
+                    blocked=blocked,
+                    effective_name=prefix + local,
+                )
+            )
     return found

@@ -1,0 +1,187 @@
+"""Checks of a fit's inputs that sklearn's parameter constraints cannot express.
+
+Each turns a careless input into a clear ``ValueError``/``TypeError`` naming
+the parameter or the cause *before* any training, where torch or skorch would
+fail later with an unrelated message (``range() arg 3 must not be zero``,
+``Torch not compiled with CUDA enabled``) or silently train on nothing (NaN
+losses):
+
+* :func:`check_device` -- the net's ``device`` exists on this machine;
+* :func:`check_batches` -- ``batch_size`` and ``iterator_*__drop_last``
+  leave at least one batch per epoch;
+* :func:`check_no_missing_targets` -- ``y`` has no ``None``.
+
+:func:`initialize_lazy` materializes lazy modules (``nn.LazyLinear``, ...)
+on a first batch so that their weights can be pruned.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+from .pruning.targets import find_prunable, has_uninitialized_params
+
+__all__ = [
+    "check_batches",
+    "check_device",
+    "check_fit",
+    "check_no_missing_targets",
+    "initialize_lazy",
+    "initialize_net",
+]
+
+
+def initialize_net(net, X=None):
+    """``net.initialize()``, then :func:`initialize_lazy` on ``X`` (when
+    given), with a clear error for a network with nothing to prune (torch's
+    own, from the optimizer, would be "empty parameter list")."""
+    try:
+        net.initialize()
+    except ValueError as exc:
+        module = getattr(net, "module_", None)
+        if isinstance(module, torch.nn.Module) and not find_prunable(module):
+            raise ValueError(
+                f"net's module {type(module).__name__} has nothing to prune: "
+                "sklottery prunes the weights of Linear, Bilinear, Conv*, "
+                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
+                "layers"
+            ) from exc
+        raise
+    if X is not None:
+        initialize_lazy(net, X)
+    return net
+
+
+def check_fit(net, data):
+    """:func:`check_device` and :func:`check_batches` for a fit's split
+    ``data`` (a :class:`~sklottery.training.RoundData`); returns ``data``."""
+    check_device(net)
+    n_valid = len(data.X_eval) if data.eval_on == "valid" else 0
+    check_batches(net, len(data.X_train), n_valid)
+    return data
+
+
+def check_device(net):
+    """Raise ``ValueError`` if ``net.device`` names an accelerator this machine
+    does not have (torch would fail with an ``AssertionError`` mid-fit)."""
+    device = getattr(net, "device", None)
+    if device is None:
+        return net
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"net's device={device!r} is not a torch device") from exc
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"net's device={device!r}, but CUDA is not available on this machine "
+            "(no GPU, or torch built without CUDA); use device='cpu'"
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"net's device={device!r}, but MPS is not available on this machine; "
+            "use device='cpu'"
+        )
+    return net
+
+
+def _batch_size(net, which):
+    """The batch size skorch uses for ``which`` (``iterator_train`` or
+    ``iterator_valid``): its own ``__batch_size``, else ``net.batch_size``."""
+    options = net.get_params_for(which)
+    if "batch_size" in options:
+        return options["batch_size"], f"{which}__batch_size"
+    return net.batch_size, "batch_size"
+
+
+def check_batches(net, n_train: int, n_valid: int = 0):
+    """Raise if an epoch of ``n_train`` training rows (``n_valid`` validation
+    rows) would have no batch, or the batch size is not one skorch accepts.
+
+    skorch's ``batch_size`` is a positive int, or -1 (or None) for the whole
+    data; with ``iterator_train__drop_last=True`` a batch larger than the
+    data is dropped, every epoch is empty and the losses are NaN.
+    """
+    for which, n in (("iterator_train", n_train), ("iterator_valid", n_valid)):
+        size, name = _batch_size(net, which)
+        if size is None or (
+            isinstance(size, numbers.Integral)
+            and not isinstance(size, bool)
+            and int(size) == -1
+        ):
+            continue
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, numbers.Integral)
+            or int(size) < 1
+        ):
+            raise ValueError(
+                f"net's {name} must be a positive int (or -1 for the whole data); "
+                f"got {name}={size!r}"
+            )
+        if n and net.get_params_for(which).get("drop_last") and int(size) > n:
+            what = "training" if which == "iterator_train" else "validation"
+            raise ValueError(
+                f"net's {which}__drop_last=True with {name}={int(size)} larger than "
+                f"the {n} {what} rows: every batch would be dropped and nothing "
+                f"trained; lower {name} or set {which}__drop_last=False"
+            )
+    return net
+
+
+def check_no_missing_targets(y):
+    """Raise ``ValueError`` if ``y`` holds ``None`` (a missing label), which
+    scikit-learn reports as an unrelated ``TypeError`` or an "unknown label
+    type"."""
+    if y is None:
+        return
+    try:
+        arr = np.asarray(y)
+    except ValueError:  # ragged: leave it to scikit-learn's checks
+        return
+    if arr.dtype != object:
+        return
+    flat = arr.ravel()
+    missing = np.flatnonzero(np.fromiter((v is None for v in flat), bool, len(flat)))
+    if missing.size:
+        rows = missing[:5].tolist()
+        raise ValueError(
+            f"y contains {missing.size} missing value(s) (None), e.g. at positions "
+            f"{rows}: drop those rows or fill in their targets before fit"
+        )
+
+
+def initialize_lazy(net, X) -> bool:
+    """Materialize the lazy parameters of ``net.module_`` on a first batch.
+
+    Lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) get their shapes
+    and initial values in their first forward pass. Pruning needs them
+    before training, so one forward pass of up to ``net.batch_size`` rows of
+    ``X`` runs in evaluation mode without gradients (no dropout and no
+    batch-norm statistics: only the initialization consumes random numbers),
+    and the optimizer is rebuilt on the materialized parameters. Returns True
+    if there was anything to initialize.
+    """
+    module = getattr(net, "module_", None)
+    if module is None or not has_uninitialized_params(module):
+        return False
+    bs = net.batch_size if isinstance(net.batch_size, int) and net.batch_size > 0 else 1
+    try:
+        net.evaluation_step((X[:bs], None), training=False)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's forward
+        raise ValueError(
+            f"could not initialize the lazy modules of {type(module).__name__} "
+            f"with a first batch of X of shape {tuple(X[:bs].shape)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if has_uninitialized_params(module):
+        raise ValueError(
+            f"{type(module).__name__} still has uninitialized (lazy) parameters "
+            "after a forward pass on a first batch (a lazy layer its forward "
+            "does not use?); sklottery can only prune initialized layers"
+        )
+    if getattr(net, "optimizer_", None) is not None:
+        net.initialize_optimizer()
+    return True

@@ -204,20 +204,18 @@ def _slice_out(a: nn.Module, keep: torch.Tensor) -> None:
     a.weight = _param(a.weight[keep])
     if a.bias is not None:
         a.bias = _param(a.bias[keep])
-    n = int(keep.sum())
-    if isinstance(a, nn.Linear):
-        a.out_features = n
-    else:
-        a.out_channels = n
+    _set_size(a, "out", int(keep.sum()))
 
 
 def _slice_in(b: nn.Module, keep: torch.Tensor) -> None:
     b.weight = _param(b.weight[:, keep])
-    n = int(keep.sum())
-    if isinstance(b, nn.Linear):
-        b.in_features = n
-    else:
-        b.in_channels = n
+    _set_size(b, "in", int(keep.sum()))
+
+
+def _set_size(layer: nn.Module, side: str, n: int) -> None:
+    """``in_features``/``out_features`` of a Linear, ``*_channels`` of a conv."""
+    kind = "features" if isinstance(layer, nn.Linear) else "channels"
+    setattr(layer, f"{side}_{kind}", n)
 
 
 def _slice_op(op: nn.Module, keep: torch.Tensor) -> None:

@@ -227,13 +227,5 @@ def save_ticket(
         For masks that do not fit the module, unsupported dtypes, NaN or
         infinite values, object arrays holding non-str values.
     """
-    return _write(
-        file,
-        module,
-        masks,
-        rounds=rounds,
-        rewind_point=rewind_point,
-        info=info,
-        arrays=arrays,
-        estimator=None,
-    )
+    options = {"rewind_point": rewind_point, "info": info, "arrays": arrays}
+    return _write(file, module, masks, rounds=rounds, estimator=None, **options)

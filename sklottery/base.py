@@ -18,14 +18,15 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
+from . import inputs
 from .callbacks import ApplyMasks
 from .config import PARAMETER_CONSTRAINTS, make_config
-from .loader import SUPPORTED_OPTIONS, TensorLoader
-from .modules import MLP
+from .loader import SUPPORTED_OPTIONS, TensorLoader, as_rows
+from .modules import MLP, default_module_for, default_type_rates, fill_module_sizes
 from .progress import RoundProgress
 from .pruning import Pruner, find_prunable
 from .pruning.rewind import KEEP_TRAINED
@@ -93,6 +94,7 @@ class BaseLotteryTicket(
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        type_rates=None,
         rescale=False,
         early_bird=None,
         select="last",
@@ -114,6 +116,7 @@ class BaseLotteryTicket(
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.type_rates = type_rates
         self.rescale = rescale
         self.early_bird = early_bird
         self.select = select
@@ -148,11 +151,12 @@ class BaseLotteryTicket(
                 f"{type(self.net).__name__}"
             )
 
-    def _default_net(self):
-        """``net=None``: a LeNet-300-100-shaped :class:`~sklottery.MLP` trained
-        with Adam (lr 1.2e-3, batch 60, 10 epochs), no validation split."""
+    def _default_net(self, module=MLP):
+        """``net=None``: ``module`` (for tables a LeNet-300-100-shaped
+        :class:`~sklottery.MLP`) trained with Adam (lr 1.2e-3, batch 60, 10
+        epochs), no validation split."""
         return self._net_class(
-            MLP,
+            module,
             optimizer=torch.optim.Adam,
             lr=1.2e-3,
             batch_size=60,
@@ -164,17 +168,16 @@ class BaseLotteryTicket(
         )
 
     def _build_net(self, n_features, n_outputs, seed):
-        """A clone of ``net`` (or the default net) sized for the data, with the
-        fast batch loader where it changes nothing and the fit's seed for a
-        validation split that has none."""
-        net = self._default_net() if self.net is None else clone(self.net)
-        module = net.module
-        if isinstance(module, type) and issubclass(module, MLP):
-            given = net.get_params_for("module")
-            sizes = {"input_units": n_features, "output_units": n_outputs}
-            net.set_params(
-                **{f"module__{k}": v for k, v in sizes.items() if given.get(k) is None}
-            )
+        """A clone of ``net`` (or the default net for the input) sized for the
+        data (``n_features``: an int or :class:`~sklottery.inputs.InputInfo`),
+        with the fast batch loader where it changes nothing and the fit's
+        seed for a validation split that has none."""
+        info = inputs.as_info(n_features)
+        if self.net is None:
+            net = self._default_net(default_module_for(info))
+        else:
+            net = clone(self.net)
+        fill_module_sizes(net, info, n_outputs)
         for which in ("iterator_train", "iterator_valid"):
             options = set(net.get_params_for(which))
             if getattr(net, which) is DataLoader and options <= SUPPORTED_OPTIONS:
@@ -190,19 +193,26 @@ class BaseLotteryTicket(
         return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
 
     def _validate_X_y(self, X, y, reset):
-        X, y = validate_data(
-            self, X, y, reset=reset, dtype=np.float32, **self._y_checks
+        """``X`` (ndarray or SparseRows), ``y`` and the input's InputInfo."""
+        int_as = inputs.integer_input(self.net)
+        return inputs.check_X_y(
+            self, X, y, reset=reset, int_as=int_as, **self._y_checks
         )
-        return np.require(X, dtype=np.float32, requirements=["C", "W"]), y
 
     # -- fit ---------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Find a winning ticket: run ``n_rounds`` pruning rounds after a dense one.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, ...), sparse matrix or tensor
+            Tables, images, sequences, token ids; see :mod:`sklottery.inputs`.
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of each sample's training loss (batch loss: the mean of
+            ``w_i * loss_i``, skorch's convention; 0 removes a sample's
+            influence, all ones is exactly the unweighted fit). The per-round
+            score is weighted too; skorch's ``valid_loss`` is not.
 
         Returns
         -------
@@ -237,13 +247,16 @@ class BaseLotteryTicket(
                     "rounds", UserWarning, stacklevel=3,
                 )
                 return self
-        X, y = self._validate_X_y(X, y, reset=not resume)
+        X, y, info = self._validate_X_y(X, y, reset=not resume)
+        sample_weight = inputs.check_sample_weight(sample_weight, len(X))
         previous = getattr(self, "classes_", None) if resume else None
         y, n_outputs = self._encode_y(y)
         if resume:
             self._check_same_outputs(previous, n_outputs)
-        net = self._build_net(X.shape[1], n_outputs, seed)
-        data = split_data(net, X, y)
+        net = self._build_net(info, n_outputs, seed)
+        if self.net is None and self.type_rates is None:  # the default net's own
+            config = config.with_pruner(type_rates=default_type_rates(net, config))
+        data = split_data(net, X, y, sample_weight)
         if self.select in ("best", "ticket") and data.eval_on == "train":
             warnings.warn(
                 f"select={self.select!r} without a validation split: rounds are "
@@ -259,6 +272,7 @@ class BaseLotteryTicket(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _initialize(net)
+            inputs.check_network(net.module_, X, info)
             # the pruner's rewind point is the initialization just made
             pruner = Pruner(net.module_, **config.pruner)
             state = self._lottery_state() if resume else None
@@ -469,7 +483,7 @@ class BaseLotteryTicket(
                 "loaded from a ticket file saved without one)"
             )
         state = {
-            "n_features_in": int(self.n_features_in_),
+            **inputs.input_state(self),
             "n_outputs": int(self._n_outputs),
             "n_features_out": int(self._n_features_out),
             "output_layer": self._output_layer,
@@ -526,15 +540,16 @@ class BaseLotteryTicket(
                     f"rescale={info['rescale']} (this one has "
                     f"rescale={self.rescale})"
                 )
-            net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
+            built["given"] = inputs.ticket_input(info)
+            net = self._build_net(built["given"], info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
             _initialize(net)
             built["net"] = net
             return net.module_
 
         ticket, info = read_estimator_ticket(file, type(self).__name__, network)
-        net, user_split, user_callbacks = (
-            built["net"], built["split"], built["callbacks"]
+        net, user_split, user_callbacks, given = (
+            built["net"], built["split"], built["callbacks"], built["given"]
         )
         masks = apply_ticket(ticket, net.module_)
         output_layer = find_prunable(net.module_)[-1].module_name
@@ -563,9 +578,11 @@ class BaseLotteryTicket(
         )
         # everything is validated: from here on the estimator changes
         with deferred_interrupt():
-            for attr in ("classes_", "feature_names_in_"):
+            for attr in ("classes_", "feature_names_in_", "n_features_in_"):
                 self.__dict__.pop(attr, None)
-            self.n_features_in_ = info["n_features_in"]
+            if len(given.shape) == 1:
+                self.n_features_in_ = info["n_features_in"]
+            self._input_info = given
             self.__dict__.update(ticket.arrays)
             self._set_fitted(
                 net, result, user_split, user_callbacks, info["n_outputs"], None
@@ -577,9 +594,8 @@ class BaseLotteryTicket(
     # -- inference -----------------------------------------------------------
     def _check_X(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
-        return torch.from_numpy(X)
+        X, _ = inputs.check_X(self, X, reset=False, module=self.net_.module_)
+        return as_rows(X)
 
     def _features(self, X):
         """Inputs of the output layer: the features the ticket's head sees."""
@@ -591,7 +607,7 @@ class BaseLotteryTicket(
 
         handle = module.register_forward_pre_hook(hook)
         try:
-            for _ in self.net_.forward_iter(torch.as_tensor(X), training=False):
+            for _ in self.net_.forward_iter(as_rows(X), training=False):
                 pass
         finally:
             handle.remove()
@@ -609,4 +625,5 @@ class BaseLotteryTicket(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.sparse = True  # densified one batch at a time
         return tags

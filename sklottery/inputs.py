@@ -16,13 +16,13 @@ integer array                 int64 token ids, never cast through float
                               (``int_as="ids"``); numeric features as float32
                               when the network takes floats (``int_as="float"``)
 scipy sparse matrix           float32 CSR rows, densified one batch at a time
-                              (:class:`SparseRows`, :class:`BatchLoader`)
+                              (:class:`~sklottery.loader.SparseRows`)
 torch tensor                  as the numpy array (or sparse matrix) it holds
 ============================  ==============================================
 
 NaN or infinity, an empty ``X``, a prediction input whose shape after the
 first axis differs from the fitted one, negative ids, ids outside the
-vocabulary of the network's first embedding and inputs a network cannot take
+vocabulary of an embedding network and inputs a network cannot take
 (strings, complex numbers, objects that are not numbers) raise a
 ``ValueError`` (``TypeError`` for objects, as scikit-learn) naming the problem.
 
@@ -33,28 +33,29 @@ float32 (as before sklottery took images and ids).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, _check_y, validate_data
 
-from .loader import TensorLoader
+from .loader import SparseRows
 
 __all__ = [
-    "BatchLoader",
     "InputInfo",
-    "SparseRows",
-    "WeightedDataset",
+    "as_info",
     "check_X",
     "check_X_y",
+    "check_forward",
     "check_module_input",
+    "check_network",
     "check_sample_weight",
     "embedding_vocabulary",
-    "take_rows",
+    "input_state",
+    "integer_input",
+    "ticket_input",
 ]
 
 #: Input kinds, by what one sample is.
@@ -102,6 +103,57 @@ class InputInfo:
         return f"{what}{self.dtype} X of shape ({dims})"
 
 
+def as_info(n_features) -> InputInfo:
+    """``n_features`` (the columns of a 2-D float table) as an
+    :class:`InputInfo`; an :class:`InputInfo` as it is."""
+    if isinstance(n_features, InputInfo):
+        return n_features
+    return InputInfo("table", (int(n_features),), "float32")
+
+
+def input_state(estimator) -> dict:
+    """What a ticket file records of a fitted estimator's input."""
+    info = fitted_info(estimator)
+    return {
+        "n_features_in": int(getattr(estimator, "n_features_in_", info.n_features)),
+        "input": {
+            "kind": info.kind,
+            "shape": [int(s) for s in info.shape],
+            "dtype": info.dtype,
+            "max_id": info.max_id,
+        },
+    }
+
+
+def ticket_input(info) -> InputInfo:
+    """The :class:`~sklottery.inputs.InputInfo` a ticket file records (files
+    written before inputs other than tables were taken: a 2-D float table)."""
+    given = info.get("input")
+    if given is None:
+        return InputInfo("table", (info["n_features_in"],), "float32")
+    try:
+        shape = tuple(int(s) for s in given["shape"])
+        kind, dtype, max_id = given["kind"], given["dtype"], given["max_id"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the ticket's input description {given!r} is malformed"
+        ) from exc
+    if dtype not in ("float32", "int64") or not shape or min(shape) < 1:
+        raise ValueError(f"the ticket's input description {given!r} is malformed")
+    return InputInfo(kind, shape, dtype, None if max_id is None else int(max_id))
+
+
+
+def integer_input(net) -> str:
+    """What integer ``X`` is for the estimator parameter ``net``: ``"float"``
+    numbers for the float networks of :mod:`sklottery.modules` (``MLP``,
+    ``ConvNet``, ``RecurrentNet``), else ``"ids"`` (int64 token ids; also for
+    ``net=None``, whose default for integer ``X`` is an ``EmbeddingNet``)."""
+    from .modules import takes_floats
+
+    return "float" if net is not None and takes_floats(net.module) else "ids"
+
+
 def _kind_of(ndim: int, dtype: str, sparse: bool) -> str:
     if sparse:
         return "sparse"
@@ -113,186 +165,13 @@ def _kind_of(ndim: int, dtype: str, sparse: bool) -> str:
 def fitted_info(estimator) -> InputInfo | None:
     """The estimator's :class:`InputInfo`, or None when it was never fitted.
 
-    Estimators fitted before sklottery took other inputs (or loaded from a
-    ticket file) have only ``n_features_in_``: they were fitted on 2-D floats.
+    Estimators fitted before sklottery took other inputs have only
+    ``n_features_in_``: they were fitted on 2-D floats.
     """
-    info = getattr(estimator, "input_info_", None)
+    info = getattr(estimator, "_input_info", None)
     if info is None and hasattr(estimator, "n_features_in_"):
         info = InputInfo("table", (int(estimator.n_features_in_),), "float32")
     return info
-
-
-# -- sparse rows ---------------------------------------------------------------
-class SparseRows:
-    """Rows of a sparse matrix that become dense only when indexed.
-
-    Indexing returns a dense float32 tensor of the selected rows (one batch),
-    so the training loop, skorch's ``Dataset`` and the scoring code use it like
-    a tensor; the whole matrix is never densified. :meth:`take` selects rows
-    and keeps them sparse (for validation splits).
-
-    Parameters
-    ----------
-    matrix : scipy sparse matrix or array
-        Any format; stored as float32 CSR with sorted, summed indices.
-    """
-
-    def __init__(self, matrix):
-        if not sp.issparse(matrix):
-            raise TypeError(
-                f"SparseRows needs a scipy sparse matrix; got {type(matrix).__name__}"
-            )
-        m = sp.csr_matrix(matrix, dtype=np.float32)
-        if m is matrix:  # never alter the caller's matrix
-            m = m.copy()
-        m.sum_duplicates()  # canonical: sorted indices, no duplicates
-        self.matrix = m
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.matrix.shape
-
-    @property
-    def ndim(self) -> int:
-        return 2
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.float32
-
-    @property
-    def nnz(self) -> int:
-        return int(self.matrix.nnz)
-
-    def __len__(self) -> int:
-        return self.matrix.shape[0]
-
-    def __repr__(self) -> str:
-        n, f = self.shape
-        return f"SparseRows(shape=({n}, {f}), nnz={self.nnz})"
-
-    def __getitem__(self, key) -> torch.Tensor:
-        """Dense float32 rows: an int gives one row (1-D), anything else
-        (slice, index array or tensor, boolean mask) a 2-D batch."""
-        if isinstance(key, numbers.Integral):
-            return torch.from_numpy(self.matrix[int(key)].toarray()[0])
-        if isinstance(key, slice):
-            return torch.from_numpy(self.matrix[key].toarray())
-        return torch.from_numpy(self.matrix[_index_array(key, len(self))].toarray())
-
-    def take(self, index) -> SparseRows:
-        """The selected rows, still sparse."""
-        out = SparseRows.__new__(SparseRows)
-        out.matrix = self.matrix[_index_array(index, len(self))]
-        return out
-
-    def to_dense(self) -> torch.Tensor:
-        """The whole matrix as a dense float32 tensor (for small matrices only)."""
-        return torch.from_numpy(self.matrix.toarray())
-
-
-def _index_array(key, n):
-    if isinstance(key, slice):
-        return np.arange(n)[key]
-    if isinstance(key, torch.Tensor):
-        key = key.cpu().numpy()
-    key = np.asarray(key)
-    if key.dtype == bool:
-        return np.flatnonzero(key)
-    return key.astype(np.int64, copy=False)
-
-
-def take_rows(X, index):
-    """Rows ``index`` of prepared data, kept in its form.
-
-    A tensor or array is indexed as usual; :class:`SparseRows` stay sparse.
-    The estimators split validation data with it.
-    """
-    if isinstance(X, SparseRows):
-        return X.take(index)
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(_index_array(index, len(X)))]
-    return X[_index_array(index, len(X))]
-
-
-class WeightedDataset(torch.utils.data.Dataset):
-    """Training rows with a per-sample weight: items are ``(X_i, (y_i, w_i))``.
-
-    Passed to skorch as ``X`` (with ``y=None``), it brings ``sample_weight``
-    to the loss: :class:`BatchLoader` yields ``(X_batch, (y_batch, w_batch))``
-    and a sample-weighted criterion
-    (:func:`sklottery.weights.sample_weighted`) weights each sample's loss.
-    The attributes are not named ``X``/``y`` on purpose: skorch would
-    otherwise infer classes from the (tuple) targets.
-    """
-
-    def __init__(self, X, y, sample_weight):
-        if not (len(X) == len(y) == len(sample_weight)):
-            raise ValueError(
-                f"X, y and sample_weight must have the same length; got "
-                f"{len(X)}, {len(y)} and {len(sample_weight)}"
-            )
-        self.data = X
-        self.target = torch.as_tensor(y)
-        self.weight = torch.as_tensor(sample_weight, dtype=torch.float32)
-
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, i):
-        return self.data[i], (self.target[i], self.weight[i])
-
-
-class BatchLoader(TensorLoader):
-    """skorch's ``iterator_train``/``iterator_valid`` for every prepared input.
-
-    Like :class:`~sklottery.loader.TensorLoader` it slices whole batches out of
-    the data instead of collating items one by one; it also slices
-    :class:`SparseRows` (each batch densified on its own, never the whole
-    matrix) and :class:`WeightedDataset` (batches ``(X, (y, w))``). Data of
-    any other form goes to a plain ``DataLoader``.
-
-    Parameters
-    ----------
-    dataset : skorch Dataset or WeightedDataset
-    batch_size : int, default=128
-    shuffle : bool, default=False
-        Draws from torch's global generator, like ``DataLoader``.
-    drop_last : bool, default=False
-    """
-
-    def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False):
-        if isinstance(dataset, WeightedDataset):
-            X, y = dataset.data, (dataset.target, dataset.weight)
-        else:
-            X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
-        if not isinstance(X, SparseRows) and not isinstance(dataset, WeightedDataset):
-            super().__init__(dataset, batch_size, shuffle, drop_last)
-            return
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self._fallback = None
-        if not isinstance(X, SparseRows):
-            X = torch.as_tensor(X)
-        self.X, self.y = X, (None if y is None else _rows_of(y))
-
-
-class _Pair:
-    """``(y, w)`` indexed together: ``pair[idx] == (y[idx], w[idx])``."""
-
-    def __init__(self, y, w):
-        self.y, self.w = y, w
-
-    def __getitem__(self, idx):
-        return self.y[idx], self.w[idx]
-
-
-def _rows_of(y):
-    if isinstance(y, tuple):
-        return _Pair(torch.as_tensor(y[0]), torch.as_tensor(y[1]))
-    return torch.as_tensor(y)
 
 
 # -- validation ---------------------------------------------------------------
@@ -342,9 +221,10 @@ def _bad_dtype(dtype: np.dtype) -> str | None:
             "integer token ids"
         )
     if dtype.kind == "c":
+        # scikit-learn's own words (its estimator checks match them)
         return (
-            f"X is complex ({dtype}); networks here take float or integer X "
-            "(split real and imaginary parts into features)"
+            f"Complex data not supported: X is {dtype}; networks here take float "
+            "or integer X (split real and imaginary parts into features)"
         )
     if dtype.kind in "mMV":
         return (
@@ -369,7 +249,7 @@ def check_X(
     estimator : estimator
         With ``reset=True`` its ``n_features_in_`` and ``feature_names_in_``
         are set the way scikit-learn sets them (for 2-D inputs; removed for
-        inputs of other ranks) and ``input_info_`` records the input. With
+        inputs of other ranks) and ``_input_info`` records the input. With
         ``reset=False`` ``X`` is checked against them.
     X : array-like, DataFrame, scipy sparse matrix or torch tensor
     reset : bool
@@ -386,7 +266,8 @@ def check_X(
     Returns
     -------
     X : ndarray or SparseRows
-        float32 or int64 C-contiguous writable ndarray, or :class:`SparseRows`.
+        float32 or int64 C-contiguous writable ndarray, or
+        :class:`~sklottery.loader.SparseRows`.
     info : InputInfo
 
     Raises
@@ -452,7 +333,14 @@ def check_X(
             "taken as ids)"
         )
     as_ids = integer and int_as == "ids"
-    if fitted is not None and ndim is not None and ndim != len(fitted.shape) + 1:
+    # a 2-D fit and an input of rank <= 2: scikit-learn's checks and words
+    table_check = fitted is not None and len(fitted.shape) == 1 and (ndim or 0) <= 2
+    if (
+        fitted is not None
+        and ndim is not None
+        and not table_check
+        and ndim != len(fitted.shape) + 1
+    ):
         _shape_mismatch(estimator, X.shape, fitted)
 
     if ndim is None or ndim <= 2:
@@ -520,14 +408,14 @@ def _finish(estimator, X, info, reset, fitted, module):
             fitted.max_id,
         )
     if reset:
-        estimator.input_info_ = info
+        estimator._input_info = info
     if module is not None:
         check_module_input(module, X, info)
     return X, info
 
 
-def check_X_y(estimator, X, y, *, int_as: str = "ids", **y_checks):
-    """:func:`check_X` with ``reset=True`` and ``y`` checked by scikit-learn.
+def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", **y_checks):
+    """:func:`check_X` and ``y`` checked by scikit-learn.
 
     ``y_checks`` go to scikit-learn's ``validate_data`` for ``y`` (e.g.
     ``y_numeric=True, multi_output=True``); ``X`` and ``y`` must have the same
@@ -541,8 +429,9 @@ def check_X_y(estimator, X, y, *, int_as: str = "ids", **y_checks):
         raise ValueError(
             f"{_name(estimator)} requires y to be passed, but the target y is None"
         )
-    X, info = check_X(estimator, X, reset=True, int_as=int_as)
-    y = validate_data(estimator, X="no_validation", y=y, **y_checks)
+    X, info = check_X(estimator, X, reset=reset, int_as=int_as)
+    # (validate_data(X="no_validation") would drop feature_names_in_)
+    y = _check_y(y, estimator=estimator, **y_checks)
     if len(X) != len(y):
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: "
@@ -553,19 +442,23 @@ def check_X_y(estimator, X, y, *, int_as: str = "ids", **y_checks):
 
 # -- the network's side --------------------------------------------------------
 def embedding_vocabulary(module: torch.nn.Module) -> tuple[str, int] | None:
-    """``(layer name, num_embeddings)`` of the first embedding of ``module``.
+    """``(layer name, num_embeddings)`` of the embedding that receives the
+    ids, where that is known: an :class:`~sklottery.EmbeddingNet`'s
+    ``embedding``, or ``module`` itself when it is an ``Embedding`` or
+    ``EmbeddingBag``. None otherwise (a module of the user's may map ids
+    before its embedding, e.g. by hashing)."""
+    from .modules import EmbeddingNet
 
-    The first ``Embedding``/``EmbeddingBag`` registered is taken to be the one
-    that receives the ids; None when the module has none.
-    """
-    for name, sub in module.named_modules():
-        if isinstance(sub, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
-            return name, int(sub.num_embeddings)
+    if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+        return "", int(module.num_embeddings)
+    if isinstance(module, EmbeddingNet):
+        return "embedding", int(module.embedding.num_embeddings)
     return None
 
 
 def check_module_input(module: torch.nn.Module, X, info: InputInfo) -> None:
-    """Check ids against the vocabulary of ``module``'s first embedding.
+    """Check ids against the vocabulary of ``module``'s embedding
+    (:func:`embedding_vocabulary`).
 
     Raises
     ------
@@ -629,9 +522,9 @@ def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """Validate ``sample_weight`` for ``n_samples`` samples (scikit-learn's rules).
 
-    Returns None for ``None`` (no weights) and float32 weights otherwise:
-    finite, non-negative, one per sample, not all zero. A scalar is a weight
-    for every sample.
+    Returns None for ``None`` and for all-ones weights (no weights), and
+    float32 weights otherwise: finite, non-negative, one per sample, not all
+    zero. A scalar is a weight for every sample.
     """
     if sample_weight is None:
         return None
@@ -648,4 +541,13 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             "sample_weight is zero for every sample: at least one sample must "
             "have a positive weight"
         )
+    if np.all(w == 1):
+        return None  # all ones: exactly the unweighted fit
     return w.astype(np.float32)
+
+
+def check_network(module: torch.nn.Module, X, info: InputInfo) -> None:
+    """Before training: ids within the network's vocabulary
+    (:func:`check_module_input`) and one forward pass (:func:`check_forward`)."""
+    check_module_input(module, X, info)
+    check_forward(module, X, info)

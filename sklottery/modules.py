@@ -20,7 +20,8 @@ __all__ = [
     "EmbeddingNet",
     "RecurrentNet",
     "default_module_for",
-    "integer_input",
+    "default_type_rates",
+    "fill_module_sizes",
     "module_sizes",
 ]
 
@@ -89,11 +90,13 @@ def _head(sizes: Sequence[int], dropout: float) -> nn.Sequential:
 class ConvNet(nn.Module):
     """A small convolutional network for images ``(n, C, H, W)``: Conv-2 style.
 
-    Frankle & Carbin (2019)'s Conv-2: two 3x3 convolutions (64 channels, ReLU,
-    ``same`` padding), 2x2 max pooling, two dense layers of 256 and the
-    output layer. The estimators build it for 4-D float ``X`` (``net=None``)
-    and prune its convolutions at half the dense rate per round, as in the
-    paper (conv 10%, dense 20%, output 10%): :attr:`default_kind_factors`.
+    Frankle & Carbin (2019)'s Conv-2 at half width: two 3x3 convolutions (32
+    channels, ReLU, ``same`` padding; the paper has 64), 2x2 max pooling,
+    two dense layers of 256 and the output layer. The estimators build it for
+    4-D float ``X`` (``net=None``) and then prune its convolutions at half
+    the base rate per round, as in the paper (conv 10%, dense 20%, output
+    10% with the default rate 0.2): :attr:`default_type_factors`, unless
+    ``type_rates`` is given.
 
     Parameters
     ----------
@@ -101,7 +104,7 @@ class ConvNet(nn.Module):
         ``(channels, height, width)`` of one image (filled from the data).
     output_units : int
         Classes or targets (filled from the data).
-    channels : sequence of int, default=(64, 64)
+    channels : sequence of int, default=(32, 32)
         Output channels of each convolution; all convolutions come before one
         pooling layer, as in Conv-2 (Conv-4 and Conv-6 pool after every
         pair).
@@ -119,15 +122,15 @@ class ConvNet(nn.Module):
     estimators' ``transform`` returns the features of the last hidden layer.
     """
 
-    #: Per-round rate of each layer kind as a fraction of the base rate, used
+    #: Per-round rate of each layer type as a fraction of the base rate, used
     #: by the estimators when they build this network themselves.
-    default_kind_factors = {"conv": 0.5}
+    default_type_factors = {"conv": 0.5}
 
     def __init__(
         self,
         input_shape: Sequence[int] | None = None,
         output_units: int | None = None,
-        channels: Sequence[int] = (64, 64),
+        channels: Sequence[int] = (32, 32),
         hidden_units: Sequence[int] = (256, 256),
         kernel_size: int = 3,
         pool: int = 2,
@@ -179,7 +182,7 @@ class RecurrentNet(nn.Module):
         Features per time step ``F`` (filled from the data).
     output_units : int
         Classes or targets (filled from the data).
-    hidden_size : int, default=64
+    hidden_size : int, default=32
     num_layers : int, default=1
     cell : {"gru", "lstm"}, default="gru"
     bidirectional : bool, default=False
@@ -193,7 +196,7 @@ class RecurrentNet(nn.Module):
         self,
         input_size: int | None = None,
         output_units: int | None = None,
-        hidden_size: int = 64,
+        hidden_size: int = 32,
         num_layers: int = 1,
         cell: str = "gru",
         bidirectional: bool = False,
@@ -291,22 +294,21 @@ class EmbeddingNet(nn.Module):
 
 #: Largest vocabulary the default embedding network is built with (rows of
 #: its table); larger ids need a net of the user's (e.g. with hashing).
-MAX_DEFAULT_VOCABULARY = 2**21
+MAX_DEFAULT_VOCABULARY = 2**20
 
 #: The networks of this module that take float input.
 FLOAT_INPUT = (MLP, ConvNet, RecurrentNet)
 
 
-def integer_input(module) -> str:
-    """What integer ``X`` is to ``module`` (a class or an instance):
-    ``"float"`` for the float networks of this module (:class:`MLP`,
-    :class:`ConvNet`, :class:`RecurrentNet`), ``"ids"`` (int64 token ids)
-    for everything else."""
+def takes_floats(module) -> bool:
+    """Whether ``module`` (a class or an instance) is one of the float
+    networks of this module (:class:`MLP`, :class:`ConvNet`,
+    :class:`RecurrentNet`), for which integer ``X`` is numbers, not ids."""
     cls = module if isinstance(module, type) else type(module)
-    return "float" if issubclass(cls, FLOAT_INPUT) else "ids"
+    return issubclass(cls, FLOAT_INPUT)
 
 
-def module_sizes(module_class, info, n_outputs: int) -> dict:
+def module_sizes(module_class, info, n_outputs: int, given=()) -> dict:
     """The size arguments a module of this file takes from the data.
 
     Parameters
@@ -315,6 +317,8 @@ def module_sizes(module_class, info, n_outputs: int) -> dict:
     info : sklottery.inputs.InputInfo
     n_outputs : int
         Classes (classifier) or targets (regressor).
+    given : collection of str, default=()
+        Size arguments the user set (their checks are skipped).
 
     Returns
     -------
@@ -349,6 +353,8 @@ def module_sizes(module_class, info, n_outputs: int) -> dict:
     if issubclass(module_class, EmbeddingNet):
         if info.dtype != "int64":
             raise ValueError(f"EmbeddingNet takes integer token ids; got {what}")
+        if "num_embeddings" in given:
+            return {"output_units": n_outputs}
         vocab = int(info.max_id) + 1
         if vocab > MAX_DEFAULT_VOCABULARY:
             raise ValueError(
@@ -363,26 +369,26 @@ def module_sizes(module_class, info, n_outputs: int) -> dict:
     return {}
 
 
-def default_module_for(info, n_outputs: int) -> tuple[type, dict]:
+def default_module_for(info) -> type:
     """The network the estimators build for ``net=None``, from the input's form.
 
     ============================  ==========================================
     input                         network
     ============================  ==========================================
     2-D float, sparse             :class:`MLP` (LeNet-300-100)
-    float ``(n, C, H, W)``        :class:`ConvNet` (Conv-2)
-    float ``(n, T, F)``           :class:`RecurrentNet` (GRU, 64 units)
+    float ``(n, C, H, W)``        :class:`ConvNet` (Conv-2, half width)
+    float ``(n, T, F)``           :class:`RecurrentNet` (GRU, 32 units)
     int ``(n, T)``                :class:`EmbeddingNet` (mean of embeddings)
     ============================  ==========================================
 
     Parameters
     ----------
     info : sklottery.inputs.InputInfo
-    n_outputs : int
 
     Returns
     -------
-    (module_class, module_kwargs)
+    type
+        The module class; :func:`fill_module_sizes` sizes it.
 
     Raises
     ------
@@ -406,4 +412,30 @@ def default_module_for(info, n_outputs: int) -> tuple[type, dict]:
             "sequences (n, T, F) (RecurrentNet) and 2-D integer ids "
             "(EmbeddingNet). Pass a skorch net whose module takes this X"
         )
-    return cls, module_sizes(cls, info, n_outputs)
+    return cls
+
+
+def fill_module_sizes(net, info, n_outputs: int):
+    """Give ``net`` (an unfitted skorch net) the sizes its module takes from
+    the data (:func:`module_sizes`), where the user did not set them."""
+    given = {k: v for k, v in net.get_params_for("module").items() if v is not None}
+    sizes = module_sizes(net.module, info, n_outputs, given)
+    net.set_params(
+        **{f"module__{k}": v for k, v in sizes.items() if k not in given}
+    )
+    return net
+
+
+def default_type_rates(net, config) -> dict | None:
+    """The ``type_rates`` the default network ``net`` is pruned with when the
+    user gives none: a :class:`ConvNet`'s
+    :attr:`~ConvNet.default_type_factors` times the base rate (``config``: a
+    :class:`~sklottery.config.LotteryConfig`); None for the others."""
+    module = net.module
+    if not (isinstance(module, type) and issubclass(module, ConvNet)):
+        return None
+    from .pruning import resolve_rate
+
+    p = config.pruner
+    rate = resolve_rate(p["prune_rate"], p["target_sparsity"], p["n_rounds"])
+    return {k: f * rate for k, f in ConvNet.default_type_factors.items()}

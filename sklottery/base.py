@@ -209,10 +209,11 @@ class BaseLotteryTicket(
             Tables, images, sequences, token ids; see :mod:`sklottery.inputs`.
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of each sample's training loss (batch loss: the mean of
-            ``w_i * loss_i``, skorch's convention; 0 removes a sample's
-            influence, all ones is exactly the unweighted fit). The per-round
-            score is weighted too; skorch's ``valid_loss`` is not.
+            Weights of each sample's training loss: a batch's loss is
+            ``sum(w_i * loss_i) / sum(w_i)``, so an integer weight counts a
+            sample that many times and 0 removes its influence; all ones is
+            exactly the unweighted fit. The per-round score is weighted too;
+            skorch's ``valid_loss`` is not.
 
         Returns
         -------

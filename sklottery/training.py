@@ -271,6 +271,10 @@ def train_round(net, X, y, *, callbacks=(), lrs=None, sample_weight=None) -> boo
     if sample_weight is not None:
         net.criterion_ = _weighted_criterion(net)
         X_fit, y_fit = WeightedDataset(X, y, sample_weight), None
+        if hasattr(net, "classes") and net.classes is None:
+            # skorch infers a classifier's classes from y, which a dataset
+            # passed as X does not give it (its accuracy scoring needs them)
+            net.classes_inferred_ = np.unique(torch.as_tensor(y).cpu().numpy())
     net.notify("on_train_begin", X=X, y=y)
     interrupted = False
     try:

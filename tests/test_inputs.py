@@ -407,3 +407,35 @@ def test_integer_weights_equal_repeated_samples():
     weighted = clone(est).fit(X, y, sample_weight=w).predict_proba(X)
     repeated = clone(est).fit(X.repeat(w, axis=0), y.repeat(w)).predict_proba(X)
     np.testing.assert_allclose(weighted, repeated, rtol=1e-4, atol=1e-5)
+
+
+class _Softmax(torch.nn.Module):
+    """Probabilities out, for skorch's NLLLoss path (the log is skorch's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(4, 8)
+        self.output = torch.nn.Linear(8, 2)
+
+    def forward(self, X):
+        return torch.softmax(self.output(torch.relu(self.hidden(X))), dim=-1)
+
+
+def test_sample_weight_with_validation_split_sparse_and_nllloss():
+    from skorch.dataset import ValidSplit
+
+    X, y = _table()
+    w = np.random.default_rng(12).uniform(0.0, 2.0, N)
+    est = _clf(MLP, module__hidden_units=(8,))
+    est.set_params(net__train_split=ValidSplit(0.25, stratified=True))
+    est.fit(sp.csr_matrix(X), y, sample_weight=w)
+    assert "valid_acc" in est.net_.history[-1]
+    assert np.isfinite(est.rounds_["score"]).all()
+    # NLLLoss on probabilities: zero weights still remove the samples
+    fits = []
+    for seed in (1, 2):
+        Xs, ys = X.copy(), y.copy()
+        Xs[:20] = np.random.default_rng(seed).normal(size=(20, 4)) * 3
+        est = _clf(_Softmax).set_params(net__criterion=torch.nn.NLLLoss)
+        fits.append(est.fit(Xs, ys, sample_weight=np.r_[np.zeros(20), w[20:]]))
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))

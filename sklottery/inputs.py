@@ -64,7 +64,7 @@ INPUT_KINDS = ("table", "sparse", "ids", "sequence", "image", "tensor")
 
 @dataclass(frozen=True)
 class InputInfo:
-    """What a fitted estimator was trained on (its ``input_info_``).
+    """What a fitted estimator was trained on (kept as its ``_input_info``).
 
     Attributes
     ----------
@@ -138,7 +138,12 @@ def ticket_input(info) -> InputInfo:
         raise ValueError(
             f"the ticket's input description {given!r} is malformed"
         ) from exc
-    if dtype not in ("float32", "int64") or not shape or min(shape) < 1:
+    if (
+        kind not in INPUT_KINDS
+        or dtype not in ("float32", "int64")
+        or not shape
+        or min(shape) < 1
+    ):
         raise ValueError(f"the ticket's input description {given!r} is malformed")
     return InputInfo(kind, shape, dtype, None if max_id is None else int(max_id))
 

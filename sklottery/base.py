@@ -48,7 +48,9 @@ __all__ = ["BaseLotteryTicket"]
 #: Rows per forward call of the sparse export (its layouts are chosen for it).
 SPARSE_BATCH = 256
 #: Attributes fit sets from X and y before the lottery runs.
-_DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d")
+_DATA_ATTRS = (
+    "n_features_in_", "feature_names_in_", "classes_", "_y_1d", "_input_info"
+)
 
 
 def _initialize(net):
@@ -222,14 +224,14 @@ class BaseLotteryTicket(
         # put back what fit learnt from X and y if it fails or is interrupted
         before = {a: v for a, v in vars(self).items() if a in _DATA_ATTRS}
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
         except BaseException:
             for attr in _DATA_ATTRS:
                 self.__dict__.pop(attr, None)
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_net()
         resume = self.warm_start and hasattr(self, "rounds_")

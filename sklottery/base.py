@@ -48,9 +48,8 @@ __all__ = ["BaseLotteryTicket"]
 #: Rows per forward call of the sparse export (its layouts are chosen for it).
 SPARSE_BATCH = 256
 #: Attributes fit sets from X and y before the lottery runs.
-_DATA_ATTRS = (
-    "n_features_in_", "feature_names_in_", "classes_", "_y_1d", "_input_info"
-)
+_DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d",
+               "_input_info")
 
 
 def _initialize(net):
@@ -196,10 +195,8 @@ class BaseLotteryTicket(
 
     def _validate_X_y(self, X, y, reset):
         """``X`` (ndarray or SparseRows), ``y`` and the input's InputInfo."""
-        int_as = inputs.integer_input(self.net)
-        return inputs.check_X_y(
-            self, X, y, reset=reset, int_as=int_as, **self._y_checks
-        )
+        int_as, checks = inputs.integer_input(self.net), self._y_checks
+        return inputs.check_X_y(self, X, y, reset=reset, int_as=int_as, **checks)
 
     # -- fit ---------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -208,14 +205,11 @@ class BaseLotteryTicket(
         Parameters
         ----------
         X : array-like of shape (n_samples, ...), sparse matrix or tensor
-            Tables, images, sequences, token ids; see :mod:`sklottery.inputs`.
+            Tables, images, sequences, token ids (user guide: "Inputs").
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of each sample's training loss: a batch's loss is
-            ``sum(w_i * loss_i) / sum(w_i)``, so an integer weight counts a
-            sample that many times and 0 removes its influence; all ones is
-            exactly the unweighted fit. The per-round score is weighted too;
-            skorch's ``valid_loss`` is not.
+            Weights of the samples' losses, ``sum(w * loss) / sum(w)`` per
+            batch (user guide: "Inputs"); all ones is the unweighted fit.
 
         Returns
         -------

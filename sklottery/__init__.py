@@ -2,18 +2,21 @@
 
 from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
-from .modules import MLP
+from .modules import MLP, ConvNet, EmbeddingNet, RecurrentNet
 from .pruning import Pruner
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApplyMasks",
+    "ConvNet",
     "EarlyBird",
+    "EmbeddingNet",
     "LotteryTicketClassifier",
     "LotteryTicketRegressor",
     "MLP",
     "Pruner",
+    "RecurrentNet",
     "RewindCheckpoint",
     "StopRound",
     "__version__",

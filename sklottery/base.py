@@ -18,16 +18,17 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
+from . import inputs
 from .callbacks import ApplyMasks
 from .checks import check_fit, check_no_missing_targets
 from .checks import initialize_net as _initialize
 from .config import PARAMETER_CONSTRAINTS, make_config
-from .loader import SUPPORTED_OPTIONS, TensorLoader
-from .modules import MLP
+from .loader import SUPPORTED_OPTIONS, TensorLoader, as_rows
+from .modules import MLP, default_module_for, default_type_rates, fill_module_sizes
 from .progress import RoundProgress
 from .pruning import Pruner, find_prunable
 from .pruning.rewind import KEEP_TRAINED
@@ -48,7 +49,8 @@ __all__ = ["BaseLotteryTicket"]
 #: Rows per forward call of the sparse export (its layouts are chosen for it).
 SPARSE_BATCH = 256
 #: Attributes fit sets from X and y before the lottery runs.
-_DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d")
+_DATA_ATTRS = ("n_features_in_", "feature_names_in_", "classes_", "_y_1d",
+               "_input_info")
 
 
 class BaseLotteryTicket(
@@ -77,6 +79,7 @@ class BaseLotteryTicket(
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        type_rates=None,
         rescale=False,
         early_bird=None,
         select="last",
@@ -98,6 +101,7 @@ class BaseLotteryTicket(
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.type_rates = type_rates
         self.rescale = rescale
         self.early_bird = early_bird
         self.select = select
@@ -132,11 +136,12 @@ class BaseLotteryTicket(
                 f"{type(self.net).__name__}"
             )
 
-    def _default_net(self):
-        """``net=None``: a LeNet-300-100-shaped :class:`~sklottery.MLP` trained
-        with Adam (lr 1.2e-3, batch 60, 10 epochs), no validation split."""
+    def _default_net(self, module=MLP):
+        """``net=None``: ``module`` (for tables a LeNet-300-100-shaped
+        :class:`~sklottery.MLP`) trained with Adam (lr 1.2e-3, batch 60, 10
+        epochs), no validation split."""
         return self._net_class(
-            MLP,
+            module,
             optimizer=torch.optim.Adam,
             lr=1.2e-3,
             batch_size=60,
@@ -148,17 +153,16 @@ class BaseLotteryTicket(
         )
 
     def _build_net(self, n_features, n_outputs, seed):
-        """A clone of ``net`` (or the default net) sized for the data, with the
-        fast batch loader where it changes nothing and the fit's seed for a
-        validation split that has none."""
-        net = self._default_net() if self.net is None else clone(self.net)
-        module = net.module
-        if isinstance(module, type) and issubclass(module, MLP):
-            given = net.get_params_for("module")
-            sizes = {"input_units": n_features, "output_units": n_outputs}
-            net.set_params(
-                **{f"module__{k}": v for k, v in sizes.items() if given.get(k) is None}
-            )
+        """A clone of ``net`` (or the default net for the input) sized for the
+        data (``n_features``: an int or :class:`~sklottery.inputs.InputInfo`),
+        with the fast batch loader where it changes nothing and the fit's
+        seed for a validation split that has none."""
+        info = inputs.as_info(n_features)
+        if self.net is None:
+            net = self._default_net(default_module_for(info))
+        else:
+            net = clone(self.net)
+        fill_module_sizes(net, info, n_outputs)
         for which in ("iterator_train", "iterator_valid"):
             options = set(net.get_params_for(which))
             if getattr(net, which) is DataLoader and options <= SUPPORTED_OPTIONS:
@@ -174,20 +178,23 @@ class BaseLotteryTicket(
         return int(np.random.SeedSequence([seed, resumed_after]).generate_state(1)[0])
 
     def _validate_X_y(self, X, y, reset):
+        """``X`` (ndarray or SparseRows), ``y`` and the input's InputInfo."""
         check_no_missing_targets(y)
-        X, y = validate_data(
-            self, X, y, reset=reset, dtype=np.float32, **self._y_checks
-        )
-        return np.require(X, dtype=np.float32, requirements=["C", "W"]), y
+        int_as, checks = inputs.integer_input(self.net), self._y_checks
+        return inputs.check_X_y(self, X, y, reset=reset, int_as=int_as, **checks)
 
     # -- fit ---------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Find a winning ticket: run ``n_rounds`` pruning rounds after a dense one.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, ...), sparse matrix or tensor
+            Tables, images, sequences, token ids (user guide: "Inputs").
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples' losses, ``sum(w * loss) / sum(w)`` per
+            batch (user guide: "Inputs"); all ones is the unweighted fit.
 
         Returns
         -------
@@ -196,14 +203,14 @@ class BaseLotteryTicket(
         # put back what fit learnt from X and y if it fails or is interrupted
         before = {a: v for a, v in vars(self).items() if a in _DATA_ATTRS}
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
         except BaseException:
             for attr in _DATA_ATTRS:
                 self.__dict__.pop(attr, None)
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_net()
         resume = self.warm_start and hasattr(self, "rounds_")
@@ -222,13 +229,16 @@ class BaseLotteryTicket(
                     "rounds", UserWarning, stacklevel=3,
                 )
                 return self
-        X, y = self._validate_X_y(X, y, reset=not resume)
+        X, y, info = self._validate_X_y(X, y, reset=not resume)
+        sample_weight = inputs.check_sample_weight(sample_weight, len(X))
         previous = getattr(self, "classes_", None) if resume else None
         y, n_outputs = self._encode_y(y)
         if resume:
             self._check_same_outputs(previous, n_outputs)
-        net = self._build_net(X.shape[1], n_outputs, seed)
-        data = check_fit(net, split_data(net, X, y))
+        net = self._build_net(info, n_outputs, seed)
+        if self.net is None and self.type_rates is None:  # the default net's own
+            config = config.with_pruner(type_rates=default_type_rates(net, config))
+        data = check_fit(net, split_data(net, X, y, sample_weight))
         if self.select in ("best", "ticket") and data.eval_on == "train":
             warnings.warn(
                 f"select={self.select!r} without a validation split: rounds are "
@@ -244,6 +254,7 @@ class BaseLotteryTicket(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _initialize(net, data.X_train)
+            inputs.check_network(net.module_, X, info)
             # the pruner's rewind point is the initialization just made
             pruner = Pruner(net.module_, **config.pruner)
             state = self._lottery_state() if resume else None
@@ -443,9 +454,8 @@ class BaseLotteryTicket(
     # -- inference -----------------------------------------------------------
     def _check_X(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        X = np.require(X, dtype=np.float32, requirements=["C", "W"])
-        return torch.from_numpy(X)
+        X, _ = inputs.check_X(self, X, reset=False, module=self.net_.module_)
+        return as_rows(X)
 
     def _features(self, X):
         """Inputs of the output layer: the features the ticket's head sees."""
@@ -457,7 +467,7 @@ class BaseLotteryTicket(
 
         handle = module.register_forward_pre_hook(hook)
         try:
-            for _ in self.net_.forward_iter(torch.as_tensor(X), training=False):
+            for _ in self.net_.forward_iter(as_rows(X), training=False):
                 pass
         finally:
             handle.remove()
@@ -475,4 +485,5 @@ class BaseLotteryTicket(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.sparse = True  # densified one batch at a time
         return tags

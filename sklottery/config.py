@@ -12,6 +12,7 @@ of :mod:`sklottery.pruning` when it is used on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from types import MappingProxyType
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .pruning import SCHEDULES, STRATEGIES
+from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
 from .pruning.strategies import ALIASES, resolve_strategy
 from .selection import SELECT_MODES
@@ -49,6 +51,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "scope": [StrOptions({"layer", "global"}), list, tuple],
     "output_rate_factor": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "layer_rates": [dict, None],
+    "type_rates": [dict, None],
     "exclude": [str, list, tuple, None],
     "rescale": ["boolean"],
     "early_bird": [
@@ -103,6 +106,11 @@ class LotteryConfig:
     tol: float
     seed: int
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def with_pruner(self, **changes) -> LotteryConfig:
+        """This configuration with some of the pruner's arguments changed."""
+        pruner = MappingProxyType({**self.pruner, **changes})
+        return dataclasses.replace(self, pruner=pruner)
 
     def early_bird_with_pruner(self) -> dict | None:
         """The early-bird options with the pruner's keyword arguments (how the
@@ -201,6 +209,7 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         "scope": params["scope"],
         "output_rate_factor": params["output_rate_factor"],
         "layer_rates": params["layer_rates"],
+        "type_rates": check_type_rates(params.get("type_rates")) or None,
         "exclude": params["exclude"],
         "rewind": rewind,
         "rescale": bool(params["rescale"]),

@@ -30,10 +30,14 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
     net : skorch.NeuralNetClassifier or None, default=None
         The network, uninitialized. It is cloned; the object passed is never
         changed. Its own parameters are tunable as ``net__<name>``. ``None``
-        builds ``NeuralNetClassifier(MLP)`` (LeNet-300-100 shaped, Adam,
-        lr=1.2e-3, batch 60, 10 epochs, no validation split). An
-        :class:`~sklottery.MLP` module gets its input and output sizes from
-        the data.
+        builds a network for the input's shape (Adam, lr=1.2e-3, batch 60,
+        10 epochs, no validation split): :class:`~sklottery.MLP`
+        (LeNet-300-100 shaped) for tables and sparse matrices,
+        :class:`~sklottery.ConvNet` for images ``(n, C, H, W)``,
+        :class:`~sklottery.RecurrentNet` for sequences ``(n, T, F)`` and
+        :class:`~sklottery.EmbeddingNet` for integer token ids ``(n, T)``.
+        The modules of :mod:`sklottery.modules` get their input and output
+        sizes from the data.
     n_rounds : int, default=5
         Number of pruning rounds after the dense round 0.
     prune_rate : float in (0, 1) or None, default=None
@@ -90,6 +94,16 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         Per-layer rates by layer or parameter name.
     exclude : list of str, optional
         Layers never pruned.
+    type_rates : dict of str to float, optional
+        Per-round rates by layer type, e.g. ``{"conv": 0.1, "linear": 0.2}``
+        (Frankle & Carbin prune convolutions more slowly than dense layers);
+        types: ``"linear"``, ``"conv"``, ``"rnn"``, ``"embedding"``,
+        ``"bilinear"``, ``"attention"`` (the ``kind`` column of
+        ``layers_``). Precedence, weakest first: ``prune_rate``, the type's
+        rate, the output layer's ``output_rate_factor`` (applied to its
+        type's rate), ``layer_rates``. ``None`` with ``net=None`` on images
+        prunes the default :class:`~sklottery.ConvNet`'s convolutions at half
+        the base rate. See :mod:`sklottery.pruning.kinds`.
     rescale : bool, default=False
         Dynamic weight rescaling (from the Keras pruner): each pruned
         layer's weight contribution is multiplied by ``total / kept`` of its
@@ -162,6 +176,8 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         are 0.0; its ``history`` is that round's).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+        Columns of a 2-D ``X`` (table, sparse matrix, 2-D ids); absent after
+        a fit on images or sequences.
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
     masks_ : dict of str to bool tensor
@@ -284,13 +300,13 @@ class LotteryTicketRegressor(RegressorMixin, BaseLotteryTicket):
     ----------
     net : skorch.NeuralNetRegressor or None, default=None
         The network, uninitialized; cloned, never changed; tunable as
-        ``net__<name>``. ``None`` builds ``NeuralNetRegressor(MLP)``
-        (LeNet-300-100 shaped, mean squared error, Adam, lr=1.2e-3, batch
-        60, 10 epochs, no validation split). An :class:`~sklottery.MLP`
-        gets its input size and its number of outputs from the data.
+        ``net__<name>``. ``None`` builds ``NeuralNetRegressor`` with a
+        network for the input's shape, as for the classifier (mean squared
+        error). The modules of :mod:`sklottery.modules` get their input size
+        and number of outputs from the data.
     n_rounds, prune_rate, target_sparsity, schedule, strategy, rewind, \
-scope, output_rate_factor, layer_rates, exclude, rescale, early_bird, \
-select, tol, memory, warm_start, inference, verbose, random_state
+scope, output_rate_factor, layer_rates, exclude, type_rates, rescale, \
+early_bird, select, tol, memory, warm_start, inference, verbose, random_state
         As for :class:`LotteryTicketClassifier`; the per-round score that
         ``select`` and ``tol`` use is R² (``tol`` in units of R²).
 
@@ -299,6 +315,8 @@ select, tol, memory, warm_start, inference, verbose, random_state
     net_ : skorch.NeuralNetRegressor
         The fitted net holding the selected round's ticket.
     n_features_in_ : int
+        Columns of a 2-D ``X`` (table, sparse matrix, 2-D ids); absent after
+        a fit on images or sequences.
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
     masks_, sparsity_, rounds_, selected_round_, layers_, interrupted_, \

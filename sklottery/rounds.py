@@ -39,6 +39,7 @@ from skorch.history import History
 from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint
 from .checks import initialize_lazy
 from .config import LotteryConfig
+from .loader import as_rows
 from .pruning import Pruner
 from .pruning.masks import load_values
 from .selection import RoundSelector
@@ -200,6 +201,8 @@ def dense_round(
     rewind_epoch: int | None = None,
     early_bird: dict | None = None,
     code: str = "",
+    w_train=None,
+    w_eval=None,
 ) -> DenseRound:
     """Round 0: initialize a clone of ``net`` from ``seed`` and train it dense.
 
@@ -216,6 +219,7 @@ def dense_round(
         Unfitted net; cloned, never changed. Its ``train_split`` is ignored:
         the validation data is ``X_eval``/``y_eval``.
     X_train, y_train, X_eval, y_eval : ndarray
+        (``X`` may also be :class:`~sklottery.loader.SparseRows`.)
     eval_on : {"valid", "train"}
         ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
     seed : int
@@ -227,6 +231,8 @@ def dense_round(
         masks of the first prune settle, computed by a
         :class:`~sklottery.Pruner` built with the keyword arguments in
         ``"pruner"`` (part of the cache key, like ``rewind_epoch``).
+    w_train, w_eval : ndarray, optional
+        ``sample_weight`` of the training and evaluation rows.
 
     Raises
     ------
@@ -237,11 +243,13 @@ def dense_round(
 
     net = clone(net)
     data = RoundData(
-        torch.from_numpy(X_train),
+        as_rows(X_train),
         torch.from_numpy(y_train),
-        torch.from_numpy(X_eval),
+        as_rows(X_eval),
         torch.from_numpy(y_eval),
         eval_on,
+        None if w_train is None else torch.from_numpy(w_train),
+        None if w_eval is None else torch.from_numpy(w_eval),
     )
     net.set_params(train_split=data.valid_split())
     with torch.random.fork_rng(devices=[]):
@@ -266,7 +274,8 @@ def dense_round(
                 callbacks.append(("lottery_early_bird", bird))
         start = time.perf_counter()
         if train_round(
-            net, data.X_train, data.y_train, callbacks=callbacks, round_=0
+            net, data.X_train, data.y_train, callbacks=callbacks, round_=0,
+            sample_weight=data.w_train,
         ):
             raise KeyboardInterrupt(
                 "fit was interrupted during round 0 (the dense training): no round "
@@ -326,16 +335,31 @@ def _cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
         )
         return func(
             spec,
-            data.X_train.numpy(),
+            _plain(data.X_train),
             data.y_train.numpy(),
-            data.X_eval.numpy(),
+            _plain(data.X_eval),
             data.y_eval.numpy(),
             eval_on=data.eval_on,
             seed=config.seed,
             rewind_epoch=config.rewind_epoch,
             early_bird=config.early_bird_with_pruner(),
             code=module_code(net.module) if memory is not None else "",
+            **_weights(data),
         )
+
+
+def _plain(X):
+    """A tensor as the ndarray it holds (:class:`~sklottery.loader.SparseRows`
+    as they are): the cache key's form of the data."""
+    return X.numpy() if isinstance(X, torch.Tensor) else X
+
+
+def _weights(data: RoundData) -> dict:
+    """The weights' arguments of :func:`dense_round` (none when unweighted,
+    so unweighted cache keys are as before)."""
+    if data.w_train is None:
+        return {}
+    return {"w_train": data.w_train.numpy(), "w_eval": data.w_eval.numpy()}
 
 
 def _state(module) -> dict:
@@ -413,7 +437,8 @@ def run_lottery(
     config : LotteryConfig
         The validated parameters of the fit.
     score : callable
-        ``score(net, X, y) -> float``, the per-round score.
+        ``score(net, X, y) -> float``, the per-round score (called with
+        ``sample_weight=`` too when the fit is weighted).
     memory : joblib.Memory, optional
         Caches round 0 (:func:`dense_round`).
     resume : LotteryState, optional
@@ -478,7 +503,7 @@ def run_lottery(
 def _round_zero(net, pruner, data, config, score, memory):
     """Round 0: score the initialization, train dense (or read the cache), load
     the trained weights; return ([round-0 record], final learning rates)."""
-    untrained = float(score(net, data.X_eval, data.y_eval))
+    untrained = float(data.score(score, net))
     dense = _cached_dense_round(net, data, config, memory)
     load_values(net.module_, dense.trained)
     if dense.rewind_point is not None:  # late rewinding
@@ -491,7 +516,7 @@ def _round_zero(net, pruner, data, config, score, memory):
         0,
         pruner,
         net.history,
-        score=score(net, data.X_eval, data.y_eval),
+        score=data.score(score, net),
         eval_on=data.eval_on,
         wall_time=dense.wall_time,
         untrained_score=untrained,
@@ -533,10 +558,11 @@ def _rounds(
             extra = {"grad": grad_fn()} if grad_fn is not None else {}
             pruner.prune(**extra)
             pruner.rewind()
-            untrained = float(score(net, data.X_eval, data.y_eval))
+            untrained = float(data.score(score, net))
             frozen = lrs if config.fine_tune else None
             if train_round(
-                net, data.X_train, data.y_train, lrs=frozen, round_=current
+                net, data.X_train, data.y_train, lrs=frozen, round_=current,
+                sample_weight=data.w_train,
             ):
                 return True
             if config.fine_tune:
@@ -545,7 +571,7 @@ def _rounds(
                 current,
                 pruner,
                 net.history,
-                score=score(net, data.X_eval, data.y_eval),
+                score=data.score(score, net),
                 eval_on=data.eval_on,
                 wall_time=time.perf_counter() - start,
                 untrained_score=untrained,

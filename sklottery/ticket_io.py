@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from . import inputs
 from .checks import initialize_net
 from .config import make_config
 from .pruning import Pruner, find_prunable
@@ -45,7 +46,7 @@ class TicketIOMixin:
                 "loaded from a ticket file saved without one)"
             )
         state = {
-            "n_features_in": int(self.n_features_in_),
+            **inputs.input_state(self),
             "n_outputs": int(self._n_outputs),
             "n_features_out": int(self._n_features_out),
             "output_layer": self._output_layer,
@@ -102,15 +103,18 @@ class TicketIOMixin:
                     f"rescale={info['rescale']} (this one has "
                     f"rescale={self.rescale})"
                 )
-            net = self._build_net(info["n_features_in"], info["n_outputs"], 0)
+            built["given"] = given = inputs.ticket_input(info)
+            net = self._build_net(given, info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
-            initialize_net(net, torch.zeros(1, info["n_features_in"]))
+            # a first batch of zeros sets up lazy modules
+            first = torch.zeros((1, *given.shape), dtype=getattr(torch, given.dtype))
+            initialize_net(net, first)
             built["net"] = net
             return net.module_
 
         ticket, info = read_estimator_ticket(file, type(self).__name__, network)
-        net, user_split, user_callbacks = (
-            built["net"], built["split"], built["callbacks"]
+        net, user_split, user_callbacks, given = (
+            built["net"], built["split"], built["callbacks"], built["given"]
         )
         masks = apply_ticket(ticket, net.module_)
         output_layer = find_prunable(net.module_)[-1].module_name
@@ -139,9 +143,11 @@ class TicketIOMixin:
         )
         # everything is validated: from here on the estimator changes
         with deferred_interrupt():
-            for attr in ("classes_", "feature_names_in_"):
+            for attr in ("classes_", "feature_names_in_", "n_features_in_"):
                 self.__dict__.pop(attr, None)
-            self.n_features_in_ = info["n_features_in"]
+            if len(given.shape) == 1:
+                self.n_features_in_ = info["n_features_in"]
+            self._input_info = given
             self.__dict__.update(ticket.arrays)
             self._set_fitted(
                 net, result, user_split, user_callbacks, info["n_outputs"], None

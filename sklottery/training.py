@@ -40,10 +40,12 @@ from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
 from .callbacks import StopRound
+from .loader import WeightedDataset, as_rows, take_rows
 
 __all__ = [
     "FixedValidation",
     "RoundData",
+    "SampleWeightedLoss",
     "accuracy",
     "deliberate_stop",
     "gradient_function",
@@ -67,7 +69,9 @@ class RoundData:
     """Tensors for training and for the per-round score.
 
     ``X_eval``/``y_eval`` are the validation split when the net has one, else
-    the training data (``eval_on`` says which).
+    the training data (``eval_on`` says which). ``X`` is a tensor or
+    :class:`~sklottery.loader.SparseRows`; ``w_train``/``w_eval`` are the
+    rows' ``sample_weight`` (None: unweighted).
     """
 
     X_train: torch.Tensor
@@ -75,6 +79,14 @@ class RoundData:
     X_eval: torch.Tensor
     y_eval: torch.Tensor
     eval_on: str
+    w_train: torch.Tensor | None = None
+    w_eval: torch.Tensor | None = None
+
+    def score(self, score, net) -> float:
+        """``score(net, X_eval, y_eval)``, weighted by ``w_eval`` if any."""
+        if self.w_eval is None:
+            return score(net, self.X_eval, self.y_eval)
+        return score(net, self.X_eval, self.y_eval, sample_weight=self.w_eval)
 
     def valid_split(self):
         """The ``train_split`` that validates on this split every epoch."""
@@ -115,27 +127,36 @@ def seed_train_split(net, seed: int):
     return net
 
 
-def _rows(ds, X, y):
-    """The rows of a split dataset as tensors, without going item by item
-    where the split is a plain ``Subset`` of the data."""
+def _rows(ds, X, y, w):
+    """The rows of a split dataset (and their weights), without going item by
+    item where the split is a plain ``Subset`` of the data; sparse rows stay
+    sparse."""
     if isinstance(ds, Subset) and isinstance(ds.dataset, Dataset):
         idx = torch.as_tensor(np.asarray(ds.indices), dtype=torch.long)
-        return X[idx], y[idx]
+        return take_rows(X, idx), y[idx], None if w is None else w[idx]
+    if w is not None:
+        raise ValueError(
+            "sample_weight needs the net's train_split to return subsets of the "
+            "data (skorch's ValidSplit does); this train_split returns "
+            f"{type(ds).__name__}"
+        )
     Xs, ys = next(iter(DataLoader(ds, batch_size=len(ds))))
-    return torch.as_tensor(Xs), torch.as_tensor(ys)
+    return torch.as_tensor(Xs), torch.as_tensor(ys), None
 
 
-def split_data(net, X, y) -> RoundData:
-    """Split once per fit with the net's own ``train_split``."""
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+def split_data(net, X, y, sample_weight=None) -> RoundData:
+    """Split once per fit with the net's own ``train_split``; ``X`` is an
+    ndarray, a tensor or :class:`~sklottery.loader.SparseRows`."""
+    X_t, y_t = as_rows(X), torch.from_numpy(y)
+    w = None if sample_weight is None else torch.as_tensor(sample_weight)
     if net.train_split is None:
-        return RoundData(X_t, y_t, X_t, y_t, "train")
-    ds_train, ds_valid = net.get_split_datasets(X, y)
-    X_tr, y_tr = _rows(ds_train, X_t, y_t)
+        return RoundData(X_t, y_t, X_t, y_t, "train", w, w)
+    ds_train, ds_valid = net.get_split_datasets(X_t, y)
+    X_tr, y_tr, w_tr = _rows(ds_train, X_t, y_t, w)
     if ds_valid is None or len(ds_valid) == 0:
-        return RoundData(X_tr, y_tr, X_tr, y_tr, "train")
-    X_va, y_va = _rows(ds_valid, X_t, y_t)
-    return RoundData(X_tr, y_tr, X_va, y_va, "valid")
+        return RoundData(X_tr, y_tr, X_tr, y_tr, "train", w_tr, w_tr)
+    X_va, y_va, w_va = _rows(ds_valid, X_t, y_t, w)
+    return RoundData(X_tr, y_tr, X_va, y_va, "valid", w_tr, w_va)
 
 
 # -- skorch's private API, wrapped once ---------------------------------------
@@ -190,7 +211,66 @@ def round_checkpoints(net, round_: int):
     return restore
 
 
-def train_round(net, X, y, *, callbacks=(), lrs=None, round_=None) -> bool:
+class SampleWeightedLoss(torch.nn.Module):
+    """The net's criterion with each sample's loss weighted.
+
+    Targets ``(y, w)`` (training batches of a
+    :class:`~sklottery.loader.WeightedDataset`) give the weighted mean
+    ``sum_i(w_i * l_i) / sum_i(w_i)`` over the batch, ``l_i`` the criterion's
+    unreduced loss of sample ``i`` (averaged over its outputs) -- the
+    convention of torch's class weights: an integer weight counts a sample
+    that many times, a zero weight removes it (a batch of zero weights has
+    loss 0). ``reduction="sum"`` gives ``sum_i(w_i * l_i)``. Plain targets
+    give the criterion's own loss. ``log_input`` applies what
+    ``NeuralNetClassifier.get_loss`` applies before an ``NLLLoss``.
+    """
+
+    def __init__(self, criterion, log_input=False):
+        super().__init__()
+        if getattr(criterion, "reduction", None) not in ("mean", "sum"):
+            raise ValueError(
+                "sample_weight needs the net's criterion to be a torch loss with "
+                "reduction='mean' or 'sum' (it weights each sample's unreduced "
+                f"loss); got {type(criterion).__name__}"
+            )
+        self.criterion = criterion
+        self.log_input = log_input
+
+    def forward(self, y_pred, y_true):
+        weights = None
+        if isinstance(y_true, (tuple, list)):
+            y_true, weights = y_true
+        if self.log_input:
+            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
+        if weights is None:
+            return self.criterion(y_pred, y_true)
+        reduction = self.criterion.reduction
+        self.criterion.reduction = "none"
+        try:
+            loss = self.criterion(y_pred, y_true)
+        finally:
+            self.criterion.reduction = reduction
+        loss = loss.reshape(len(weights), -1).mean(dim=1)
+        weights = weights.to(device=loss.device, dtype=loss.dtype)
+        total = (loss * weights).sum()
+        if reduction == "sum":
+            return total
+        return total / weights.sum().clamp(min=torch.finfo(loss.dtype).tiny)
+
+
+def _weighted_criterion(net):
+    from skorch import NeuralNetClassifier
+
+    inner = net.criterion_
+    log_input = isinstance(net, NeuralNetClassifier) and isinstance(
+        inner, torch.nn.NLLLoss
+    )
+    return SampleWeightedLoss(inner, log_input=log_input)
+
+
+def train_round(
+    net, X, y, *, callbacks=(), lrs=None, round_=None, sample_weight=None
+) -> bool:
     """Train ``net`` from its current weights with a fresh optimizer state.
 
     The history and callbacks are re-initialized too, so learning-rate
@@ -206,21 +286,36 @@ def train_round(net, X, y, *, callbacks=(), lrs=None, round_=None) -> bool:
     ``LRScheduler`` callbacks are left out (fine-tuning at the final learning
     rate, ``rewind="none"``). ``round_`` (the round's number) gives skorch
     checkpoints per-round file names (:func:`round_checkpoints`).
+
+    ``sample_weight`` (one weight per row of ``X``) weights each sample's
+    training loss (:class:`SampleWeightedLoss`); the criterion is the net's
+    own again when the round ends.
     """
     install_round_callbacks(net, callbacks, drop_lr_schedulers=lrs is not None)
-    restore = round_checkpoints(net, round_) if round_ is not None else None
     net.initialize_optimizer()
     if lrs is not None:
         for group, lr in zip(net.optimizer_.param_groups, lrs):
             group["lr"] = lr
     net.initialize_history()
+    X_fit, y_fit = X, y
+    criterion = net.criterion_
+    if sample_weight is not None:
+        net.criterion_ = _weighted_criterion(net)
+        X_fit, y_fit = WeightedDataset(X, y, sample_weight), None
+        if hasattr(net, "classes") and net.classes is None:
+            # skorch infers a classifier's classes from y, which a dataset
+            # passed as X does not give it (its accuracy scoring needs them)
+            net.classes_inferred_ = np.unique(torch.as_tensor(y).cpu().numpy())
+    restore = round_checkpoints(net, round_) if round_ is not None else None
     net.notify("on_train_begin", X=X, y=y)
     interrupted = False
     try:
         try:
-            net.fit_loop(X, y)
+            net.fit_loop(X_fit, y_fit)
         except KeyboardInterrupt as exc:
             interrupted = not deliberate_stop(net, exc)
+        finally:
+            net.criterion_ = criterion
         net.notify("on_train_end", X=X, y=y)
     finally:
         if restore is not None:
@@ -261,19 +356,28 @@ def _predictions(net, X, batch_size: int = SCORE_BATCH_SIZE):
         yield nonlin(out).detach().cpu()
 
 
-def accuracy(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
-    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives."""
+def accuracy(
+    net, X, y, batch_size: int = SCORE_BATCH_SIZE, sample_weight=None
+) -> float:
+    """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives
+    (weighted by ``sample_weight`` if given)."""
     pred = torch.cat([p.argmax(dim=1) for p in _predictions(net, X, batch_size)])
-    return float((pred == torch.as_tensor(y).cpu()).double().mean())
+    correct = (pred == torch.as_tensor(y).cpu()).double()
+    if sample_weight is None:
+        return float(correct.mean())
+    w = torch.as_tensor(sample_weight).double().cpu()
+    return float((correct * w).sum() / w.sum())
 
 
-def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE) -> float:
-    """R² of ``net``'s predictions (averaged uniformly over targets)."""
+def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE, sample_weight=None) -> float:
+    """R² of ``net``'s predictions (averaged uniformly over targets; weighted
+    by ``sample_weight`` if given)."""
     from sklearn.metrics import r2_score
 
     y = torch.as_tensor(y).cpu().numpy()
     pred = torch.cat(list(_predictions(net, X, batch_size))).numpy().reshape(y.shape)
-    return float(r2_score(y, pred))
+    w = None if sample_weight is None else torch.as_tensor(sample_weight).numpy()
+    return float(r2_score(y, pred, sample_weight=w))
 
 
 def gradient_function(net, pruner, X, y, *, max_batches=10, seed=0):

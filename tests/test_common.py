@@ -38,8 +38,21 @@ def small_regressor():
     return LotteryTicketRegressor(net, n_rounds=1, prune_rate=0.2, random_state=0)
 
 
-# The goal is an empty dict: every check passes.
-EXPECTED_FAILED_CHECKS = {}
+# Every other check passes. Integer sample weights are equivalent to repeated
+# samples in exact arithmetic (the weighted loss is sum(w*l)/sum(w), see
+# sklottery.training.SampleWeightedLoss), but mini-batch training in float32
+# sums in another order: the outputs differ by 1-2 float32 ulps (measured max
+# relative difference 6e-7), above the check's rtol of 1e-7. scikit-learn
+# marks its own SGD estimators the same way; tests/test_inputs.py checks the
+# equivalence at a float32 tolerance.
+_ROUNDING = (
+    "sample_weight equals repetition up to float32 rounding (1-2 ulps), not "
+    "to the check's rtol=1e-7"
+)
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": _ROUNDING,
+    "check_sample_weight_equivalence_on_sparse_data": _ROUNDING,
+}
 
 
 @parametrize_with_checks(

@@ -68,6 +68,12 @@ class Pruner:
         Per-layer rates overriding the base rate (layer or parameter names).
     exclude : list of str, optional
         Layers never pruned.
+    type_rates : dict of str to float, optional
+        Per-round rates by layer type (``"linear"``, ``"conv"``, ``"rnn"``,
+        ``"embedding"``, ``"bilinear"``, ``"attention"``), e.g. ``{"conv":
+        0.1, "linear": 0.2}``; the output layer gets its type's rate times
+        ``output_rate_factor`` and ``layer_rates`` win over them (see
+        :mod:`sklottery.pruning.kinds`).
     rewind : str or int, default="init"
         What :meth:`rewind` loads: ``"init"``, an int (late rewinding: the
         rewind point is moved by :meth:`set_rewind_point` or a
@@ -126,6 +132,7 @@ class Pruner:
         output_rate_factor: float | None = 0.5,
         layer_rates: dict | None = None,
         exclude=None,
+        type_rates: dict | None = None,
         rewind="init",
         rescale: bool = False,
         masks: dict | None = None,
@@ -163,6 +170,7 @@ class Pruner:
             output_rate_factor=output_rate_factor,
             layer_rates=layer_rates,
             exclude=exclude,
+            type_rates=type_rates,
         )
         self.rewind_mode = check_rewind(rewind)
         if not isinstance(rescale, bool):

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from .kinds import expand_type_rates
 from .targets import PrunableTensor
 
 __all__ = [
@@ -217,8 +218,13 @@ def make_plan(
     output_rate_factor: float | None = 0.5,
     layer_rates: dict | None = None,
     exclude: Sequence[str] | None = None,
+    type_rates: dict | None = None,
 ) -> Plan:
     """Build the list of ``(tensor names, rate)`` groups for one pruning step.
+
+    Rates, weakest first: ``prune_rate``; ``type_rates`` (by layer type,
+    :mod:`sklottery.pruning.kinds`); the output layer's factor
+    ``output_rate_factor`` on either; ``layer_rates`` by name.
 
     ``schedule="oneshot"`` compounds every group's rate over ``n_rounds``
     (:func:`compound_plan`): one prune of the whole amount.
@@ -262,6 +268,10 @@ def make_plan(
             rates[output] = _check_rate(
                 prune_rate * output_rate_factor, "prune_rate * output_rate_factor"
             )
+    by_type = expand_type_rates(
+        targets, type_rates, output_rate_factor=output_rate_factor
+    )
+    rates.update({n: r for n, r in by_type.items() if n not in excluded})
     for pat, rate in (layer_rates or {}).items():
         rate = _check_rate(rate, f"layer_rates[{pat!r}]")
         for name in match_names([pat], targets, "layer_rates"):

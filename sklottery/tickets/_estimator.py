@@ -36,6 +36,9 @@ STATE_FIELDS: dict[str, tuple[type, bool]] = {
     "interrupted": (bool, True),
     "rescale": (bool, False),
     "y_1d": (bool, False),
+    # what X was (sklottery.inputs.input_state): kind, sample shape, dtype,
+    # largest id; absent in files of tables written before it was recorded
+    "input": (dict, False),
 }
 #: The arrays an estimator's ticket may hold.
 ESTIMATOR_ARRAYS = ("classes_", "feature_names_in_")

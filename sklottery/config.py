@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .pruning import SCHEDULES, STRATEGIES
 from .pruning.rewind import REWIND_MODES, check_rewind
+from .pruning.sparse_training import check_sparse_training
 from .pruning.strategies import ALIASES, resolve_strategy
 from .selection import SELECT_MODES
 
@@ -51,6 +52,8 @@ PARAMETER_CONSTRAINTS: dict = {
     "layer_rates": [dict, None],
     "exclude": [str, list, tuple, None],
     "rescale": ["boolean"],
+    "sparse_training": [StrOptions({"auto"}), "boolean"],
+    "score_untrained": ["boolean"],
     "early_bird": [
         None,
         "boolean",
@@ -91,6 +94,8 @@ class LotteryConfig:
     seed : int
         The fit's seed: initialization, shuffling, the validation split and
         random strategies.
+    score_untrained : bool
+        Score every round's masked, rewound network before it trains too.
     """
 
     n_rounds: int
@@ -103,6 +108,7 @@ class LotteryConfig:
     tol: float
     seed: int
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    score_untrained: bool = False
 
     def early_bird_with_pruner(self) -> dict | None:
         """The early-bird options with the pruner's keyword arguments (how the
@@ -205,6 +211,9 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         "rewind": rewind,
         "rescale": bool(params["rescale"]),
         "random_state": seed,
+        "sparse_training": check_sparse_training(
+            params.get("sparse_training", "auto")
+        ),
     }
     return LotteryConfig(
         n_rounds=n_rounds,
@@ -216,4 +225,5 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         select=params["select"],
         tol=float(params["tol"]),
         seed=int(seed),
+        score_untrained=bool(params.get("score_untrained", False)),
     )

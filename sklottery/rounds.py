@@ -44,10 +44,14 @@ from .pruning.masks import load_values
 from .selection import RoundSelector
 from .training import (
     RoundData,
+    forward_macs_of,
     gradient_function,
     last_value,
+    rebuild_optimizer,
     release_optimizer,
+    round_cost,
     train_round,
+    training_batch_size,
 )
 
 __all__ = [
@@ -70,8 +74,11 @@ class RoundRecord:
 
     ``untrained_score`` is the score of the masked, rewound network before the
     round trains (the "supermask" score of Zhou et al. 2019; the dense
-    initialization for round 0); ``ticket_epoch`` is the early-bird epoch of
-    round 0 (NaN otherwise).
+    initialization for round 0), NaN unless ``score_untrained=True``;
+    ``ticket_epoch`` is the early-bird epoch of round 0 (NaN otherwise).
+    ``train_macs``: multiply-adds of the round's training with the layouts
+    used (:func:`~sklottery.pruning.sparse_training.train_macs`), summed
+    over rounds in ``cumulative_macs``; ``sparse_layers``: those trained sparse.
     """
 
     round: int
@@ -85,6 +92,9 @@ class RoundRecord:
     wall_time: float
     untrained_score: float = math.nan
     ticket_epoch: float = math.nan
+    train_macs: float = math.nan
+    cumulative_macs: float = math.nan
+    sparse_layers: str = ""
 
     @classmethod
     def from_dict(cls, row: dict) -> RoundRecord:
@@ -365,6 +375,27 @@ def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
     )
 
 
+# -- sparse training and cost ------------------------------------------------
+def _train(net, pruner, data, lrs, round_):
+    """:func:`train_round` with the pruner's layers swapped for sparse training
+    before the optimizer is built, and back after (Ctrl-C or not)."""
+    with deferred_interrupt() as caught:
+        layouts = pruner.begin_sparse_training(
+            training_batch_size(net, len(data.X_train))
+        )
+    interrupted = bool(caught)
+    try:
+        if not interrupted:
+            interrupted = train_round(
+                net, data.X_train, data.y_train, lrs=lrs, round_=round_
+            )
+    finally:
+        with deferred_interrupt() as caught:
+            if pruner.end_sparse_training():
+                rebuild_optimizer(net)
+    return interrupted or bool(caught), layouts
+
+
 # -- interruption ---------------------------------------------------------------
 @contextmanager
 def deferred_interrupt():
@@ -435,6 +466,7 @@ def run_lottery(
     selector = RoundSelector(config.select, config.tol, config.last_round)
     user_callbacks = list(net.callbacks or [])
     net.set_params(train_split=data.valid_split())
+    data.macs = forward_macs_of(net, data.X_train)
     try:
         if resume is None:
             records, lrs = _round_zero(net, pruner, data, config, score, memory)
@@ -478,7 +510,9 @@ def run_lottery(
 def _round_zero(net, pruner, data, config, score, memory):
     """Round 0: score the initialization, train dense (or read the cache), load
     the trained weights; return ([round-0 record], final learning rates)."""
-    untrained = float(score(net, data.X_eval, data.y_eval))
+    untrained = math.nan
+    if config.score_untrained:
+        untrained = float(score(net, data.X_eval, data.y_eval))
     dense = _cached_dense_round(net, data, config, memory)
     load_values(net.module_, dense.trained)
     if dense.rewind_point is not None:  # late rewinding
@@ -496,6 +530,7 @@ def _round_zero(net, pruner, data, config, score, memory):
         wall_time=dense.wall_time,
         untrained_score=untrained,
         ticket_epoch=math.nan if dense.ticket_epoch is None else dense.ticket_epoch,
+        **round_cost(data, [], dense.epochs, None),
     )
     return [record], dense.final_lrs
 
@@ -533,11 +568,12 @@ def _rounds(
             extra = {"grad": grad_fn()} if grad_fn is not None else {}
             pruner.prune(**extra)
             pruner.rewind()
-            untrained = float(score(net, data.X_eval, data.y_eval))
+            untrained = math.nan
+            if config.score_untrained:
+                untrained = float(score(net, data.X_eval, data.y_eval))
             frozen = lrs if config.fine_tune else None
-            if train_round(
-                net, data.X_train, data.y_train, lrs=frozen, round_=current
-            ):
+            interrupted, layouts = _train(net, pruner, data, frozen, current)
+            if interrupted:
                 return True
             if config.fine_tune:
                 lrs = [g["lr"] for g in net.optimizer_.param_groups]
@@ -549,6 +585,7 @@ def _rounds(
                 eval_on=data.eval_on,
                 wall_time=time.perf_counter() - start,
                 untrained_score=untrained,
+                **round_cost(data, layouts, len(net.history), records[-1]),
             )
             # the round is complete once both are done, and then only
             with deferred_interrupt() as caught:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .sparse_linear import sparse_training_layers
+
 __all__ = [
     "RESCALE_KINDS",
     "DeviceMasks",
@@ -147,10 +149,17 @@ FLOAT_MASK_MAX_NUMEL = 1 << 20
 
 class DeviceMasks:
     """Masks as multipliers on the parameters' device, made once: float for
-    small tensors (fastest), bool for large ones (least memory)."""
+    small tensors (fastest), bool for large ones (least memory).
+
+    Layers swapped for sparse training
+    (:class:`~sklottery.pruning.sparse_linear.SparseTrainingLinear`) hold
+    their survivors only and need no mask: their masks are skipped.
+    """
 
     def __init__(self, module: nn.Module, masks: dict[str, torch.Tensor]):
         params = _params(module)
+        swapped = {f"{n}.weight" for n in sparse_training_layers(module)}
+        masks = {n: m for n, m in masks.items() if n not in swapped}
         self.pairs = [
             (
                 params[n],

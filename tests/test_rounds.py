@@ -466,7 +466,10 @@ def test_untrained_score_is_the_score_before_each_round_trains(
     make_clf, data, rewind
 ):
     X, y = data
-    clf = make_clf(n_rounds=2, rewind=rewind, strategy="large_final_same_sign")
+    clf = make_clf(
+        n_rounds=2, rewind=rewind, strategy="large_final_same_sign",
+        score_untrained=True,
+    )
     clf.fit(X, y)
     assert len(STARTS) == 3
     module = clf.net_.module_

@@ -324,3 +324,24 @@ def test_bad_parameters(digits):
     for name, value in (("sparse_training", "yes"), ("score_untrained", "no")):
         with pytest.raises(ValueError, match=name):
             LotteryTicketClassifier(**{name: value}).fit(X, y)
+
+
+def test_plot_score_against_cumulative_cost():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from sklottery.plotting import plot_rounds
+
+    table = pd.DataFrame({
+        "weights_remaining": [1.0, 0.5, 0.25],
+        "score": [0.9, 0.91, 0.9],
+        "cumulative_macs": [3e9, 4.5e9, 5.3e9],
+    })
+    ax = plot_rounds(table, x="cumulative_macs", baseline=True)
+    assert ax.get_lines()[0].get_xdata().tolist() == [3e9, 4.5e9, 5.3e9]
+    assert ax.get_lines()[1].get_ydata().tolist() == [0.9, 0.9]  # round 0
+    assert "multiply-adds" in ax.get_xlabel()
+    assert ax.get_xscale() == "linear"

@@ -281,9 +281,13 @@ class Pruner:
         return self.masks
 
     def apply(self) -> None:
-        """Zero every pruned weight in place."""
-        self._check_dense("apply")
-        apply_masks(self.module, self.masks)
+        """Zero every pruned weight in place (layers training sparse, between
+        :meth:`begin_sparse_training` and :meth:`end_sparse_training`, hold
+        no pruned weights and are skipped)."""
+        swapped = {f"{n}.weight" for n in sparse_training_layers(self.module)}
+        apply_masks(
+            self.module, {n: m for n, m in self.masks.items() if n not in swapped}
+        )
 
     def rewind_values(self) -> dict:
         """The values :meth:`rewind` would load for :attr:`rewind_mode`."""
@@ -394,9 +398,10 @@ class Pruner:
 
         The swapped layers hold their surviving weights only (the optimizer
         built next sees those); :meth:`end_sparse_training` puts the dense
-        layers back. Between the two, only training may run: the other verbs
-        raise. Returns (and keeps in :attr:`training_layouts`) the per-layer
-        decisions of :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
+        layers back. Between the two, only training (and :meth:`apply`, for
+        the layers left dense) may run: the other verbs raise. Returns (and
+        keeps in :attr:`training_layouts`) the per-layer decisions of
+        :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
         """
         self._check_dense("begin_sparse_training")
         self.training_layouts = to_sparse_training(

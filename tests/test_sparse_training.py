@@ -341,7 +341,23 @@ def test_plot_score_against_cumulative_cost():
         "cumulative_macs": [3e9, 4.5e9, 5.3e9],
     })
     ax = plot_rounds(table, x="cumulative_macs", baseline=True)
-    assert ax.get_lines()[0].get_xdata().tolist() == [3e9, 4.5e9, 5.3e9]
-    assert ax.get_lines()[1].get_ydata().tolist() == [0.9, 0.9]  # round 0
+    assert list(ax.get_lines()[0].get_xdata()) == [3e9, 4.5e9, 5.3e9]
+    assert list(ax.get_lines()[1].get_ydata()) == [0.9, 0.9]  # round 0
     assert "multiply-adds" in ax.get_xlabel()
     assert ax.get_xscale() == "linear"
+
+
+def test_fallback_copy_holds_survivors_only():
+    from sklottery.pruning.masks import load_survivors, survivors
+
+    net, masks = _masked_mlp()
+    copy_ = survivors(net, masks)
+    assert copy_["0.weight"].numel() == int(masks["0.weight"].sum())
+    assert copy_["0.bias"].shape == (20,)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    load_survivors(net, copy_, masks)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key])

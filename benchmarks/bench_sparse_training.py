@@ -15,8 +15,11 @@ four ways on the same batches:
   ``swap_s``, not in the epoch); layers left dense keep the mask multiply;
 * ``sparse``: ``mode=True`` (every masked Linear sparse).
 
-Variants are interleaved repeat by repeat and medians reported: the CPUs
-are shared, absolute times are noisy, ratios less so.
+Variants are interleaved repeat by repeat and medians reported. Times are
+the process's CPU time (``time.process_time``) with ``--threads`` torch
+threads (default 1): on a shared, overloaded machine wall-clock times swing
+by 2x and more from one repeat to the next, while the CPU time a computation
+takes does not depend on how many other processes wait for the cores.
 
 Part 2 -- a small iterative fit: ``LotteryTicketClassifier`` on synthetic
 data (``--fit-hidden`` MLP, ``--fit-epochs`` epochs per round,
@@ -100,8 +103,8 @@ def epochs(args):
         f"Adam, median of {args.repeats} interleaved repeats"
     )
     print(
-        f"{'density':>8} {'dense_s':>8} {'masked':>7} {'auto':>7} {'sparse':>7} "
-        f"{'auto/masked':>11} {'swap_s':>7}  auto layouts   (ratios: / dense_s)"
+        f"{'density':>8} {'dense_cpu':>9} {'masked':>7} {'auto':>7} {'sparse':>7} "
+        f"{'auto/masked':>11} {'swap_s':>7}  auto layouts   (CPU s; ratios: / dense)"
     )
     for density in args.densities:
         torch.manual_seed(0)
@@ -115,11 +118,11 @@ def epochs(args):
         fns = {}
         fns["dense"], _ = epoch_fn(nets["dense"], None, batches, None, 0)
         fns["masked"], _ = epoch_fn(nets["masked"], masks, batches, None, 0)
-        start = time.perf_counter()
+        start = time.process_time()
         fns["auto"], rows = epoch_fn(
             nets["auto"], masks, batches, "auto", args.batch_size
         )
-        swap_s = time.perf_counter() - start
+        swap_s = time.process_time() - start
         fns["sparse"], _ = epoch_fn(nets["sparse"], masks, batches, True,
                                     args.batch_size)
         for fn in fns.values():  # warm-up (and the optimizers' state)
@@ -127,17 +130,17 @@ def epochs(args):
         samples = {key: [] for key in fns}
         for _ in range(args.repeats):
             for key, fn in fns.items():
-                start = time.perf_counter()
+                start = time.process_time()
                 fn()
-                samples[key].append(time.perf_counter() - start)
-        start = time.perf_counter()
+                samples[key].append(time.process_time() - start)
+        start = time.process_time()
         to_dense(nets["auto"])
-        swap_s += time.perf_counter() - start
+        swap_s += time.process_time() - start
         med = {key: statistics.median(s) for key, s in samples.items()}
         layouts = ",".join(r["layout"][0] for r in rows)
         d = med["dense"]
         print(
-            f"{density:8.2f} {d:8.3f} {med['masked'] / d:7.3f} {med['auto'] / d:7.3f} "
+            f"{density:8.2f} {d:9.3f} {med['masked'] / d:7.3f} {med['auto'] / d:7.3f} "
             f"{med['sparse'] / d:7.3f} {med['auto'] / med['masked']:11.3f} "
             f"{swap_s:7.2f}  {layouts}"
         )
@@ -160,7 +163,7 @@ def fits(args):
         f"{len(Xtr)} rows, batch 128, Adam, {args.fit_epochs} epoch(s) per round, "
         f"{args.fit_rounds} rounds at prune_rate=0.5, seed {args.seed}"
     )
-    print(f"{'sparse_training':>15} {'fit_s':>7} {'ratio':>6} {'macs':>6} "
+    print(f"{'sparse_training':>15} {'fit_cpu':>7} {'ratio':>6} {'macs':>6} "
           f"{'test_acc':>8} {'weights':>8}  layers trained sparse (last round)")
     base = None
     for mode in ("warm-up", False, "auto", True):
@@ -177,9 +180,9 @@ def fits(args):
         if mode == "warm-up":  # one-off costs (lazy imports) paid by no variant
             clf.set_params(n_rounds=1, sparse_training=True).fit(Xtr[:300], ytr[:300])
             continue
-        start = time.perf_counter()
+        start = time.process_time()
         clf.fit(Xtr, ytr)
-        fit_s = time.perf_counter() - start
+        fit_s = time.process_time() - start
         macs = clf.rounds_["train_macs"].sum()
         if base is None:
             base = (fit_s, macs)
@@ -202,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--fit-rows", type=int, default=4000)
     parser.add_argument("--fit-rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
@@ -209,6 +213,7 @@ def main(argv=None):
         args.densities, args.batches, args.repeats = "0.02", 1, 1
         args.fit_hidden, args.fit_rows, args.fit_rounds = [256, 256], 1000, 2
     args.densities = [float(d) for d in args.densities.split(",")]
+    torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}"

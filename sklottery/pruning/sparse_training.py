@@ -62,10 +62,12 @@ MIN_SPARSE_NUMEL = 1 << 17
 MIN_SPARSE_SIDE = 64
 #: ... nor batches smaller than this.
 MIN_SPARSE_BATCH = 16
-#: The rule answers sparse at or below this density.
-RULE_DENSITY = 0.1
+#: The rule answers sparse at or below this density (measured with one
+#: thread, ``benchmarks/bench_sparse_training.py``: a 784-4096-4096-10 epoch
+#: at 2% density takes 0.3x the dense CPU time sparse, but 1.6x at 10%).
+RULE_DENSITY = 0.05
 #: With timing on, layers at or below this density train sparse untimed.
-SURE_DENSITY = 0.05
+SURE_DENSITY = 0.03
 #: Above this density CSR training is never timed (always dense).
 MAX_SPARSE_DENSITY = 0.3
 #: A timed layer trains sparse only if it takes at most this fraction of the
@@ -86,12 +88,12 @@ def check_sparse_training(mode):
 def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -> str:
     """Calibrated rule: ``"sparse"`` where sparse training is reliably faster.
 
-    Calibrated on a shared 2-core CPU with torch 2.x (one forward and
-    backward pass, ``benchmarks/bench_sparse_training.py``): at 10% density
-    every layer of at least ``2**17`` weights with both sides of at least 64
-    took at most about 0.6x the dense time, at batch 60 to 256. Off the CPU
-    the rule answers dense (dense GPU kernels win down to far lower
-    densities; measure instead).
+    Calibrated on a shared 2-core CPU with torch 2.13
+    (``benchmarks/bench_sparse_training.py``): sparse at or below
+    :data:`RULE_DENSITY` for layers of at least ``2**17`` weights with both
+    sides of at least 64 and batches of at least 16. Off the CPU the rule
+    answers dense (dense GPU kernels win down to far lower densities;
+    measure instead).
 
     Parameters
     ----------
@@ -109,9 +111,9 @@ def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -
 
     Examples
     --------
-    >>> rule_training_layout((4096, 4096), 0.05, 256)
+    >>> rule_training_layout((4096, 4096), 0.02, 256)
     'sparse'
-    >>> rule_training_layout((10, 4096), 0.05, 256)
+    >>> rule_training_layout((10, 4096), 0.02, 256)
     'dense'
     """
     out_features, in_features = (int(s) for s in shape)

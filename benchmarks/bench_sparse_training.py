@@ -207,6 +207,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-fit", action="store_true")
+    parser.add_argument("--skip-epoch", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -218,7 +219,8 @@ def main(argv=None):
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{platform.processor() or platform.machine()}"
     )
-    epochs(args)
+    if not args.skip_epoch:
+        epochs(args)
     if not args.skip_fit:
         fits(args)
 

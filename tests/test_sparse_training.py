@@ -272,7 +272,8 @@ def test_exact_zeros_under_sparse_training(digits, opt_cls, kwargs):
 
 def test_pickle_tickets_select_and_warm_start_under_sparse_training(digits):
     X, y = digits
-    clf = _fit(X, y, True, n_rounds=1, select="best")
+    with pytest.warns(UserWarning, match="without a validation split"):
+        clf = _fit(X, y, True, n_rounds=1, select="best")
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict(X), clf.predict(X))
     buf = io.BytesIO()

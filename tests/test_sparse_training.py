@@ -362,3 +362,25 @@ def test_fallback_copy_holds_survivors_only():
     load_survivors(net, copy_, masks)
     for key, value in net.state_dict().items():
         assert torch.equal(value, before[key])
+
+
+def test_regressor_and_rescale_under_sparse_training(digits):
+    from lottery_helpers import tiny_regressor_net
+
+    from sklottery import LotteryTicketRegressor
+
+    X, y = digits
+    target = (y / 9.0).astype(np.float32)
+    fits = [
+        LotteryTicketRegressor(
+            tiny_regressor_net(max_epochs=2), n_rounds=2, prune_rate=0.5,
+            rescale=True, sparse_training=mode, random_state=0,
+        ).fit(X, target)
+        for mode in (False, True)
+    ]
+    dense, sparse = fits
+    assert sparse.rounds_["sparse_layers"].iloc[-1] == "hidden.0,output"
+    np.testing.assert_allclose(sparse.predict(X), dense.predict(X), atol=1e-4)
+    params = dict(sparse.net_.module_.named_parameters())
+    for name, mask in sparse.masks_.items():
+        assert torch.count_nonzero(params[name][~mask]) == 0

@@ -2,8 +2,9 @@
 
 :class:`SparseTrainingLinear` holds only a layer's surviving weights, in
 compressed-sparse-row (CSR) order, as one trainable ``nn.Parameter``
-(``values``). Its forward product uses the CSR weight, the input gradient the
-CSR of the transpose, and the weight gradient
+(``values``). Its forward product uses the sparse weight, the input gradient
+the sparse transpose (COO products on the CPU, CSR elsewhere), and the
+weight gradient
 :func:`torch.sparse.sampled_addmm` -- computed only at the surviving
 positions. Pruned weights do not exist while training, so they are exactly
 zero by construction, and an optimizer built on the swapped module holds

@@ -137,10 +137,10 @@ BATCHES_RUN = {
 
 
 def interrupt_scoring(monkeypatch):
-    # score calls: untrained and trained score of rounds 0, 1, 2 -> the 6th is
-    # the trained score of round 2
+    # score calls (score_untrained=False): rounds 0, 1, 2 -> the 3rd is the
+    # trained score of round 2
     _raise_on_call(
-        monkeypatch, LotteryTicketClassifier, "_round_score", 6, wrap=staticmethod
+        monkeypatch, LotteryTicketClassifier, "_round_score", 3, wrap=staticmethod
     )
     return {}
 

@@ -365,7 +365,7 @@ def test_fallback_copy_holds_survivors_only():
 
 
 def test_regressor_and_rescale_under_sparse_training(digits):
-    from lottery_helpers import tiny_regressor_net
+    from conftest import make_tiny_regressor_net as tiny_regressor_net
 
     from sklottery import LotteryTicketRegressor
 

@@ -72,7 +72,8 @@ def make(seed, epochs, n_rounds, prune_rate, **params):
         verbose=0,
     )
     return LotteryTicketClassifier(
-        net, n_rounds=n_rounds, prune_rate=prune_rate, random_state=seed, **params
+        net, n_rounds=n_rounds, prune_rate=prune_rate, random_state=seed,
+        score_untrained=True, **params,
     )
 
 

@@ -269,7 +269,7 @@ def run_arm(name, params, data, *, n_rounds, epochs, every, seed, hidden):
     net = make_net(data, epochs=epochs, every=every, hidden=hidden, log=log)
     clf = LotteryTicketClassifier(
         net, n_rounds=n_rounds, prune_rate=0.2, output_rate_factor=0.5,
-        random_state=seed, **params,
+        random_state=seed, score_untrained=True, **params,
     )
     start, cpu = time.perf_counter(), time.process_time()
     clf.fit(X_tr, y_tr)

@@ -81,6 +81,8 @@ class BaseLotteryTicket(
         exclude=None,
         type_rates=None,
         rescale=False,
+        sparse_training="auto",
+        score_untrained=False,
         early_bird=None,
         select="last",
         tol=0.01,
@@ -103,6 +105,8 @@ class BaseLotteryTicket(
         self.exclude = exclude
         self.type_rates = type_rates
         self.rescale = rescale
+        self.sparse_training = sparse_training
+        self.score_untrained = score_untrained
         self.early_bird = early_bird
         self.select = select
         self.tol = tol
@@ -318,15 +322,13 @@ class BaseLotteryTicket(
 
     def _check_same_module(self, net):
         def shapes(module):
-            state = dict(module.named_parameters())
-            state.update(module.named_buffers())
-            return {n: tuple(t.shape) for n, t in state.items()}
+            both = [*module.named_parameters(), *module.named_buffers()]
+            return {n: tuple(t.shape) for n, t in both}
 
         if shapes(self.net_.module_) != shapes(net.module_):
             raise ValueError(
                 "warm_start=True continues the fitted network, but the net's "
-                "module now has other tensors or shapes; refit with "
-                "warm_start=False"
+                "module now has other tensors or shapes; refit with warm_start=False"
             )
 
     def _lottery_state(self) -> LotteryState:
@@ -446,8 +448,7 @@ class BaseLotteryTicket(
         with torch.no_grad():
             for start in range(0, len(X), SPARSE_BATCH):
                 out = module(X[start : start + SPARSE_BATCH].to(device))
-                if isinstance(out, tuple):
-                    out = out[0]
+                out = out[0] if isinstance(out, tuple) else out
                 outs.append(nonlin(out).cpu())
         return torch.cat(outs).numpy()
 

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .pruning import SCHEDULES, STRATEGIES
 from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
+from .pruning.sparse_training import check_sparse_training
 from .pruning.strategies import ALIASES, resolve_strategy
 from .selection import SELECT_MODES
 
@@ -54,6 +55,8 @@ PARAMETER_CONSTRAINTS: dict = {
     "type_rates": [dict, None],
     "exclude": [str, list, tuple, None],
     "rescale": ["boolean"],
+    "sparse_training": [StrOptions({"auto"}), "boolean"],
+    "score_untrained": ["boolean"],
     "early_bird": [
         None,
         "boolean",
@@ -94,6 +97,8 @@ class LotteryConfig:
     seed : int
         The fit's seed: initialization, shuffling, the validation split and
         random strategies.
+    score_untrained : bool
+        Score every round's masked, rewound network before it trains too.
     """
 
     n_rounds: int
@@ -106,6 +111,7 @@ class LotteryConfig:
     tol: float
     seed: int
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    score_untrained: bool = False
 
     def with_pruner(self, **changes) -> LotteryConfig:
         """This configuration with some of the pruner's arguments changed."""
@@ -214,6 +220,9 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         "rewind": rewind,
         "rescale": bool(params["rescale"]),
         "random_state": seed,
+        "sparse_training": check_sparse_training(
+            params.get("sparse_training", "auto")
+        ),
     }
     return LotteryConfig(
         n_rounds=n_rounds,
@@ -225,4 +234,5 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         select=params["select"],
         tol=float(params["tol"]),
         seed=int(seed),
+        score_untrained=bool(params.get("score_untrained", False)),
     )

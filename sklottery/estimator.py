@@ -110,6 +110,24 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         tensor in the forward pass (a forward hook: ``s * (out - b) + b``);
         stored weights are never rewritten. Linear, Bilinear, Conv*,
         ConvTranspose* and Embedding layers only.
+    sparse_training : {"auto", True, False}, default="auto"
+        How pruned ``nn.Linear`` layers train in rounds 1 and later:
+        ``True`` with their surviving weights only (stored compressed; the
+        forward and backward products skip pruned weights, and the
+        optimizer's state covers the survivors only), ``False`` dense with
+        the masks multiplied in after every step (as before), ``"auto"`` per
+        layer and per round whichever is faster, decided at the round's
+        start by a short timing (or a calibrated rule). Between rounds and
+        after ``fit`` every layer is an ordinary dense layer; results agree
+        with ``False`` up to float rounding. Convolutional, recurrent and
+        other layers always train dense with masks; round 0 is dense. See
+        the user guide's "Sparse training" page.
+    score_untrained : bool, default=False
+        Also score every round's masked, rewound network before it trains
+        (``rounds_["untrained_score"]``, Zhou et al.'s supermask score; the
+        dense initialization for round 0). Off by default: it costs one
+        extra pass over the evaluation data per round, and the column is
+        NaN.
     early_bird : None, True, float or dict, default=None
         Early-bird tickets (You et al. 2020): during the dense round, the
         masks of the first prune are computed after every epoch, and the
@@ -192,11 +210,17 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         ``train_loss`` and ``valid_loss`` (last epoch), ``score`` (accuracy
         on the validation split, or on the training data when the net has
         none: see ``score_on``), ``wall_time`` (seconds),
-        ``untrained_score`` (the same score of the masked, rewound network
-        before the round trains -- Zhou et al.'s supermask score; the dense
-        initialization for round 0), ``ticket_epoch`` (round 0 with
-        ``early_bird``: the epoch the ticket was drawn, else NaN) and
-        ``selected`` (True on the round chosen by ``select``).
+        ``untrained_score`` (with ``score_untrained=True``: the same score
+        of the masked, rewound network before the round trains -- Zhou et
+        al.'s supermask score; the dense initialization for round 0; else
+        NaN), ``ticket_epoch`` (round 0 with ``early_bird``: the epoch the
+        ticket was drawn, else NaN), ``train_macs`` (multiply-adds the
+        round's training spent with the layouts it used: three products
+        per trained sample and Linear, Bilinear or convolution layer,
+        ``nnz`` per output for a layer trained sparse), ``cumulative_macs``
+        (their running sum), ``sparse_layers`` (names of the layers that
+        trained sparse, comma-separated) and ``selected`` (True on the
+        round chosen by ``select``).
 
     selected_round_ : int
         The round chosen by ``select``.
@@ -306,7 +330,8 @@ class LotteryTicketRegressor(RegressorMixin, BaseLotteryTicket):
         and number of outputs from the data.
     n_rounds, prune_rate, target_sparsity, schedule, strategy, rewind, \
 scope, output_rate_factor, layer_rates, exclude, type_rates, rescale, \
-early_bird, select, tol, memory, warm_start, inference, verbose, random_state
+sparse_training, score_untrained, early_bird, select, tol, memory, \
+warm_start, inference, verbose, random_state
         As for :class:`LotteryTicketClassifier`; the per-round score that
         ``select`` and ``tol`` use is R² (``tol`` in units of R²).
 

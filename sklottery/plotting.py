@@ -24,6 +24,14 @@ _Y_LABELS = {
     "early_stop_iteration": "early-stop iteration",
     "train_loss": "training loss",
     "valid_loss": "validation loss",
+    "untrained_score": "score before training",
+}
+
+#: Columns of training cost (multiply-adds): drawn as they are, on a linear
+#: axis from left to right.
+_COST_LABELS = {
+    "cumulative_macs": "multiply-adds spent training (cumulative)",
+    "train_macs": "multiply-adds spent training the round",
 }
 
 
@@ -109,7 +117,10 @@ def plot_rounds(
         table of your own (``"test_acc"``, ``"early_stop_iteration"``).
     x : str, default="weights_remaining"
         Column holding the *fraction* of weights remaining; it is drawn in
-        percent.
+        percent. ``"cumulative_macs"`` (or ``"train_macs"``) plots the score
+        against what the tickets cost to train so far instead (multiply-adds
+        of ``rounds_``, a linear axis; ``reverse_x`` does not apply): sparse
+        training makes the later rounds cheaper, so the curve bends left.
     ax : matplotlib Axes, optional
         Where to draw; a new figure is made when ``None``.
     baseline : bool, default=False
@@ -170,18 +181,23 @@ def plot_rounds(
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     kws = {"marker": "o", "markersize": 4, **plot_kws}
+    cost = x in _COST_LABELS
     all_x = []
     for label, table in tables:
-        xs = 100.0 * np.asarray(table[x], dtype=float)
+        xs = np.asarray(table[x], dtype=float) * (1.0 if cost else 100.0)
         ys = np.asarray(table[y], dtype=float)
         all_x.append(xs)
         ax.plot(xs, ys, label=label, **kws)
     if baseline:
         first = tables[0][1]
-        dense = first.loc[first[x].idxmax(), y]
+        # the dense round: the most weights, or (cost) the first round
+        dense = first[y].iloc[0] if cost else first.loc[first[x].idxmax(), y]
         ax.axhline(
             float(dense), color="0.5", linestyle="--", linewidth=1, label="dense"
         )
+    if cost:
+        ax.set_xlabel(_COST_LABELS[x])
+        return _finish(ax, y, ylabel, title)
 
     ax.set_xscale("log")
     xs = np.concatenate(all_x)
@@ -198,6 +214,10 @@ def plot_rounds(
         limits = (hi * 1.15, lo / 1.15)
         ax.set_xlim(*(limits if reverse_x else limits[::-1]))
     ax.set_xlabel("percent of weights remaining")
+    return _finish(ax, y, ylabel, title)
+
+
+def _finish(ax, y, ylabel, title):
     ax.set_ylabel(ylabel if ylabel is not None else _Y_LABELS.get(y, y))
     if title is not None:
         ax.set_title(title)

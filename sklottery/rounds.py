@@ -11,10 +11,8 @@ interruption: a Ctrl-C anywhere after round 0 ends the lottery with the last
 completed round in place. It returns a :class:`LotteryResult`; nothing in it
 calls back into an estimator.
 
-Round 0 may also set a late-rewinding point
-(:class:`~sklottery.callbacks.RewindCheckpoint`, Frankle et al. 2020) and
-stop early once its masks settle (:class:`~sklottery.callbacks.EarlyBird`,
-You et al. 2020). With ``fine_tune`` later rounds keep the learning rate the
+Round 0 is :func:`~sklottery.round_zero.dense_round` (cached with
+``memory``). With ``fine_tune`` later rounds keep the learning rate the
 previous round ended with (``rewind="none"``); otherwise every round replays
 the learning-rate schedule (Renda et al. 2020's learning-rate rewinding when
 the weights are kept, ``rewind="lr"``).
@@ -22,13 +20,10 @@ the weights are kept, ``rewind="lr"``).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import math
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -36,19 +31,22 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from skorch.history import History
 
-from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint
-from .checks import initialize_lazy
+from .callbacks import ApplyMasks
 from .config import LotteryConfig
-from .loader import as_rows
 from .pruning import Pruner
 from .pruning.masks import load_values
+from .round_zero import DenseRound, cached_dense_round, dense_round, module_code
 from .selection import RoundSelector
 from .training import (
     RoundData,
+    forward_macs_of,
     gradient_function,
     last_value,
+    rebuild_optimizer,
     release_optimizer,
+    round_cost,
     train_round,
+    training_batch_size,
 )
 
 __all__ = [
@@ -71,8 +69,11 @@ class RoundRecord:
 
     ``untrained_score`` is the score of the masked, rewound network before the
     round trains (the "supermask" score of Zhou et al. 2019; the dense
-    initialization for round 0); ``ticket_epoch`` is the early-bird epoch of
-    round 0 (NaN otherwise).
+    initialization for round 0), NaN unless ``score_untrained=True``;
+    ``ticket_epoch`` is the early-bird epoch of round 0 (NaN otherwise).
+    ``train_macs``: multiply-adds of the round's training with the layouts
+    used (:func:`~sklottery.pruning.sparse_training.train_macs`), summed
+    over rounds in ``cumulative_macs``; ``sparse_layers``: those trained sparse.
     """
 
     round: int
@@ -86,6 +87,9 @@ class RoundRecord:
     wall_time: float
     untrained_score: float = math.nan
     ticket_epoch: float = math.nan
+    train_macs: float = math.nan
+    cumulative_macs: float = math.nan
+    sparse_layers: str = ""
 
     @classmethod
     def from_dict(cls, row: dict) -> RoundRecord:
@@ -102,33 +106,6 @@ def records_frame(records, selected_round):
     if records:
         frame["selected"] = frame["round"] == selected_round
     return frame
-
-
-@dataclass
-class DenseRound:
-    """What round 0 gives the later rounds: plain values, so it can be cached.
-
-    ``trained`` holds the module's tensors after training (CPU),
-    ``history`` the skorch history as a list, ``rng_state`` torch's generator
-    after the round (later rounds draw the same numbers whether or not round
-    0 came from a cache), ``final_lrs`` the optimizer's learning rates at the
-    end, ``rewind_point`` the state after the late-rewinding epoch and
-    ``ticket_epoch`` the early-bird epoch, when asked for.
-    """
-
-    # what the later rounds start from
-    trained: dict
-    history: list
-    rng_state: torch.Tensor
-    final_lrs: list
-    # round 0's figures for its record
-    epochs: int
-    train_loss: float
-    valid_loss: float
-    wall_time: float
-    # asked for by late rewinding and early-bird tickets only
-    rewind_point: dict | None = None
-    ticket_epoch: float = math.nan
 
 
 @dataclass
@@ -176,202 +153,6 @@ class LotteryResult:
     interrupted: bool = False
 
 
-# -- round 0 --------------------------------------------------------------------
-def module_code(module) -> str:
-    """A digest of the module's code (its class's source, or qualified name when
-    the source is not available), part of the round-0 cache key so that an
-    edited module never reuses a stale round 0."""
-    cls = module if isinstance(module, type) else type(module)
-    try:
-        text = inspect.getsource(cls)
-    except (OSError, TypeError):
-        text = f"{cls.__module__}.{cls.__qualname__}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def dense_round(
-    net,
-    X_train,
-    y_train,
-    X_eval,
-    y_eval,
-    *,
-    eval_on: str,
-    seed: int,
-    rewind_epoch: int | None = None,
-    early_bird: dict | None = None,
-    code: str = "",
-    w_train=None,
-    w_eval=None,
-) -> DenseRound:
-    """Round 0: initialize a clone of ``net`` from ``seed`` and train it dense.
-
-    Its inputs are an *unfitted* skorch net (a specification: its
-    parameters), numpy arrays and plain values -- exactly what determines the
-    dense round, and nothing about pruning -- so it can be cached
-    (``joblib.Memory``): candidates of a search that differ only in pruning
-    parameters share one result. ``code`` (:func:`module_code`) only takes
-    part in the cache key.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        Unfitted net; cloned, never changed. Its ``train_split`` is ignored:
-        the validation data is ``X_eval``/``y_eval``.
-    X_train, y_train, X_eval, y_eval : ndarray
-        (``X`` may also be :class:`~sklottery.loader.SparseRows`.)
-    eval_on : {"valid", "train"}
-        ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
-    seed : int
-        Seeds torch's generator for initialization and shuffling.
-    rewind_epoch : int, optional
-        Late rewinding: also return the state after this epoch.
-    early_bird : dict, optional
-        ``{"threshold", "patience", "pruner"}``: stop the round once the
-        masks of the first prune settle, computed by a
-        :class:`~sklottery.Pruner` built with the keyword arguments in
-        ``"pruner"`` (part of the cache key, like ``rewind_epoch``).
-    w_train, w_eval : ndarray, optional
-        ``sample_weight`` of the training and evaluation rows.
-
-    Raises
-    ------
-    KeyboardInterrupt
-        When the user interrupts training (never cached).
-    """
-    from sklearn.base import clone
-
-    net = clone(net)
-    data = RoundData(
-        as_rows(X_train),
-        torch.from_numpy(y_train),
-        as_rows(X_eval),
-        torch.from_numpy(y_eval),
-        eval_on,
-        None if w_train is None else torch.from_numpy(w_train),
-        None if w_eval is None else torch.from_numpy(w_eval),
-    )
-    net.set_params(train_split=data.valid_split())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net.initialize()
-        # lazy modules: materialized exactly as in the fit (same seed, same rows)
-        initialize_lazy(net, data.X_train)
-        callbacks, pruner = [], None
-        if rewind_epoch or early_bird is not None:
-            options = dict(early_bird or {})
-            pruner = Pruner(net.module_, **options.pop("pruner", {}))
-            if rewind_epoch:
-                checkpoint = RewindCheckpoint(pruner, rewind_epoch)
-                callbacks.append(("lottery_rewind_checkpoint", checkpoint))
-            if early_bird is not None:
-                grad_fn = None
-                if pruner.needs_grad:
-                    grad_fn = gradient_function(
-                        net, pruner, data.X_train, data.y_train, seed=seed
-                    )
-                bird = EarlyBird(pruner, grad_fn=grad_fn, **options)
-                callbacks.append(("lottery_early_bird", bird))
-        start = time.perf_counter()
-        if train_round(
-            net, data.X_train, data.y_train, callbacks=callbacks, round_=0,
-            sample_weight=data.w_train,
-        ):
-            raise KeyboardInterrupt(
-                "fit was interrupted during round 0 (the dense training): no round "
-                "completed, so there is no ticket to keep"
-            )
-        wall_time = time.perf_counter() - start
-        hist = net.history
-        result = DenseRound(
-            # the trained tensors themselves, not a copy: this net is dropped
-            # when the function returns, so no extra copy of the weights is
-            # held at the peak
-            trained=_cpu(_state(net.module_)),
-            history=hist.to_list(),
-            rng_state=torch.get_rng_state(),
-            final_lrs=[g["lr"] for g in net.optimizer_.param_groups],
-            epochs=len(hist),
-            train_loss=last_value(hist, "train_loss"),
-            valid_loss=last_value(hist, "valid_loss"),
-            wall_time=wall_time,
-        )
-        for name, cb in callbacks:
-            if name == "lottery_rewind_checkpoint":
-                if not cb.done_:
-                    warnings.warn(
-                        f"rewind={cb.epoch}: the dense round stopped after "
-                        f"{len(hist)} epoch(s); rewinding to the weights at its "
-                        "end instead",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                    pruner.set_rewind_point()
-                result.rewind_point = _cpu(pruner.rewind_point)
-            elif cb.epoch_ is not None:
-                result.ticket_epoch = cb.epoch_
-    return result
-
-
-def _cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
-    """:func:`dense_round` through ``memory`` (a ``joblib.Memory``).
-
-    The cache key is what determines the dense round -- the net's
-    parameters (an unfitted clone without the fit's own callbacks and with
-    its ``train_split`` replaced by the split already made), the module's
-    code, the split data and the seed -- and nothing about pruning, except,
-    when they are used, late rewinding's epoch and the early-bird options.
-    """
-    from sklearn.base import clone
-
-    spec = clone(net).set_params(train_split=None)
-    func = dense_round if memory is None else memory.cache(dense_round)
-    with warnings.catch_warnings():
-        # joblib's timing heuristic: on a busy machine the first call in a new
-        # cache directory can take over 0.5 s to persist its (small)
-        # arguments; the result is right either way
-        warnings.filterwarnings(
-            "ignore", message="Persisting input arguments took", category=UserWarning
-        )
-        return func(
-            spec,
-            _plain(data.X_train),
-            data.y_train.numpy(),
-            _plain(data.X_eval),
-            data.y_eval.numpy(),
-            eval_on=data.eval_on,
-            seed=config.seed,
-            rewind_epoch=config.rewind_epoch,
-            early_bird=config.early_bird_with_pruner(),
-            code=module_code(net.module) if memory is not None else "",
-            **_weights(data),
-        )
-
-
-def _plain(X):
-    """A tensor as the ndarray it holds (:class:`~sklottery.loader.SparseRows`
-    as they are): the cache key's form of the data."""
-    return X.numpy() if isinstance(X, torch.Tensor) else X
-
-
-def _weights(data: RoundData) -> dict:
-    """The weights' arguments of :func:`dense_round` (none when unweighted,
-    so unweighted cache keys are as before)."""
-    if data.w_train is None:
-        return {}
-    return {"w_train": data.w_train.numpy(), "w_eval": data.w_eval.numpy()}
-
-
-def _state(module) -> dict:
-    state = dict(module.named_parameters())
-    state.update(module.named_buffers())
-    return {n: t.detach() for n, t in state.items()}
-
-
-def _cpu(state: dict) -> dict:
-    return {n: t.cpu() for n, t in state.items()}
-
-
 def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
     total = sum(m.numel() for m in pruner.masks.values())
     kept = sum(pruner.n_kept().values())
@@ -387,6 +168,28 @@ def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
         wall_time=wall_time,
         **extra,
     )
+
+
+# -- sparse training and cost ------------------------------------------------
+def _train(net, pruner, data, lrs, round_):
+    """:func:`train_round` with the pruner's layers swapped for sparse training
+    before the optimizer is built, and back after (Ctrl-C or not)."""
+    with deferred_interrupt() as caught:
+        layouts = pruner.begin_sparse_training(
+            training_batch_size(net, len(data.X_train))
+        )
+    interrupted = bool(caught)
+    try:
+        if not interrupted:
+            interrupted = train_round(
+                net, data.X_train, data.y_train, lrs=lrs, round_=round_,
+                sample_weight=data.w_train,
+            )
+    finally:
+        with deferred_interrupt() as caught:
+            if pruner.end_sparse_training():
+                rebuild_optimizer(net)
+    return interrupted or bool(caught), layouts
 
 
 # -- interruption ---------------------------------------------------------------
@@ -460,6 +263,7 @@ def run_lottery(
     selector = RoundSelector(config.select, config.tol, config.last_round)
     user_callbacks = list(net.callbacks or [])
     net.set_params(train_split=data.valid_split())
+    data.macs = forward_macs_of(net, data.X_train)
     try:
         if resume is None:
             records, lrs = _round_zero(net, pruner, data, config, score, memory)
@@ -503,8 +307,10 @@ def run_lottery(
 def _round_zero(net, pruner, data, config, score, memory):
     """Round 0: score the initialization, train dense (or read the cache), load
     the trained weights; return ([round-0 record], final learning rates)."""
-    untrained = float(data.score(score, net))
-    dense = _cached_dense_round(net, data, config, memory)
+    untrained = math.nan
+    if config.score_untrained:
+        untrained = float(data.score(score, net))
+    dense = cached_dense_round(net, data, config, memory)
     load_values(net.module_, dense.trained)
     if dense.rewind_point is not None:  # late rewinding
         pruner.set_rewind_point(dense.rewind_point)
@@ -521,6 +327,7 @@ def _round_zero(net, pruner, data, config, score, memory):
         wall_time=dense.wall_time,
         untrained_score=untrained,
         ticket_epoch=math.nan if dense.ticket_epoch is None else dense.ticket_epoch,
+        **round_cost(data, [], dense.epochs, None),
     )
     return [record], dense.final_lrs
 
@@ -558,12 +365,12 @@ def _rounds(
             extra = {"grad": grad_fn()} if grad_fn is not None else {}
             pruner.prune(**extra)
             pruner.rewind()
-            untrained = float(data.score(score, net))
+            untrained = math.nan
+            if config.score_untrained:
+                untrained = float(data.score(score, net))
             frozen = lrs if config.fine_tune else None
-            if train_round(
-                net, data.X_train, data.y_train, lrs=frozen, round_=current,
-                sample_weight=data.w_train,
-            ):
+            interrupted, layouts = _train(net, pruner, data, frozen, current)
+            if interrupted:
                 return True
             if config.fine_tune:
                 lrs = [g["lr"] for g in net.optimizer_.param_groups]
@@ -575,6 +382,7 @@ def _rounds(
                 eval_on=data.eval_on,
                 wall_time=time.perf_counter() - start,
                 untrained_score=untrained,
+                **round_cost(data, layouts, len(net.history), records[-1]),
             )
             # the round is complete once both are done, and then only
             with deferred_interrupt() as caught:

@@ -3,7 +3,8 @@
 :class:`RoundSelector` watches the rounds as they finish and keeps the
 weights of the round it would pick -- at most one copy at a time, replaced
 when a better candidate comes, never one per round -- so choosing a round
-costs one extra state dict of memory, not ``n_rounds + 1``. The same copy is
+costs one extra copy of the weights, not ``n_rounds + 1``, and of a pruned
+round's surviving weights only (plus its masks). The same copy is
 what a fit falls back to when the user interrupts a round (Ctrl-C): with
 ``select="last"`` it is the last completed round.
 """
@@ -14,7 +15,7 @@ import copy
 import math
 from typing import NamedTuple
 
-from .pruning.masks import load_values, snapshot
+from .pruning.masks import load_survivors, survivors
 
 __all__ = ["SELECT_MODES", "RoundSelector"]
 
@@ -90,11 +91,14 @@ class RoundSelector:
         # fit falls back to this one (the last completed round)
         previous, self._kept = self._kept, None
         del previous
+        masks = {n: m.clone() for n, m in pruner.masks.items()}
         self._kept = _Candidate(
             record.round,
             record.score,
-            snapshot(net.module_),
-            {n: m.clone() for n, m in pruner.masks.items()},
+            # the masked tensors as their survivors only: the copy shrinks
+            # with the ticket
+            survivors(net.module_, masks),
+            masks,
             copy.deepcopy(net.history),
             _keep_round_start(pruner),
         )
@@ -105,7 +109,7 @@ class RoundSelector:
         if kept is None or kept.state is None:
             return
         pruner.masks = kept.masks
-        load_values(net.module_, kept.state, pruner.masks)
+        load_survivors(net.module_, kept.state, pruner.masks)
         pruner.round_start = kept.round_start
         net.history = kept.history
         self._kept = _Candidate(kept.round, kept.score)

@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, Subset
 
 from .callbacks import StopRound
 from .loader import WeightedDataset, as_rows, take_rows
+from .pruning.sparse_training import forward_macs, train_macs
 
 __all__ = [
     "FixedValidation",
@@ -48,14 +49,18 @@ __all__ = [
     "SampleWeightedLoss",
     "accuracy",
     "deliberate_stop",
+    "forward_macs_of",
     "gradient_function",
     "install_round_callbacks",
     "predict_nonlinearity",
     "r2",
+    "rebuild_optimizer",
+    "round_cost",
     "round_checkpoints",
     "seed_train_split",
     "split_data",
     "train_round",
+    "training_batch_size",
 ]
 
 #: Rows per forward pass when a round is scored. The score does not depend on
@@ -87,6 +92,8 @@ class RoundData:
         if self.w_eval is None:
             return score(net, self.X_eval, self.y_eval)
         return score(net, self.X_eval, self.y_eval, sample_weight=self.w_eval)
+    #: per-sample forward multiply-adds of the layers (``forward_macs_of``)
+    macs: dict | None = None
 
     def valid_split(self):
         """The ``train_split`` that validates on this split every epoch."""
@@ -337,12 +344,60 @@ def release_optimizer(net) -> None:
         optimizer.state.clear()
 
 
+def rebuild_optimizer(net) -> None:
+    """A fresh optimizer on the module's current parameters, at the learning
+    rates the old one ended with.
+
+    After a round that trained layers sparse the old optimizer holds the
+    survivors' parameters, which are gone once the dense layers are back;
+    the rebuilt one holds the module's own (its moments start empty, as they
+    would at the next round anyway).
+    """
+    lrs = [g["lr"] for g in net.optimizer_.param_groups]
+    net.initialize_optimizer()
+    for group, lr in zip(net.optimizer_.param_groups, lrs):
+        group["lr"] = lr
+
+
+def training_batch_size(net, n_rows: int) -> int:
+    """Rows per training batch of ``net`` on ``n_rows`` rows."""
+    size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
+    if size in (None, -1):
+        return max(1, int(n_rows))
+    return max(1, min(int(size), int(n_rows)))
+
+
 def last_value(history, key) -> float:
     """The last epoch's ``key`` in a skorch history, NaN if absent."""
     try:
         return float(history[-1, key])
     except (KeyError, IndexError):
         return float("nan")
+
+
+def forward_macs_of(net, X):
+    """Per-sample forward multiply-adds of the net's layers, or None when a
+    single row cannot be run through the module on its own."""
+    try:
+        device = next(iter(net.module_.parameters())).device
+        return forward_macs(net.module_, X[:1].to(device))
+    except Exception:  # noqa: BLE001 - the cost columns are then NaN
+        return None
+
+
+def round_cost(data, layouts, epochs, previous):
+    """A round record's cost columns (``train_macs``, ``cumulative_macs``,
+    ``sparse_layers``) for ``epochs`` epochs with ``layouts``."""
+    names = ",".join(r["name"] for r in layouts if r["layout"] == "sparse")
+    if data.macs is None:
+        return {"sparse_layers": names}
+    macs = float(train_macs(data.macs, layouts, epochs * len(data.X_train)))
+    before = 0.0 if previous is None else previous.cumulative_macs
+    return {
+        "train_macs": macs,
+        "cumulative_macs": before + macs,
+        "sparse_layers": names,
+    }
 
 
 # -- scoring and gradients ----------------------------------------------------

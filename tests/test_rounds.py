@@ -137,10 +137,10 @@ BATCHES_RUN = {
 
 
 def interrupt_scoring(monkeypatch):
-    # score calls: untrained and trained score of rounds 0, 1, 2 -> the 6th is
-    # the trained score of round 2
+    # score calls (score_untrained=False): rounds 0, 1, 2 -> the 3rd is the
+    # trained score of round 2
     _raise_on_call(
-        monkeypatch, LotteryTicketClassifier, "_round_score", 6, wrap=staticmethod
+        monkeypatch, LotteryTicketClassifier, "_round_score", 3, wrap=staticmethod
     )
     return {}
 
@@ -466,7 +466,10 @@ def test_untrained_score_is_the_score_before_each_round_trains(
     make_clf, data, rewind
 ):
     X, y = data
-    clf = make_clf(n_rounds=2, rewind=rewind, strategy="large_final_same_sign")
+    clf = make_clf(
+        n_rounds=2, rewind=rewind, strategy="large_final_same_sign",
+        score_untrained=True,
+    )
     clf.fit(X, y)
     assert len(STARTS) == 3
     module = clf.net_.module_

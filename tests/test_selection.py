@@ -154,8 +154,10 @@ def test_selector_keeps_one_copy(monkeypatch):
     import sklottery.selection as selection
 
     copies = []
-    real = selection.snapshot
-    monkeypatch.setattr(selection, "snapshot", lambda m: copies.append(1) or real(m))
+    real = selection.survivors
+    monkeypatch.setattr(
+        selection, "survivors", lambda m, masks: copies.append(1) or real(m, masks)
+    )
     sel = RoundSelector("best", 0.0, final_round=4)
     pruner = Pruner(torch.nn.Linear(3, 2), prune_rate=0.5)
     net = _Net(pruner.module)

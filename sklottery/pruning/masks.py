@@ -15,13 +15,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .sparse_linear import sparse_training_layers
+
 __all__ = [
     "RESCALE_KINDS",
     "DeviceMasks",
     "apply_masks",
     "load_values",
+    "load_survivors",
     "set_rescale",
     "snapshot",
+    "survivors",
 ]
 
 #: Layer kinds whose output can be rescaled (their output is linear in the
@@ -72,6 +76,33 @@ def snapshot(module: nn.Module, names=None) -> dict[str, torch.Tensor]:
     if names is not None:
         state = {n: state[n] for n in names}
     return {n: t.detach().clone() for n, t in state.items()}
+
+
+@torch.no_grad()
+def survivors(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict:
+    """Copies of the module's parameters and buffers, each masked tensor as
+    its surviving values only (1-d, in row-major order): what
+    :func:`load_survivors` puts back, at a fraction of a dense copy's memory."""
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    return {
+        n: t.detach()[masks[n]] if n in masks else t.detach().clone()
+        for n, t in state.items()
+    }
+
+
+@torch.no_grad()
+def load_survivors(module: nn.Module, values: dict, masks: dict) -> None:
+    """Put :func:`survivors` ``values`` back in place (pruned weights 0.0)."""
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    for name, value in values.items():
+        target = state[name]
+        if name in masks:
+            target.zero_()
+            target.masked_scatter_(masks[name].to(target.device), value)
+        else:
+            target.copy_(value)
 
 
 class _Rescale:
@@ -147,10 +178,17 @@ FLOAT_MASK_MAX_NUMEL = 1 << 20
 
 class DeviceMasks:
     """Masks as multipliers on the parameters' device, made once: float for
-    small tensors (fastest), bool for large ones (least memory)."""
+    small tensors (fastest), bool for large ones (least memory).
+
+    Layers swapped for sparse training
+    (:class:`~sklottery.pruning.sparse_linear.SparseTrainingLinear`) hold
+    their survivors only and need no mask: their masks are skipped.
+    """
 
     def __init__(self, module: nn.Module, masks: dict[str, torch.Tensor]):
         params = _params(module)
+        swapped = {f"{n}.weight" for n in sparse_training_layers(module)}
+        masks = {n: m for n, m in masks.items() if n not in swapped}
         self.pairs = [
             (
                 params[n],

@@ -21,6 +21,8 @@ from .masks import (
 )
 from .rewind import check_rewind, fresh_values, rewind_values
 from .scope import make_plan, masks_from_scores, resolve_rate
+from .sparse_linear import sparse_training_layers, to_dense
+from .sparse_training import check_sparse_training, to_sparse_training
 from .strategies import compute_scores, needs_grad, resolve_strategy
 from .targets import find_prunable
 
@@ -88,6 +90,11 @@ class Pruner:
         Start from these masks (e.g. a saved ticket) instead of all-kept.
     random_state : int, optional
         Seed for random criteria, reshuffling and re-initialization.
+    sparse_training : {"auto", True, False}, default="auto"
+        How :meth:`begin_sparse_training` trains pruned ``nn.Linear`` layers:
+        with their surviving weights only (``True``), dense with masks
+        (``False``), or per layer whichever is faster (``"auto"``); see
+        :mod:`sklottery.pruning.sparse_training`.
 
     Attributes
     ----------
@@ -104,6 +111,8 @@ class Pruner:
         ``w_init`` for the strategy: the prunable tensors' values at the
         start of the current round (updated by :meth:`rewind` and
         :meth:`set_rewind_point`).
+    training_layouts : list of dict
+        The last :meth:`begin_sparse_training`'s per-layer decisions.
 
     Examples
     --------
@@ -137,6 +146,7 @@ class Pruner:
         rescale: bool = False,
         masks: dict | None = None,
         random_state: int | None = None,
+        sparse_training="auto",
     ):
         if not isinstance(module, nn.Module):
             raise TypeError(
@@ -176,6 +186,8 @@ class Pruner:
         if not isinstance(rescale, bool):
             raise TypeError(f"rescale must be True or False; got {rescale!r}")
         self.rescale = rescale
+        self.sparse_training = check_sparse_training(sparse_training)
+        self.training_layouts: list = []
         self._rescale_handles: dict = {}
         self._masks: dict = {}
         params = dict(module.named_parameters())
@@ -238,6 +250,7 @@ class Pruner:
         """Replace the masks after checking their names, dtypes and shapes
         (moved to the parameters' devices); weights are not zeroed (see
         :meth:`apply`)."""
+        self._check_dense("set_masks")
         self.masks = self._checked_masks(masks, dict(self.module.named_parameters()))
 
     @property
@@ -256,6 +269,7 @@ class Pruner:
         keywords (``grad=``) reach the strategy; ``generator`` replaces the
         pruner's own for random criteria.
         """
+        self._check_dense("compute_masks")
         start = self.round_start if round_start is None else round_start
         params = dict(self.module.named_parameters())
         names = list(self.masks)
@@ -275,8 +289,13 @@ class Pruner:
         return self.masks
 
     def apply(self) -> None:
-        """Zero every pruned weight in place."""
-        apply_masks(self.module, self.masks)
+        """Zero every pruned weight in place (layers training sparse, between
+        :meth:`begin_sparse_training` and :meth:`end_sparse_training`, hold
+        no pruned weights and are skipped)."""
+        swapped = {f"{n}.weight" for n in sparse_training_layers(self.module)}
+        apply_masks(
+            self.module, {n: m for n, m in self.masks.items() if n not in swapped}
+        )
 
     def rewind_values(self) -> dict:
         """The values :meth:`rewind` would load for :attr:`rewind_mode`."""
@@ -301,6 +320,7 @@ class Pruner:
         The loaded prunable tensors become :attr:`round_start`, the ``w_init``
         of the next :meth:`prune`.
         """
+        self._check_dense("rewind")
         values = self.rewind_values() if values is None else values
         load_values(self.module, values, self.masks)
         if all(values.get(n) is self.rewind_point.get(n) for n in self.masks):
@@ -350,6 +370,7 @@ class Pruner:
         It becomes the :attr:`round_start` too: late rewinding (Frankle et al.
         2020) treats the state after epoch k as the ticket's initialization.
         """
+        self._check_dense("set_rewind_point")
         if values is None:
             self.rewind_point = snapshot(self.module)
         else:
@@ -375,6 +396,45 @@ class Pruner:
         statistics are not updated). Parameters' ``.grad`` are untouched.
         """
         return loss_gradients(self.module, list(self.masks), loss_fn, batches)
+
+    # -- sparse training ---------------------------------------------------
+    def begin_sparse_training(
+        self, batch_size: int, *, measure: bool = True, measure_fn=None
+    ) -> list[dict]:
+        """Swap pruned ``nn.Linear`` layers for sparse-training twins, per
+        :attr:`sparse_training`, before a round's optimizer is built.
+
+        The swapped layers hold their surviving weights only (the optimizer
+        built next sees those); :meth:`end_sparse_training` puts the dense
+        layers back. Between the two, only training (and :meth:`apply`, for
+        the layers left dense) may run: the other verbs raise. Returns (and
+        keeps in :attr:`training_layouts`) the per-layer decisions of
+        :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
+        """
+        self._check_dense("begin_sparse_training")
+        self.training_layouts = to_sparse_training(
+            self.module,
+            self.masks,
+            mode=self.sparse_training,
+            batch_size=batch_size,
+            measure=measure,
+            measure_fn=measure_fn,
+        )
+        return self.training_layouts
+
+    def end_sparse_training(self) -> list[str]:
+        """Put back the dense layers of :meth:`begin_sparse_training` (the
+        same ``nn.Linear`` and ``weight`` objects, holding the trained
+        survivors and exact zeros); returns the names of the layers put back."""
+        return to_dense(self.module)
+
+    def _check_dense(self, verb: str) -> None:
+        swapped = sparse_training_layers(self.module)
+        if swapped:
+            raise RuntimeError(
+                f"Pruner.{verb}: layers {swapped} are training sparse; call "
+                "end_sparse_training() first"
+            )
 
     # -- reporting ---------------------------------------------------------
     def n_kept(self) -> dict[str, int]:

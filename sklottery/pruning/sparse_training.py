@@ -1,0 +1,468 @@
+"""Sparse training: which pruned ``nn.Linear`` layers train with survivors only.
+
+While a pruning round trains, chosen ``nn.Linear`` layers are swapped for a
+:class:`~sklottery.pruning.sparse_linear.SparseTrainingLinear` holding only
+their surviving weights (:func:`to_sparse_training`), and put back, dense,
+at the round's end (:func:`~sklottery.pruning.sparse_linear.to_dense`).
+
+Which layers train sparse (``mode="auto"``) is decided per layer by a short
+interleaved timing of one forward and backward pass of both forms at the
+round's batch size (or, with ``measure=False``, by the calibrated rule
+:func:`rule_training_layout`); a layer trains sparse only when that is
+clearly faster, so training is not slower than dense training with masks
+beyond timing noise. Layers that are not ``nn.Linear`` (convolutions,
+recurrent layers, embeddings, attention) always train dense with masks.
+
+Differences from dense training with masks: results agree up to float
+rounding (the sums run in another order); gradient-norm clipping sees the
+survivors' gradients only. Every element-wise optimizer (SGD with momentum
+or Nesterov, Adam, AdamW, RMSprop, Adagrad, ...) with or without weight
+decay updates the survivors exactly as it would with masks.
+
+:func:`forward_macs` and :func:`train_macs` count what training costs with
+the layouts used (``train_macs`` of ``rounds_``). This module imports torch
+only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from .sparse_linear import (
+    DTYPES,
+    SparseTrainingLinear,
+    swap_in,
+    swappable_linears,
+)
+
+__all__ = [
+    "MODES",
+    "check_sparse_training",
+    "choose_training_layouts",
+    "forward_macs",
+    "measure_training_step",
+    "rule_training_layout",
+    "to_sparse_training",
+    "train_macs",
+]
+
+#: Values of ``mode`` (``sparse_training`` of the estimators and the Pruner).
+MODES = ("auto", True, False)
+
+#: Layers with fewer weights never train sparse with ``mode="auto"``: the
+#: kernels' fixed costs dominate (measured: a 100x300 layer at batch 60 is
+#: 0.8x dense at 2% density but 1.2x at 20%).
+MIN_SPARSE_NUMEL = 1 << 17
+#: ... nor layers with a side shorter than this (an output layer of 10 units
+#: is slower in CSR at every density).
+MIN_SPARSE_SIDE = 64
+#: ... nor batches smaller than this.
+MIN_SPARSE_BATCH = 16
+#: The rule answers sparse at or below this density (measured with one
+#: thread, ``benchmarks/bench_sparse_training.py``: a 784-4096-4096-10 epoch
+#: at 2% density takes 0.3x the dense CPU time sparse, but 1.6x at 10%).
+RULE_DENSITY = 0.05
+#: With timing on, layers at or below this density train sparse untimed.
+SURE_DENSITY = 0.03
+#: Above this density CSR training is never timed (always dense).
+MAX_SPARSE_DENSITY = 0.3
+#: A timed layer trains sparse only if it takes at most this fraction of the
+#: dense time, so that timing noise cannot make training slower.
+MARGIN = 0.9
+
+
+def check_sparse_training(mode):
+    """``mode`` (``"auto"``, True or False; a numpy bool becomes a bool),
+    else a ValueError."""
+    if isinstance(mode, str) and mode == "auto":
+        return "auto"
+    if type(mode).__name__ in ("bool", "bool_"):
+        return bool(mode)
+    raise ValueError(f"sparse_training must be 'auto', True or False; got {mode!r}")
+
+
+def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -> str:
+    """Calibrated rule: ``"sparse"`` where sparse training is reliably faster.
+
+    Calibrated on a shared 2-core CPU with torch 2.13
+    (``benchmarks/bench_sparse_training.py``): sparse at or below
+    :data:`RULE_DENSITY` for layers of at least ``2**17`` weights with both
+    sides of at least 64 and batches of at least 16. Off the CPU the rule
+    answers dense (dense GPU kernels win down to far lower densities;
+    measure instead).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(out_features, in_features)``.
+    density : float
+        Fraction of the weights kept.
+    batch_size : int
+        Rows per training batch.
+    device : str or torch.device, default="cpu"
+
+    Returns
+    -------
+    {"sparse", "dense"}
+
+    Examples
+    --------
+    >>> rule_training_layout((4096, 4096), 0.02, 256)
+    'sparse'
+    >>> rule_training_layout((10, 4096), 0.02, 256)
+    'dense'
+    """
+    out_features, in_features = (int(s) for s in shape)
+    if torch.device(device).type != "cpu":
+        return "dense"
+    if (
+        out_features * in_features < MIN_SPARSE_NUMEL
+        or min(out_features, in_features) < MIN_SPARSE_SIDE
+        or batch_size < MIN_SPARSE_BATCH
+    ):
+        return "dense"
+    return "sparse" if density <= RULE_DENSITY else "dense"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_training_step(
+    linear: nn.Linear, mask: torch.Tensor, batch_size: int, repeats: int = 3
+) -> tuple[float, float]:
+    """Seconds of one forward and backward pass, dense and sparse.
+
+    Both forms run on copies of the layer (its own parameters and gradients
+    are not touched, nor is torch's random generator) and on the same random
+    batch, interleaved (dense, sparse, dense, ...) so that load from other
+    processes hits both alike; the fastest sample of each is returned.
+
+    Returns
+    -------
+    (dense_s, sparse_s) : tuple of float
+    """
+    weight = linear.weight.detach()
+    device = weight.device
+    dense = torch.nn.utils.skip_init(
+        nn.Linear,
+        linear.in_features,
+        linear.out_features,
+        bias=linear.bias is not None,
+        device=device,
+        dtype=weight.dtype,
+    )
+    with torch.no_grad():
+        dense.weight.copy_(weight * mask)
+        if dense.bias is not None:
+            dense.bias.copy_(linear.bias)
+    sparse = SparseTrainingLinear(dense, mask, release=False)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, linear.in_features, generator=gen, dtype=weight.dtype)
+    x = x.to(device).requires_grad_()
+    grad = torch.randn(
+        batch_size, linear.out_features, generator=gen, dtype=weight.dtype
+    ).to(device)
+
+    def step(layer):
+        def run():
+            layer(x).backward(grad)
+
+        return run
+
+    fns = (step(dense), step(sparse))
+    for fn in fns:  # warm-up
+        fn()
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in zip(fns, samples):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append(time.perf_counter() - start)
+    return min(samples[0]), min(samples[1])
+
+
+def _check_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+
+
+def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn):
+    """(layout, reason, dense_s, sparse_s) of one swappable masked layer."""
+    numel = mask.numel()
+    density = nnz / max(1, numel)
+    shape = tuple(lin.weight.shape)
+    device = lin.weight.device
+    nan = math.nan
+    if nnz == numel:
+        return "dense", "nothing pruned", nan, nan
+    if nnz == 0:
+        return "dense", "nothing kept", nan, nan
+    if mode is True:
+        return "sparse", "sparse_training=True", nan, nan
+    if not measure:
+        layout = rule_training_layout(shape, density, batch_size, device)
+        return layout, "rule", nan, nan
+    on_cpu = device.type == "cpu"
+    too_small = rule_training_layout(shape, 0.0, batch_size, "cpu") == "dense"
+    if density > MAX_SPARSE_DENSITY or (on_cpu and too_small):
+        return "dense", "rule", nan, nan
+    if on_cpu and density <= SURE_DENSITY:
+        return "sparse", "rule", nan, nan
+    dense_s, sparse_s = measure_fn(lin, mask.to(device), batch_size, repeats)
+    layout = "sparse" if sparse_s <= MARGIN * dense_s else "dense"
+    return layout, "measured", float(dense_s), float(sparse_s)
+
+
+def choose_training_layouts(
+    module: nn.Module,
+    masks: dict[str, torch.Tensor],
+    *,
+    mode="auto",
+    batch_size: int,
+    measure: bool = True,
+    repeats: int = 3,
+    measure_fn=None,
+) -> list[dict]:
+    """Decide, per masked Linear layer, whether it trains sparse or dense.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network (dense: ordinary ``nn.Linear`` layers).
+    masks : dict of str to bool tensor
+        Keyed like ``module.named_parameters()`` (``"0.weight"``); True =
+        kept. Linear layers whose weight has no mask stay dense.
+    mode : {"auto", True, False}, default="auto"
+        ``True`` trains every eligible masked Linear sparse (all but those
+        with nothing pruned or nothing kept, tied weights, an overridden
+        ``forward`` or a dtype other than float32/float64), ``False`` none,
+        ``"auto"`` the faster form.
+    batch_size : int
+        Rows per training batch.
+    measure : bool, default=True
+        With ``mode="auto"``: time both forms where the calibrated rule is
+        not sure (density between :data:`SURE_DENSITY` and
+        :data:`MAX_SPARSE_DENSITY` on a layer large enough, every layer off
+        the CPU); ``False`` applies :func:`rule_training_layout` alone
+        (deterministic).
+    repeats : int, default=3
+        Interleaved timing samples per form.
+    measure_fn : callable, optional
+        ``f(linear, mask, batch_size, repeats) -> (dense_s, sparse_s)``;
+        defaults to :func:`measure_training_step`.
+
+    Returns
+    -------
+    list of dict
+        One per masked Linear layer: ``name`` (module name), ``param``
+        (the mask's key), ``shape``, ``nnz``, ``density``, ``dense_s`` and
+        ``sparse_s`` (NaN where not timed), ``layout`` ("sparse"/"dense")
+        and ``reason``.
+    """
+    mode = check_sparse_training(mode)
+    _check_int(batch_size, "batch_size")
+    _check_int(repeats, "repeats")
+    if not isinstance(masks, dict):
+        raise TypeError(f"masks must be a dict; got {type(masks).__name__}")
+    measure_fn = measure_training_step if measure_fn is None else measure_fn
+    candidates = swappable_linears(module)
+    rows = []
+    for name, lin in module.named_modules():
+        if not isinstance(lin, nn.Linear):
+            continue
+        param = f"{name}.weight" if name else "weight"
+        if param not in masks:
+            continue
+        mask = torch.as_tensor(masks[param])
+        if tuple(mask.shape) != tuple(lin.weight.shape):
+            raise ValueError(
+                f"masks[{param!r}] has shape {tuple(mask.shape)}; the weight has "
+                f"shape {tuple(lin.weight.shape)}"
+            )
+        nnz = int(mask.sum())
+        if mode is False:
+            decision = ("dense", "sparse_training=False", math.nan, math.nan)
+        elif name not in candidates:
+            decision = ("dense", "not swappable", math.nan, math.nan)
+        elif lin.weight.dtype not in DTYPES:
+            decision = ("dense", f"dtype {lin.weight.dtype}", math.nan, math.nan)
+        else:
+            decision = _decide(
+                mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn
+            )
+        layout, reason, dense_s, sparse_s = decision
+        rows.append(
+            {
+                "name": name,
+                "param": param,
+                "shape": tuple(int(s) for s in lin.weight.shape),
+                "nnz": nnz,
+                "density": nnz / max(1, mask.numel()),
+                "dense_s": dense_s,
+                "sparse_s": sparse_s,
+                "layout": layout,
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def to_sparse_training(
+    module: nn.Module,
+    masks: dict[str, torch.Tensor],
+    *,
+    mode="auto",
+    batch_size: int,
+    measure: bool = True,
+    repeats: int = 3,
+    measure_fn=None,
+) -> list[dict]:
+    """Swap masked ``nn.Linear`` layers for their sparse-training twins, in place.
+
+    Call it before building the optimizer of a round (the optimizer must see
+    the swapped parameters) and
+    :func:`~sklottery.pruning.sparse_linear.to_dense` after the round. The
+    surviving weights keep their current values; pruned ones are dropped
+    (whatever their value).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    masks : dict of str to bool tensor
+        Keyed like ``module.named_parameters()``; True = kept.
+    mode, batch_size, measure, repeats, measure_fn
+        See :func:`choose_training_layouts`.
+
+    Returns
+    -------
+    list of dict
+        The decisions (:func:`choose_training_layouts`); the layers with
+        ``layout == "sparse"`` are swapped.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklottery.pruning.sparse_linear import to_dense
+    >>> net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> masks = {"0.weight": torch.arange(32).reshape(4, 8) % 2 == 0}
+    >>> rows = to_sparse_training(net, masks, mode=True, batch_size=32)
+    >>> type(net[0]).__name__, rows[0]["layout"]
+    ('SparseTrainingLinear', 'sparse')
+    >>> to_dense(net)
+    ['0']
+    >>> type(net[0]).__name__
+    'Linear'
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"module must be a torch.nn.Module; got {type(module).__name__}"
+        )
+    rows = choose_training_layouts(
+        module,
+        masks,
+        mode=mode,
+        batch_size=batch_size,
+        measure=measure,
+        repeats=repeats,
+        measure_fn=measure_fn,
+    )
+    swap_in(module, masks, [r["name"] for r in rows if r["layout"] == "sparse"])
+    return rows
+
+
+# -- cost ----------------------------------------------------------------------
+@torch.no_grad()
+def forward_macs(module: nn.Module, x) -> dict[str, tuple[int, int]]:
+    """Dense multiply-adds of one forward pass on ``x``, layer by layer.
+
+    Counts ``Linear``, ``Bilinear`` and convolution layers (the layers whose
+    cost scales with their weights); other layers (recurrent, attention,
+    embeddings, normalization) are not counted. The module runs once in eval
+    mode, without gradients and without touching torch's random generator.
+
+    Returns
+    -------
+    dict of str to (int, int)
+        ``{module name: (positions, macs per position)}`` where a position is
+        one output vector (one per row for a Linear layer on 2-d input, one
+        per output pixel for a convolution); a sparse Linear layer costs
+        ``nnz`` per position instead of ``in * out``.
+    """
+    counts: dict[str, list[int]] = {}
+
+    def hook(name):
+        def run(mod, args, out):
+            if isinstance(mod, (nn.Linear, SparseTrainingLinear)):
+                per = mod.in_features * mod.out_features
+                positions = out.numel() // max(1, mod.out_features)
+            elif isinstance(mod, nn.Bilinear):
+                per = mod.in1_features * mod.in2_features * mod.out_features
+                positions = out.numel() // max(1, mod.out_features)
+            else:  # convolution: out is (N, C_out, *spatial) or (C_out, *spatial)
+                kernel = math.prod(mod.kernel_size)
+                per = mod.out_channels * (mod.in_channels // mod.groups) * kernel
+                positions = out.numel() // max(1, mod.out_channels)
+            entry = counts.setdefault(name, [0, per])
+            entry[0] += int(positions)
+
+        return run
+
+    kinds = (nn.Linear, SparseTrainingLinear, nn.Bilinear, nn.modules.conv._ConvNd)
+    handles = [
+        m.register_forward_hook(hook(name))
+        for name, m in module.named_modules()
+        if isinstance(m, kinds)
+    ]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            module(x)
+    finally:
+        module.train(was_training)
+        for h in handles:
+            h.remove()
+    return {n: (p, per) for n, (p, per) in counts.items()}
+
+
+def train_macs(macs: dict, layouts, n_samples: int) -> int:
+    """Multiply-adds of training on ``n_samples`` rows with the layouts used.
+
+    A training step costs three products per layer (forward, input gradient,
+    weight gradient): ``3 * positions * in * out`` per row dense (masked
+    layers too: a mask does not make a dense product cheaper) and
+    ``3 * positions * nnz`` sparse. Bias additions, activations and the
+    optimizer step are not counted.
+
+    Parameters
+    ----------
+    macs : dict
+        :func:`forward_macs` per sample (``positions`` for one row).
+    layouts : list of dict
+        The round's :func:`choose_training_layouts` rows (``name``,
+        ``layout``, ``nnz``); layers not in it trained dense.
+    n_samples : int
+        Rows trained on: training samples times epochs.
+
+    Examples
+    --------
+    >>> train_macs({"0": (1, 784 * 300)}, [], 60)
+    42336000
+    >>> train_macs({"0": (1, 784 * 300)},
+    ...            [{"name": "0", "layout": "sparse", "nnz": 4704}], 60)
+    846720
+    """
+    sparse = {r["name"]: r["nnz"] for r in layouts if r["layout"] == "sparse"}
+    per_sample = sum(
+        positions * sparse.get(name, per) for name, (positions, per) in macs.items()
+    )
+    return 3 * int(n_samples) * int(per_sample)

@@ -305,11 +305,17 @@ def test_deferred_interrupt_holds_ctrl_c():
     import os
     import signal
 
-    with rounds.deferred_interrupt() as caught:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert caught == [1]  # held, not raised
-    with pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)  # the usual handler is back
+    # Python's own handler (a background job may start with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with rounds.deferred_interrupt() as caught:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert caught == [1]  # held, not raised
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the usual handler is back
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- warm start continues the fitted lottery ---------------------------------------

@@ -90,8 +90,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--channels", type=int, default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="use the first N training images (default: all)")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     if args.quick:
         data, side, name = rm.load_digits_splits(), 8, "digits"
         rounds, epochs, every, seeds, width, dense = 8, 10, 10, 1, 16, (128, 128)
@@ -103,6 +106,9 @@ def main(argv=None):
     every = args.eval_every or every
     seeds = args.seeds or seeds
     width = args.channels or width
+    if args.train_size:
+        (X_tr, y_tr), *rest = data
+        data = ((X_tr[: args.train_size], y_tr[: args.train_size]), *rest)
     data = tuple(images(s, side) for s in data)
     rm.make_net = conv_net_factory((width, width), dense)
     arms = {k: {**v, "type_rates": TYPE_RATES} for k, v in rm.ARMS.items()}

@@ -92,7 +92,7 @@ def run(name, build, sparsities, n_rows, repeats):
             repeats,
         )
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "ticket.npz")
+            path = os.path.join(tmp, "ticket.safetensors")
             save_ticket(path, module, masks)
             file_bytes = os.path.getsize(path)
         dense_bytes = 4 * sum(p.numel() for p in module.parameters())

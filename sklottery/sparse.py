@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .pruning.masks import apply_masks
+from .pruning.sparse_linear import copy_forward_hooks
 from .structured import remove_dead_units
 
 __all__ = [
@@ -63,16 +64,6 @@ MAX_SPARSE_DENSITY = 0.25
 #: A measured CSR layer is kept only if it takes at most this fraction of the
 #: dense time, so that timing noise cannot make the export slower.
 MARGIN = 0.9
-
-
-#: torch.nn.Module's hook registries, copied when a layer is replaced.
-_HOOK_DICTS = (
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-)
 
 
 def _csr(dense: torch.Tensor) -> torch.Tensor:
@@ -122,9 +113,7 @@ class SparseLinear(nn.Module):
         are carried over, so the twin computes the same outputs.
         """
         twin = cls(linear.weight, linear.bias)
-        for attr in _HOOK_DICTS:
-            if hasattr(linear, attr) and hasattr(twin, attr):
-                getattr(twin, attr).update(getattr(linear, attr))
+        copy_forward_hooks(linear, twin)
         return twin
 
     @property

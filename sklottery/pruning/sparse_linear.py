@@ -25,6 +25,7 @@ from torch import nn
 
 __all__ = [
     "SparseTrainingLinear",
+    "copy_forward_hooks",
     "sparse_training_layers",
     "swap_in",
     "swappable_linears",
@@ -34,7 +35,7 @@ __all__ = [
 #: Dtypes torch's CSR kernels support for all three products on CPU and CUDA.
 DTYPES = (torch.float32, torch.float64)
 
-#: torch.nn.Module's hook registries, shared with the swapped layer.
+#: torch.nn.Module's forward-hook registries, carried over to a layer's twin.
 _HOOK_DICTS = (
     "_forward_pre_hooks",
     "_forward_pre_hooks_with_kwargs",
@@ -42,6 +43,14 @@ _HOOK_DICTS = (
     "_forward_hooks_with_kwargs",
     "_forward_hooks_always_called",
 )
+
+
+def copy_forward_hooks(source: nn.Module, twin: nn.Module) -> None:
+    """Give ``twin`` the forward hooks and pre-hooks registered on ``source``
+    (e.g. the ``rescale=True`` scaling), so it computes the same outputs."""
+    for attr in _HOOK_DICTS:
+        if hasattr(source, attr) and hasattr(twin, attr):
+            getattr(twin, attr).update(getattr(source, attr))
 
 
 def _csr(crow, col, values, shape):
@@ -201,9 +210,7 @@ class SparseTrainingLinear(nn.Module):
         # the replaced layer: outside the module tree (not a submodule), so its
         # parameters are not the twin's; deepcopy and pickle carry it along
         object.__setattr__(self, "_linear", linear)
-        for attr in _HOOK_DICTS:
-            if hasattr(linear, attr) and hasattr(self, attr):
-                getattr(self, attr).update(getattr(linear, attr))
+        copy_forward_hooks(linear, self)
         if release:
             linear.weight.data = weight.new_empty(0)
 

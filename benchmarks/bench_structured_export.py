@@ -32,42 +32,18 @@ one thread); ``--quick`` for a smoke run.
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from sklottery import MLP, Pruner
+from sklottery import MLP
 from sklottery.sparse import SparseLinear, to_sparse
 
-BATCH = 256
-
-
-def make_ticket(module, sparsity, seed=0):
-    """Prune every layer of ``module`` to ``sparsity`` in one step."""
-    pruner = Pruner(
-        module, prune_rate=sparsity, output_rate_factor=None, random_state=seed
-    )
-    pruner.prune()
-    return pruner.masks
-
-
-@torch.no_grad()
-def predict(module, X):
-    return [module(X[i : i + BATCH]) for i in range(0, len(X), BATCH)]
-
-
-def timed(fns, repeats):
-    """Median seconds of each fn, run interleaved ``repeats`` times."""
-    for fn in fns:
-        fn()
-    samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, samples):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return [statistics.median(s) for s in samples]
+# the ticket maker and the timing of the sparse-export benchmark, shared
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sparse import BATCH, make_ticket, predict, timed  # noqa: E402
 
 
 def _shapes(export):

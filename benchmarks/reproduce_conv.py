@@ -38,8 +38,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from skorch import NeuralNetClassifier
-from skorch.dataset import Dataset
-from skorch.helper import predefined_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reproduce_mnist as rm  # noqa: E402
@@ -67,15 +65,7 @@ def conv_net_factory(channels, dense):
             module__output_units=int(y_tr.max()) + 1,
             module__channels=channels,
             module__hidden_units=dense,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=1.2e-3,
-            batch_size=60,
-            max_epochs=epochs,
-            train_split=predefined_split(Dataset(X_va, y_va)),
-            iterator_train__shuffle=True,
-            callbacks=[("early_stop", tracker), *callbacks],
-            verbose=0,
+            **rm.training_options(X_va, y_va, tracker, epochs, callbacks),
         )
 
     return make_net

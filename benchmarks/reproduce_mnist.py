@@ -241,6 +241,22 @@ class EarlyStopTracker(Callback):
 
 
 # -- one arm ---------------------------------------------------------------------
+def training_options(X_va, y_va, tracker, epochs, callbacks):
+    """The paper's training (Adam 1.2e-3, batches of 60, the early-stop
+    tracker on the validation split) as skorch parameters, for any module."""
+    return {
+        "criterion": torch.nn.CrossEntropyLoss,
+        "optimizer": torch.optim.Adam,
+        "lr": 1.2e-3,
+        "batch_size": 60,
+        "max_epochs": epochs,
+        "train_split": predefined_split(Dataset(X_va, y_va)),
+        "iterator_train__shuffle": True,
+        "callbacks": [("early_stop", tracker), *callbacks],
+        "verbose": 0,
+    }
+
+
 def make_net(data, *, epochs, every, hidden, log, callbacks=()):
     """LeNet-300-100 as in the paper, with the early-stop tracker writing to
     ``log``."""
@@ -251,15 +267,7 @@ def make_net(data, *, epochs, every, hidden, log, callbacks=()):
         module__input_units=X_tr.shape[1],
         module__output_units=int(y_tr.max()) + 1,
         module__hidden_units=hidden,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=1.2e-3,
-        batch_size=60,
-        max_epochs=epochs,
-        train_split=predefined_split(Dataset(X_va, y_va)),
-        iterator_train__shuffle=True,
-        callbacks=[("early_stop", tracker), *callbacks],
-        verbose=0,
+        **training_options(X_va, y_va, tracker, epochs, callbacks),
     )
 
 

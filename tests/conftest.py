@@ -79,6 +79,13 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def data(digits):
+    """240 digits: the default data of a test module (some take their own)."""
+    X, y = digits
+    return X[:240], y[:240]
+
+
+@pytest.fixture(scope="session")
 def blobs():
     """240 samples, 10 float32 features, 3 classes (make_classification)."""
     X, y = make_classification(

@@ -10,12 +10,6 @@ from sklottery.rounds import RoundRecord
 
 
 @pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:240], y[:240]
-
-
-@pytest.fixture(scope="module")
 def make_clf(tiny_net):
     def make(**kwargs):
         params = {"n_rounds": 1, "prune_rate": 0.6, "random_state": 0, **kwargs}

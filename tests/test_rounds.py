@@ -59,12 +59,6 @@ def _reset_seen():
 
 
 @pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:240], y[:240]
-
-
-@pytest.fixture(scope="module")
 def make_clf(tiny_net):
     """Classifier on a 2-epoch net (4 batches an epoch on 240 rows)."""
 

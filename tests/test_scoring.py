@@ -17,12 +17,6 @@ from sklottery.scoring import make_sparsest_refit, make_ticket_scorer, sparsity_
 
 
 @pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:240], y[:240]
-
-
-@pytest.fixture(scope="module")
 def make_clf(tiny_net):
     def make(train_split=ValidSplit(4, stratified=True), **kwargs):
         params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}

@@ -15,12 +15,6 @@ N_ROUNDS = 4
 
 
 @pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:240], y[:240]
-
-
-@pytest.fixture(scope="module")
 def make_clf(tiny_net):
     def make(**kwargs):
         net = tiny_net(max_epochs=3, train_split=ValidSplit(4, stratified=True))

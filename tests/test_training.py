@@ -27,12 +27,6 @@ from sklottery.training import (
 )
 
 
-@pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:240], y[:240]
-
-
 @pytest.fixture
 def net(tiny_net):
     """An initialized 64 -> 16 -> 10 net (2 epochs)."""

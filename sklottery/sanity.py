@@ -262,6 +262,13 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
     rng = check_random_state(random_state)
     start = _ticket_start(estimator)
     setup = prepare(estimator, X, y, sample_weight, fitted=True)
+    if setup.data.eval_on == "train":
+        warnings.warn(
+            "sanity_checks without a validation split: the variants are scored "
+            "on their training data; give the net a train_split (e.g. skorch's "
+            "ValidSplit) to compare them on held-out data",
+            UserWarning, stacklevel=2,
+        )
     ticket = {n: m.detach().cpu().bool() for n, m in estimator.masks_.items()}
     total = sum(m.numel() for m in ticket.values())
     scores = None

@@ -124,7 +124,8 @@ def test_estimator_is_unchanged(data, tiny_net):
     est = LotteryTicketClassifier(tiny_net(max_epochs=1), n_rounds=1,
                                   prune_rate=0.5, random_state=1).fit(X, y)
     weights = {n: p.detach().clone() for n, p in est.net_.module_.named_parameters()}
-    rounds = est.rounds_.copy()
+    masks = {n: m.clone() for n, m in est.masks_.items()}
+    rounds, predictions = est.rounds_.copy(), est.predict(X)
     with pytest.warns(UserWarning, match="without a validation split"):
         frame = sanity_checks(est, X, y, variants=["shuffle"], random_state=0)
     assert list(frame["variant"]) == ["ticket", "shuffle"]
@@ -132,7 +133,8 @@ def test_estimator_is_unchanged(data, tiny_net):
     for n, p in est.net_.module_.named_parameters():
         assert torch.equal(p, weights[n])
     pd.testing.assert_frame_equal(est.rounds_, rounds)
-    np.testing.assert_array_equal(est.predict(X), est.predict(X))
+    assert all(torch.equal(est.masks_[n], m) for n, m in masks.items())
+    np.testing.assert_array_equal(est.predict(X), predictions)
 
 
 def test_same_random_state_same_frame(fitted_ticket, data):

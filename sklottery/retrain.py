@@ -51,6 +51,13 @@ class Retraining:
 def _check_estimator(estimator, fitted: bool):
     from .base import BaseLotteryTicket
 
+    if hasattr(estimator, "steps") and isinstance(
+        estimator.steps[-1][1], BaseLotteryTicket
+    ):
+        raise TypeError(
+            "estimator is a Pipeline; pass its last step and X transformed by "
+            "the steps before it: (pipe[-1], pipe[:-1].transform(X), y)"
+        )
     if not isinstance(estimator, BaseLotteryTicket):
         raise TypeError(
             "estimator must be a LotteryTicketClassifier or LotteryTicketRegressor; "

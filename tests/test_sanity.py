@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from skorch.dataset import ValidSplit
 
 from sklottery import LotteryTicketClassifier, LotteryTicketRegressor, sanity_checks
@@ -181,6 +183,9 @@ def test_unfitted_estimator(data, tiny_net):
         sanity_checks(LotteryTicketClassifier(tiny_net()), X, y)
     with pytest.raises(TypeError, match="must be a LotteryTicketClassifier"):
         sanity_checks(object(), X, y)
+    pipe = make_pipeline(StandardScaler(), LotteryTicketClassifier(tiny_net()))
+    with pytest.raises(TypeError, match="estimator is a Pipeline; pass its last"):
+        sanity_checks(pipe, X, y)
 
 
 @pytest.mark.parametrize("variants, match", [

@@ -4,6 +4,8 @@ from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .modules import MLP, ConvNet, EmbeddingNet, RecurrentNet
 from .pruning import Pruner
+from .sanity import plot_sanity_checks, sanity_checks
+from .stability import stability_analysis, suggest_rewind_epoch
 
 __version__ = "0.1.0"
 
@@ -20,4 +22,8 @@ __all__ = [
     "RewindCheckpoint",
     "StopRound",
     "__version__",
+    "plot_sanity_checks",
+    "sanity_checks",
+    "stability_analysis",
+    "suggest_rewind_epoch",
 ]

@@ -562,8 +562,8 @@ def at_init_masks(
     strategy = check_at_init_strategy(strategy)
     steps = _check_iterations(iterations, strategy)
     if needs_data(strategy):
-        loss_fn = _loss_callable(loss_fn, strategy)
         batches = _batch_list(batches, strategy)
+        loss_fn = _loss_callable(loss_fn, strategy)
     if strategy == "grasp":
         temperature = _check_temperature(temperature)
     names = list(masks)

@@ -79,7 +79,8 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         (Tanaka et al. 2020, data-free, 100 iterated prune steps; at
         initialization only), ``"random"`` and the magnitude strategies;
         ``"magnitude_increase"`` and ``"movement"`` (all zero before
-        training) are refused; see :mod:`sklottery.pruning.at_init`. The Keras pruner's ``"smallest_weights"`` and
+        training) are refused; see :mod:`sklottery.pruning.at_init`. The
+        Keras pruner's ``"smallest_weights"`` and
         ``"smallest_weights_global"`` are aliases of ``"large_final"``
         (layer and global scope). A callable ``f(w_init, w_final) ->
         scores`` is used as is. See :mod:`sklottery.pruning.strategies`.

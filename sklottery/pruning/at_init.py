@@ -74,6 +74,7 @@ from torch import nn
 
 from .scope import masks_from_scores, n_to_prune
 from .strategies import STRATEGIES, compute_scores
+from .targets import find_prunable
 
 __all__ = [
     "AT_INIT_ONLY",
@@ -415,6 +416,17 @@ def synflow_scores(
     return _finite(scores, "synflow")
 
 
+def _check_float_input(module) -> None:
+    """SynFlow feeds one all-ones float input: no token (embedding) inputs."""
+    tokens = [t.name for t in find_prunable(module) if t.kind == "embedding"]
+    if tokens:
+        raise ValueError(
+            "strategy='synflow' feeds the network one all-ones float input; it "
+            f"cannot score a network with embedding layers {tokens} (token "
+            "inputs): use 'snip', 'grasp', 'random' or a magnitude strategy"
+        )
+
+
 def _twin_abs(module, twin, names):
     """``|w|`` (float64) of the module's prunable tensors, on the twin's device."""
     params = dict(module.named_parameters())
@@ -569,6 +581,7 @@ def at_init_masks(
     names = list(masks)
     twin = None
     if strategy == "synflow":
+        _check_float_input(module)
         if input_shape is not None:
             input_shape = _check_input_shape(input_shape)
         twin = _linearized(module)

@@ -272,3 +272,14 @@ def test_synflow_on_a_conv_net_needs_its_input_shape():
         pruner.prune_at_init("synflow")
     masks = pruner.prune_at_init("synflow", input_shape=(1, 6, 6), iterations=5)
     assert sum(kept(masks).values()) == 36 + 192 - round(0.5 * (36 + 192))
+
+
+def test_synflow_refuses_token_inputs():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
+    pruner = Pruner(net, prune_rate=0.5)
+    with pytest.raises(ValueError, match="embedding layers"):
+        pruner.prune_at_init("synflow")
+    tokens = [(torch.randint(0, 10, (8, 3)), torch.randint(0, 2, (8,)))]
+    masks = pruner.prune_at_init("snip", batches=tokens, loss_fn=LOSS)
+    assert kept(masks) == {"0.weight": 20, "2.weight": 18}

@@ -172,6 +172,12 @@ def main(argv=None):
     parser.add_argument("--settings", default="layer,global")
     parser.add_argument("--imp", action="store_true",
                         help="also run IMP (ticket) to 21 rounds here")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the fits already in the CSV of --out and "
+                        "run the others (the CSV is rewritten after each fit)")
+    parser.add_argument("--cache", default=None,
+                        help="joblib cache directory of round 0 (default: a "
+                        "temporary one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -190,18 +196,37 @@ def main(argv=None):
     n_iter = epochs * math.ceil(len(data[0][1]) / 60)
     print(f"LeNet-300-100 on {name}: {epochs} epochs ({n_iter} iterations), "
           f"Adam 1.2e-3, batch 60, seed {args.seed}", flush=True)
+    csv = out / f"reproduce_{stem}.csv"
     rows = []
+    if args.resume and csv.is_file():
+        previous = pd.read_csv(csv)
+        previous = previous[previous["source"] != "reproduce_mnist.csv"]
+        for column in ("setting", "level"):  # the dense row's are empty
+            previous[column] = previous[column].fillna("")
+        rows = previous.drop(columns=["dataset", "epochs"]).to_dict("records")
+    done = {(r["setting"], r["method"], r["level"]) for r in rows}
+
+    def save():
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "dataset", name)
+        frame["epochs"] = epochs
+        frame.to_csv(csv, index=False)
+
     total = time.process_time()
-    with tempfile.TemporaryDirectory() as cache:
-        memory = Memory(cache, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = Memory(args.cache or tmp, verbose=0)
         common = {"memory": memory, "epochs": epochs, "every": every,
                   "seed": args.seed, "hidden": hidden}
         for setting in args.settings.split(","):
             for label, params in SETTINGS[setting]:
                 for method in args.methods.split(","):
+                    if (setting, method, label) in done:
+                        continue
                     clf, log, cpu = fit_one(method, params, data, **common)
                     rec, track = clf.rounds_.iloc[1], log.records[-1]
-                    if not rows:  # the first fit trained the dense round
+                    if len(log.records) == 2 and "dense" not in {
+                        r["method"] for r in rows
+                    }:  # this fit trained the dense round
                         dense = clf.rounds_.iloc[0]
                         rows.append({
                             "setting": "", "method": "dense", "level": "",
@@ -224,6 +249,7 @@ def main(argv=None):
                                                  hidden=hidden, seed=args.seed),
                         "source": "this run",
                     })
+                    save()
                     r = rows[-1]
                     print(f"  {setting:6s} {label:6s} {method:8s} "
                           f"{100 * r['weights_remaining']:6.2f}% weights: untrained "
@@ -255,7 +281,7 @@ def main(argv=None):
         results = pd.concat([results, imp], ignore_index=True)
     results.insert(0, "dataset", name)
     results["epochs"] = epochs
-    results.to_csv(out / f"reproduce_{stem}.csv", index=False)
+    results.to_csv(csv, index=False)
     table = results.pivot_table(index=["setting", "level"], columns="method",
                                 values="test_acc", sort=False)
     weights = results.groupby(["setting", "level"], sort=False)[

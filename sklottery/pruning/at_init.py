@@ -11,54 +11,36 @@ scores are kept, as everywhere in sklottery.
 
 The strategies
 --------------
+Details, references and differences from the papers: the user guide's
+"Pruning at initialization".
+
 ``"snip"``
-    Connection sensitivity ``|w * dL/dw|`` (Lee et al. 2019), the gradient
-    of the loss summed over the given batches, in eval mode.
+    ``|w * dL/dw|``, the loss summed over the given batches (Lee et al. 2019).
 ``"grasp"``
-    Gradient Signal Preservation (Wang et al. 2020). With ``g`` the gradient
-    of the loss summed over the batches and ``H`` the Hessian, the paper
-    scores ``S(-w) = -w * Hg`` and removes the weights with the *highest*
-    ``S``: those whose removal reduces the gradient flow least. sklottery
-    keeps the highest scores, so its score is
-    ``w * Hg = -S(-w)``: the same weights are removed, as in the
-    Synaptic-Flow code (which keeps the highest ``w * Hg``). ``Hg`` is a
-    Hessian-gradient product by double back-propagation; as in both
-    reference implementations the module's output is divided by a
-    ``temperature`` (200) before the loss.
+    ``w * Hg`` (Wang et al. 2020), ``g`` the gradient of the loss summed over
+    the batches, ``Hg`` a Hessian-gradient product by double
+    back-propagation, the output divided by a ``temperature`` (200) before
+    the loss. The paper removes the highest ``S(-w) = -w * Hg`` (the weights
+    whose removal reduces the gradient flow least); keeping the highest
+    ``w * Hg`` removes the same weights (the Synaptic-Flow code's sign).
 ``"synflow"``
-    Iterative Synaptic Flow (Tanaka et al. 2020), data-free: on a float64
-    copy of the module in eval mode with every parameter and floating buffer
-    replaced by its absolute value (pruned weights zero), ``R`` is the sum of
-    the output for one all-ones input and the score is ``|w * dR/dw|``. The
-    scores are recomputed over ``iterations`` prune steps (default 100) with
-    the paper's exponential schedule: after step ``t`` of ``T`` a group keeps
-    ``n0 * (nT / n0) ** (t / T)`` weights (rounded half up), ending at
-    exactly the planned count ``nT``. The module is never touched (the copy
-    is dropped), so its weights keep their signs bit for bit.
-``"random"``
-    i.i.d. uniform scores (the control of Frankle et al. 2021).
-magnitude at initialization
-    Any strategy of :data:`~sklottery.pruning.strategies.STRATEGIES` that
-    depends on the weights alone, or a callable ``f(w_init, w_final)``,
-    evaluated with ``w_init = w_final =`` the initialization:
-    ``"large_final"`` and ``"large_init"`` keep the largest ``|w|``,
-    ``"small_final"``/``"small_init"`` the smallest, and so on.
-    ``"magnitude_increase"`` and ``"movement"`` score every weight 0 before
-    training and are refused.
+    ``|w * dR/dw|`` (Tanaka et al. 2020), data-free: ``R`` is the sum of the
+    output, for one all-ones input, of a float64 eval-mode copy of the
+    module with ``|p|`` for every parameter and floating buffer (pruned
+    weights zero). Iterated over 100 prune steps with the paper's
+    exponential schedule: after step ``t`` of ``T`` a group keeps ``n0 *
+    (nT / n0) ** (t / T)`` weights (rounded half up), exactly ``nT`` at the
+    end. The copy is dropped: the module keeps its signs bit for bit.
+``"random"`` and magnitude
+    Uniform random scores, or any strategy of
+    :data:`~sklottery.pruning.strategies.STRATEGIES` (or a callable) with
+    ``w_init = w_final`` the initialization; ``"magnitude_increase"`` and
+    ``"movement"`` score every weight 0 before training and are refused.
 
-Every strategy can be iterated (``iterations``) with the same exponential
-schedule (Synaptic-Flow's ``prune_loop``); only SynFlow is by default.
-
-References
-----------
-N. Lee, T. Ajanthan and P. Torr, "SNIP: Single-shot Network Pruning based on
-Connection Sensitivity", ICLR 2019.
-
-C. Wang, G. Zhang and R. Grosse, "Picking Winning Tickets Before Training by
-Preserving Gradient Flow", ICLR 2020.
-
-H. Tanaka, D. Kunin, D. L. K. Yamins and S. Ganguli, "Pruning neural networks
-without any data by iteratively conserving synaptic flow", NeurIPS 2020.
+References: Lee et al., "SNIP", ICLR 2019; Wang et al., "Picking Winning
+Tickets Before Training by Preserving Gradient Flow", ICLR 2020; Tanaka et
+al., "Pruning neural networks without any data by iteratively conserving
+synaptic flow", NeurIPS 2020.
 """
 
 from __future__ import annotations
@@ -72,7 +54,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .scope import masks_from_scores, n_to_prune
+from .scope import compound_plan, masks_from_scores, n_to_prune
 from .strategies import STRATEGIES, compute_scores
 from .targets import find_prunable
 
@@ -88,6 +70,7 @@ __all__ = [
     "scaled_plan",
     "snip_scores",
     "synflow_scores",
+    "target_plan",
 ]
 
 #: Strategies that exist only at initialization (not in ``STRATEGIES``).
@@ -364,8 +347,8 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
 
 
 def _default_input_shape(module, names) -> tuple[int, ...]:
-    first = module.get_submodule(names[0].rsplit(".", 1)[0]) if "." in names[0] \
-        else module
+    owner = names[0].rsplit(".", 1)[0] if "." in names[0] else ""
+    first = module.get_submodule(owner)
     if isinstance(first, nn.Linear):
         return (first.in_features,)
     raise ValueError(
@@ -501,6 +484,28 @@ def scaled_plan(plan: Plan, base_rate: float, density: float) -> Plan:
     ]
 
 
+def target_plan(
+    plan: Plan, base_rate: float, *, density=None, n_rounds=None
+) -> Plan:
+    """The plan :meth:`Pruner.prune_at_init <sklottery.Pruner.prune_at_init>`
+    prunes to: ``plan`` itself (neither argument), ``n_rounds`` prunes of it
+    compounded (:func:`~sklottery.pruning.scope.compound_plan`), or
+    :func:`scaled_plan` to ``density``."""
+    if density is not None and n_rounds is not None:
+        raise ValueError(
+            "give either density (the fraction kept) or n_rounds (the iterative "
+            f"prunes to match), not both; got density={density!r}, "
+            f"n_rounds={n_rounds!r}"
+        )
+    if density is not None:
+        return scaled_plan(plan, base_rate, density)
+    if n_rounds is None:
+        return plan
+    if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
+        raise ValueError(f"n_rounds must be an int >= 1; got {n_rounds!r}")
+    return compound_plan(plan, n_rounds)
+
+
 def _step_plan(plan, start, final, current, t, steps) -> Plan:
     """Step ``t`` of ``steps`` of the exponential schedule, as rates."""
     out: Plan = []
@@ -537,33 +542,20 @@ def at_init_masks(
     Parameters
     ----------
     module : torch.nn.Module
-        The network at initialization; it is not changed (parameters, buffers,
-        ``.grad`` and train/eval mode are the same afterwards).
+        The network at initialization; not changed (parameters, buffers,
+        ``.grad`` and train/eval mode).
     strategy : str or callable
         See :func:`at_init_strategies` and the module docstring.
     plan : list of (names, rate)
-        Each group loses ``rate`` of the weights ``masks`` keep, exactly as
-        one IMP prune (:func:`~sklottery.pruning.scope.n_to_prune`):
-        :attr:`Pruner.plan <sklottery.Pruner.plan>` and its variants.
+        Each group loses ``rate`` of the weights ``masks`` keep, as one IMP
+        prune (:func:`~sklottery.pruning.scope.n_to_prune`).
     masks : dict of str to bool tensor
-        The masks to start from (all kept for a fresh network); weights they
-        prune are zero in every forward pass the scores come from.
-    batches : iterable, optional
-        A few training batches: needed by ``"snip"`` and ``"grasp"`` and the
-        only data they use; unused by the others.
-    loss_fn : callable or torch loss module, optional
-        ``loss_fn(module, batch) -> scalar`` (or a loss module applied as
-        ``loss(module(X), y)`` to batches ``(X, y)``); ``"snip"``/``"grasp"``.
-    iterations : int >= 1, optional
-        Prune steps with the exponential schedule of Tanaka et al. (2020),
-        scores recomputed under the masks so far: 100 for ``"synflow"``, 1
-        (single shot) for the others by default.
+        The masks to start from; the weights they prune are zero in every
+        forward pass the scores come from.
+    batches, loss_fn, iterations, input_shape, temperature
+        As for :meth:`Pruner.prune_at_init <sklottery.Pruner.prune_at_init>`.
     generator : torch.Generator, optional
         Randomness of ``"random"``.
-    input_shape : tuple of int, optional
-        ``"synflow"``: one sample's shape for the all-ones input.
-    temperature : float > 0, default=200.0
-        ``"grasp"``: the output is divided by it before the loss.
 
     Returns
     -------

@@ -17,7 +17,7 @@ from .at_init import (
     at_init_masks,
     check_at_init_strategy,
     init_only_score,
-    scaled_plan,
+    target_plan,
 )
 from .masks import (
     RESCALE_KINDS,
@@ -27,13 +27,7 @@ from .masks import (
     snapshot,
 )
 from .rewind import check_rewind, fresh_values, rewind_values
-from .scope import (
-    compound_plan,
-    compound_rate,
-    make_plan,
-    masks_from_scores,
-    resolve_rate,
-)
+from .scope import compound_rate, make_plan, masks_from_scores, resolve_rate
 from .sparse_linear import sparse_training_layers, to_dense
 from .sparse_training import check_sparse_training, to_sparse_training
 from .strategies import compute_scores, needs_grad, resolve_strategy
@@ -368,23 +362,8 @@ class Pruner:
         strategy = check_at_init_strategy(
             self.strategy if strategy is None else strategy
         )
-        if density is not None and n_rounds is not None:
-            raise ValueError(
-                "give either density (the fraction kept) or n_rounds (the "
-                f"iterative prunes to match), not both; got density={density!r}, "
-                f"n_rounds={n_rounds!r}"
-            )
-        plan = self.plan
-        if density is not None:
-            plan = scaled_plan(plan, self._plan_rate, density)
-        elif n_rounds is not None:
-            if (
-                isinstance(n_rounds, bool)
-                or not isinstance(n_rounds, int)
-                or n_rounds < 1
-            ):
-                raise ValueError(f"n_rounds must be an int >= 1; got {n_rounds!r}")
-            plan = compound_plan(plan, n_rounds)
+        plan = target_plan(self.plan, self._plan_rate, density=density,
+                           n_rounds=n_rounds)
         self.masks = at_init_masks(
             self.module,
             strategy,

@@ -164,3 +164,17 @@ def test_warm_start_is_refused(data, tiny_net):
     est.set_params(warm_start=True, n_rounds=2)
     with pytest.raises(ValueError, match="schedule='at_init'"):
         est.fit(X, y)
+
+
+def test_round_zero_is_cached_with_memory(data, tiny_net, tmp_path):
+    X, y = data
+    iterative = LotteryTicketClassifier(
+        tiny_net(max_epochs=2, callbacks=[FirstStep()]), n_rounds=1,
+        prune_rate=0.3, random_state=0, memory=str(tmp_path),
+    ).fit(X, y)
+    assert len(FIRST_STEPS) == 2
+    FIRST_STEPS.clear()
+    at_init = make(tiny_net, strategy="synflow", memory=str(tmp_path),
+                   callbacks=[FirstStep()]).fit(X, y)
+    assert len(FIRST_STEPS) == 1  # round 0 came from the cache: round 1 only
+    assert at_init.rounds_["score"].iloc[0] == iterative.rounds_["score"].iloc[0]

@@ -407,7 +407,18 @@ def _rounds(
 def at_init_function(net, pruner, data, config):
     """``prune() -> None`` for ``schedule="at_init"``: load the rewind point
     (the initialization) and prune it with :meth:`Pruner.prune_at_init`, to
-    the pruner's one-shot plan.
+    the pruner's one-shot plan, with :func:`at_init_options`."""
+    kwargs = at_init_options(net, data, config.pruner["strategy"], config.seed)
+
+    def prune():
+        load_values(net.module_, pruner.rewind_point, pruner.masks)
+        pruner.prune_at_init(**kwargs)
+
+    return prune
+
+
+def at_init_options(net, data, strategy, seed) -> dict:
+    """What an at-initialization ``strategy`` reads besides the weights.
 
     SNIP and GraSP get the net's own loss on up to 10 training batches of
     ``net.batch_size`` drawn once with the fit's seed (:func:`loss_batches`,
@@ -416,12 +427,9 @@ def at_init_function(net, pruner, data, config):
     Wang et al. do, else by 1. SynFlow is data-free: only the shape of one
     sample of ``X`` is read for its all-ones input.
     """
-    strategy = config.pruner["strategy"]
     kwargs: dict = {}
     if needs_data(strategy):
-        loss_fn, batches = loss_batches(
-            net, data.X_train, data.y_train, seed=config.seed
-        )
+        loss_fn, batches = loss_batches(net, data.X_train, data.y_train, seed=seed)
         kwargs.update(loss_fn=loss_fn, batches=batches)
         if strategy == "grasp" and not isinstance(
             net.criterion_, torch.nn.CrossEntropyLoss
@@ -431,9 +439,4 @@ def at_init_function(net, pruner, data, config):
         shape = getattr(data.X_train, "shape", None)
         if shape is not None and len(shape) >= 2:
             kwargs["input_shape"] = tuple(int(d) for d in shape[1:])
-
-    def prune():
-        load_values(net.module_, pruner.rewind_point, pruner.masks)
-        pruner.prune_at_init(**kwargs)
-
-    return prune
+    return kwargs

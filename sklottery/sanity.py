@@ -34,7 +34,11 @@ is scored. The variants:
     to ``w_init`` = the rewind point (``rewind_point_``) and ``w_final`` =
     that network trained dense from it for one round of the estimator's
     training (gradient strategies: the loss gradient at ``w_final``, as the
-    fit computes it). Ties keep the lower positions first.
+    fit computes it). For a ticket pruned at initialization
+    (``schedule="at_init"``) they are its strategy's scores of the
+    initialization, with the data the fit gives it (for ``"synflow"`` the
+    scores of its first prune step; no training). Ties keep the lower
+    positions first.
 ``"random"``
     A uniformly random mask in each layer with the ticket's counts and a
     fresh random initialization (Su et al. 2020's "random tickets"; the
@@ -184,6 +188,8 @@ def _inversion_scores(estimator, setup, seed) -> dict:
     from .training import gradient_function
 
     point = estimator.rewind_point_
+    if setup.config.at_init:
+        return _init_scores(estimator, setup, seed)
     train_from(setup, dict(point), None, seed)
     module = setup.net.module_
     names = list(estimator.masks_)
@@ -203,6 +209,24 @@ def _inversion_scores(estimator, setup, seed) -> dict:
         trained,
         generator=torch.Generator().manual_seed(int(seed)),
         **extra,
+    )
+
+
+def _init_scores(estimator, setup, seed) -> dict:
+    """An at-initialization strategy's scores of the ticket's initialization."""
+    from .pruning.at_init import init_scores
+    from .pruning.masks import load_values
+    from .rounds import at_init_options
+
+    module = setup.net.module_
+    load_values(module, dict(estimator.rewind_point_))
+    strategy = setup.config.pruner["strategy"]
+    dense = {n: torch.ones_like(m, dtype=torch.bool)
+             for n, m in estimator.masks_.items()}
+    return init_scores(
+        module, strategy, dense,
+        generator=torch.Generator().manual_seed(int(seed)),
+        **at_init_options(setup.net, setup.data, strategy, setup.config.seed),
     )
 
 

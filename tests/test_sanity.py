@@ -208,3 +208,32 @@ def test_other_classes_than_the_fit(fitted_ticket, data):
     X, y = data
     with pytest.raises(ValueError, match="classes/outputs of the estimator's fit"):
         sanity_checks(fitted_ticket, X, np.where(y > 4, 1, 0))
+
+
+@pytest.mark.parametrize("strategy", ["synflow", "grasp", "snip"])
+def test_inverted_at_init_ticket_ranks_its_initialization(data, tiny_net, strategy):
+    """A ticket pruned at initialization is inverted by its own method's
+    scores of the initialization (grasp/synflow cannot score trained
+    weights at all)."""
+    import copy
+
+    from sklottery.pruning.at_init import synflow_scores
+    from sklottery.pruning.masks import load_values
+
+    X, y = data
+    net = tiny_net(max_epochs=1, train_split=ValidSplit(0.25))
+    est = LotteryTicketClassifier(net, schedule="at_init", strategy=strategy,
+                                  n_rounds=2, prune_rate=0.5, random_state=0).fit(X, y)
+    frame, masks = sanity_checks(est, X, y, variants=["inverted"],
+                                 random_state=0, return_masks=True)
+    inverted = masks[("inverted", 0)]
+    assert _counts(inverted) == _counts(est.masks_)
+    assert all(not torch.equal(inverted[n], est.masks_[n]) for n in inverted)
+    if strategy == "synflow":  # data-free: recomputed here independently
+        module = copy.deepcopy(est.net_.module_)
+        load_values(module, dict(est.rewind_point_))
+        ones = {n: torch.ones_like(m) for n, m in est.masks_.items()}
+        scores = synflow_scores(module, list(ones), ones, input_shape=X.shape[1:])
+        expected = inverted_masks(est.masks_, scores)
+        for n in inverted:
+            assert torch.equal(inverted[n], expected[n])

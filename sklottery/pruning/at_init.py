@@ -54,7 +54,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .scope import compound_plan, masks_from_scores, n_to_prune
+from .scope import Plan, masks_from_scores, planned_kept
 from .strategies import STRATEGIES, compute_scores
 from .targets import find_prunable
 
@@ -65,12 +65,10 @@ __all__ = [
     "at_init_strategies",
     "check_at_init_strategy",
     "grasp_scores",
+    "init_scores",
     "needs_data",
-    "planned_kept",
-    "scaled_plan",
     "snip_scores",
     "synflow_scores",
-    "target_plan",
 ]
 
 #: Strategies that exist only at initialization (not in ``STRATEGIES``).
@@ -83,7 +81,6 @@ _DEGENERATE = ("magnitude_increase", "movement")
 DEFAULT_ITERATIONS = {"synflow": 100}
 
 LossFn = Callable[[nn.Module, object], torch.Tensor]
-Plan = list[tuple[list[str], float]]
 
 
 def at_init_strategies() -> list[str]:
@@ -436,76 +433,7 @@ def _scores(module, strategy, names, masks, *, batches, loss_fn, generator,
     return compute_scores(score_fn, w, w, generator=generator)
 
 
-# -- plans and masks ----------------------------------------------------------------
-def planned_kept(plan: Plan, masks: dict[str, torch.Tensor]) -> dict[tuple, int]:
-    """Weights each group of ``plan`` keeps after one prune from ``masks``:
-    ``alive - n_to_prune(alive, rate)``, the count of an IMP prune."""
-    out = {}
-    for names, rate in plan:
-        alive = sum(int(masks[n].sum()) for n in names)
-        out[tuple(names)] = alive - n_to_prune(alive, rate)
-    return out
-
-
-def scaled_plan(plan: Plan, base_rate: float, density: float) -> Plan:
-    """``plan`` stretched so that the groups pruned at ``base_rate`` keep
-    ``density`` of their weights.
-
-    A group at rate ``r`` gets ``1 - (1 - r) ** k`` with ``k = log(density)
-    / log(1 - base_rate)``: the (fractional) number of ``plan``'s prunes that
-    take the base-rate groups to ``density``. Groups with their own rate (the
-    output layer's ``output_rate_factor``, ``layer_rates``, ``type_rates``)
-    keep their ratio to the base rate, as in ``n_rounds`` rounds of iterative
-    pruning; ``density`` is :class:`~sklottery.Pruner`'s ``1 -
-    target_sparsity``.
-
-    >>> scaled_plan([(["a"], 0.2), (["b"], 0.1)], 0.2, 0.64)
-    [(['a'], 0.36), (['b'], 0.19)]
-    """
-    if (
-        isinstance(density, bool)
-        or not isinstance(density, numbers.Real)
-        or not 0.0 < density <= 1.0
-    ):
-        raise ValueError(
-            "density must be in (0, 1] (the fraction of the weights kept by the "
-            f"tensors pruned at the base rate); got {density!r}"
-        )
-    if density == 1.0:
-        return [(list(names), 0.0) for names, _ in plan]
-    if not 0.0 < base_rate < 1.0:
-        raise ValueError(
-            f"density={density!r} is reached by stretching the pruner's base rate, "
-            f"which is {base_rate!r}: give the Pruner a prune_rate in (0, 1)"
-        )
-    k = math.log(density) / math.log(1.0 - base_rate)
-    return [
-        (list(names), round(1.0 - (1.0 - rate) ** k, 12)) for names, rate in plan
-    ]
-
-
-def target_plan(
-    plan: Plan, base_rate: float, *, density=None, n_rounds=None
-) -> Plan:
-    """The plan :meth:`Pruner.prune_at_init <sklottery.Pruner.prune_at_init>`
-    prunes to: ``plan`` itself (neither argument), ``n_rounds`` prunes of it
-    compounded (:func:`~sklottery.pruning.scope.compound_plan`), or
-    :func:`scaled_plan` to ``density``."""
-    if density is not None and n_rounds is not None:
-        raise ValueError(
-            "give either density (the fraction kept) or n_rounds (the iterative "
-            f"prunes to match), not both; got density={density!r}, "
-            f"n_rounds={n_rounds!r}"
-        )
-    if density is not None:
-        return scaled_plan(plan, base_rate, density)
-    if n_rounds is None:
-        return plan
-    if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
-        raise ValueError(f"n_rounds must be an int >= 1; got {n_rounds!r}")
-    return compound_plan(plan, n_rounds)
-
-
+# -- the exponential schedule ----------------------------------------------------
 def _step_plan(plan, start, final, current, t, steps) -> Plan:
     """Step ``t`` of ``steps`` of the exponential schedule, as rates."""
     out: Plan = []
@@ -565,18 +493,9 @@ def at_init_masks(
     """
     strategy = check_at_init_strategy(strategy)
     steps = _check_iterations(iterations, strategy)
-    if needs_data(strategy):
-        batches = _batch_list(batches, strategy)
-        loss_fn = _loss_callable(loss_fn, strategy)
-    if strategy == "grasp":
-        temperature = _check_temperature(temperature)
-    names = list(masks)
-    twin = None
-    if strategy == "synflow":
-        _check_float_input(module)
-        if input_shape is not None:
-            input_shape = _check_input_shape(input_shape)
-        twin = _linearized(module)
+    score = _scorer(module, strategy, batches=batches, loss_fn=loss_fn,
+                    generator=generator, input_shape=input_shape,
+                    temperature=temperature)
     start = {tuple(g): sum(int(masks[n].sum()) for n in g) for g, _ in plan}
     final = planned_kept(plan, masks)
     current = {n: m.detach().cpu() for n, m in masks.items()}
@@ -584,10 +503,44 @@ def at_init_masks(
         step = _step_plan(plan, start, final, current, t, steps)
         if all(rate == 0.0 for _, rate in step):
             continue
-        scores = _scores(
-            module, strategy, names, current, batches=batches, loss_fn=loss_fn,
-            generator=generator, input_shape=input_shape, temperature=temperature,
-            twin=twin,
-        )
-        current = masks_from_scores(scores, current, step)
+        current = masks_from_scores(score(current), current, step)
     return {n: current[n].to(masks[n].device) for n in masks}
+
+
+def init_scores(module: nn.Module, strategy, masks: dict[str, torch.Tensor], *,
+                batches=None, loss_fn=None, generator=None, input_shape=None,
+                temperature: float = 200.0) -> dict[str, torch.Tensor]:
+    """One step's scores of ``strategy`` for ``module``'s current weights
+    (higher = kept; the weights ``masks`` prunes are zero): what each step of
+    :func:`at_init_masks` ranks (for ``"synflow"`` its first step only).
+    The module is not changed. Options as for :func:`at_init_masks`."""
+    strategy = check_at_init_strategy(strategy)
+    score = _scorer(module, strategy, batches=batches, loss_fn=loss_fn,
+                    generator=generator, input_shape=input_shape,
+                    temperature=temperature)
+    return score({n: m.detach().cpu() for n, m in masks.items()})
+
+
+def _scorer(module, strategy, *, batches, loss_fn, generator, input_shape,
+            temperature):
+    """``score(masks) -> scores`` with the options checked once."""
+    if needs_data(strategy):
+        batches = _batch_list(batches, strategy)
+        loss_fn = _loss_callable(loss_fn, strategy)
+    if strategy == "grasp":
+        temperature = _check_temperature(temperature)
+    twin = None
+    if strategy == "synflow":
+        _check_float_input(module)
+        if input_shape is not None:
+            input_shape = _check_input_shape(input_shape)
+        twin = _linearized(module)
+
+    def score(masks):
+        return _scores(
+            module, strategy, list(masks), masks, batches=batches,
+            loss_fn=loss_fn, generator=generator, input_shape=input_shape,
+            temperature=temperature, twin=twin,
+        )
+
+    return score

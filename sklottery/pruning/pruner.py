@@ -17,7 +17,6 @@ from .at_init import (
     at_init_masks,
     check_at_init_strategy,
     init_only_score,
-    target_plan,
 )
 from .masks import (
     RESCALE_KINDS,
@@ -27,7 +26,13 @@ from .masks import (
     snapshot,
 )
 from .rewind import check_rewind, fresh_values, rewind_values
-from .scope import compound_rate, make_plan, masks_from_scores, resolve_rate
+from .scope import (
+    compound_rate,
+    make_plan,
+    masks_from_scores,
+    resolve_rate,
+    target_plan,
+)
 from .sparse_linear import sparse_training_layers, to_dense
 from .sparse_training import check_sparse_training, to_sparse_training
 from .strategies import compute_scores, needs_grad, resolve_strategy
@@ -331,7 +336,7 @@ class Pruner:
           remove (:func:`~sklottery.pruning.scope.compound_plan`);
         * ``density``: the tensors pruned at the base rate keep ``density`` of
           their weights; the others keep their rate's ratio to it
-          (:func:`~sklottery.pruning.at_init.scaled_plan`).
+          (:func:`~sklottery.pruning.scope.scaled_plan`).
 
         Parameters
         ----------

@@ -42,8 +42,11 @@ __all__ = [
     "match_names",
     "n_to_prune",
     "per_round_rate",
+    "planned_kept",
     "resolve_rate",
+    "scaled_plan",
     "stalled_groups",
+    "target_plan",
 ]
 
 #: Pruning schedules: ``n_rounds`` prunes, or one prune of the whole amount.
@@ -458,3 +461,73 @@ def masks_from_scores(
             )
             start += size
     return new
+
+
+# -- plans of pruning at initialization -----------------------------------------------
+def planned_kept(plan: Plan, masks: dict[str, torch.Tensor]) -> dict[tuple, int]:
+    """Weights each group of ``plan`` keeps after one prune from ``masks``:
+    ``alive - n_to_prune(alive, rate)``, the count of an IMP prune."""
+    out = {}
+    for names, rate in plan:
+        alive = sum(int(masks[n].sum()) for n in names)
+        out[tuple(names)] = alive - n_to_prune(alive, rate)
+    return out
+
+
+def scaled_plan(plan: Plan, base_rate: float, density: float) -> Plan:
+    """``plan`` stretched so that the groups pruned at ``base_rate`` keep
+    ``density`` of their weights.
+
+    A group at rate ``r`` gets ``1 - (1 - r) ** k`` with ``k = log(density)
+    / log(1 - base_rate)``: the (fractional) number of ``plan``'s prunes that
+    take the base-rate groups to ``density``. Groups with their own rate (the
+    output layer's ``output_rate_factor``, ``layer_rates``, ``type_rates``)
+    keep their ratio to the base rate, as in ``n_rounds`` rounds of iterative
+    pruning; ``density`` is :class:`~sklottery.Pruner`'s ``1 -
+    target_sparsity``.
+
+    >>> scaled_plan([(["a"], 0.2), (["b"], 0.1)], 0.2, 0.64)
+    [(['a'], 0.36), (['b'], 0.19)]
+    """
+    if (
+        isinstance(density, bool)
+        or not isinstance(density, numbers.Real)
+        or not 0.0 < density <= 1.0
+    ):
+        raise ValueError(
+            "density must be in (0, 1] (the fraction of the weights kept by the "
+            f"tensors pruned at the base rate); got {density!r}"
+        )
+    if density == 1.0:
+        return [(list(names), 0.0) for names, _ in plan]
+    if not 0.0 < base_rate < 1.0:
+        raise ValueError(
+            f"density={density!r} is reached by stretching the pruner's base rate, "
+            f"which is {base_rate!r}: give the Pruner a prune_rate in (0, 1)"
+        )
+    k = math.log(density) / math.log(1.0 - base_rate)
+    return [
+        (list(names), round(1.0 - (1.0 - rate) ** k, 12)) for names, rate in plan
+    ]
+
+
+def target_plan(
+    plan: Plan, base_rate: float, *, density=None, n_rounds=None
+) -> Plan:
+    """The plan :meth:`Pruner.prune_at_init <sklottery.Pruner.prune_at_init>`
+    prunes to: ``plan`` itself (neither argument), ``n_rounds`` prunes of it
+    compounded (:func:`compound_plan`), or
+    :func:`scaled_plan` to ``density``."""
+    if density is not None and n_rounds is not None:
+        raise ValueError(
+            "give either density (the fraction kept) or n_rounds (the iterative "
+            f"prunes to match), not both; got density={density!r}, "
+            f"n_rounds={n_rounds!r}"
+        )
+    if density is not None:
+        return scaled_plan(plan, base_rate, density)
+    if n_rounds is None:
+        return plan
+    if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
+        raise ValueError(f"n_rounds must be an int >= 1; got {n_rounds!r}")
+    return compound_plan(plan, n_rounds)

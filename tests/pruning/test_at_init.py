@@ -9,11 +9,10 @@ from sklottery.pruning import at_init
 from sklottery.pruning.at_init import (
     at_init_masks,
     grasp_scores,
-    planned_kept,
-    scaled_plan,
     snip_scores,
     synflow_scores,
 )
+from sklottery.pruning.scope import planned_kept, scaled_plan
 
 STRATEGIES = ["snip", "grasp", "synflow", "random", "large_final", "small_init"]
 

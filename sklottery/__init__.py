@@ -4,6 +4,7 @@ from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .modules import MLP, ConvNet, EmbeddingNet, RecurrentNet
 from .pruning import Pruner
+from .supermask import SupermaskClassifier, SupermaskRegressor
 
 __version__ = "0.1.0"
 
@@ -19,5 +20,7 @@ __all__ = [
     "RecurrentNet",
     "RewindCheckpoint",
     "StopRound",
+    "SupermaskClassifier",
+    "SupermaskRegressor",
     "__version__",
 ]

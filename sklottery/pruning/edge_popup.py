@@ -89,10 +89,12 @@ class TopKMask(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores, k):
+        """The 0/1 mask of the ``k`` largest ``scores``."""
         return top_k_mask(scores, int(k)).to(scores.dtype)
 
     @staticmethod
     def backward(ctx, grad):
+        """The gradient, straight through to the scores (none for ``k``)."""
         return grad, None
 
 

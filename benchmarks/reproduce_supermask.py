@@ -86,14 +86,15 @@ def learned_net(epochs, lr, batch_size, optimizer):
     )
 
 
-def run_learned(data, *, densities, inits, epochs, lr, batch_size, optimizer, seed):
+def run_learned(data, *, densities, inits, epochs, lr, batch_size, optimizer, seed,
+                scale_fan=False):
     (X_tr, y_tr), _, (X_te, y_te) = data
     rows = []
     for weight_init in inits:
         for density in densities:
             clf = SupermaskClassifier(
                 learned_net(epochs, lr, batch_size, optimizer), density=density,
-                weight_init=weight_init, random_state=seed,
+                weight_init=weight_init, scale_fan=scale_fan, random_state=seed,
             )
             cpu = time.process_time()
             clf.fit(X_tr, y_tr)
@@ -101,6 +102,7 @@ def run_learned(data, *, densities, inits, epochs, lr, batch_size, optimizer, se
             row = {
                 "experiment": "learned supermask (edge-popup)",
                 "weight_init": weight_init,
+                "scale_fan": scale_fan,
                 "density": density,
                 "weights_remaining": 1.0 - clf.sparsity_,
                 "epochs": epochs,
@@ -192,6 +194,8 @@ def main(argv=None):
     parser.add_argument("--densities", type=float, nargs="+", default=[0.5])
     parser.add_argument("--inits", nargs="+", default=["signed_constant"],
                         choices=["signed_constant", "kaiming_normal"])
+    parser.add_argument("--scale-fan", action="store_true",
+                        help="weights drawn for the fan density * fan_in")
     parser.add_argument("--mask-epochs", type=int, default=None)
     parser.add_argument("--mask-lr", type=float, default=0.1)
     parser.add_argument("--mask-batch", type=int, default=128)
@@ -216,7 +220,7 @@ def main(argv=None):
         learned = run_learned(
             data, densities=args.densities, inits=args.inits, epochs=mask_epochs,
             lr=args.mask_lr, batch_size=args.mask_batch,
-            optimizer=args.mask_optimizer, seed=args.seed,
+            optimizer=args.mask_optimizer, seed=args.seed, scale_fan=args.scale_fan,
         )
         path = args.out / f"reproduce_supermask_{name}_learned.csv"
         learned.to_csv(path, index=False)

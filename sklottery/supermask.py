@@ -68,7 +68,7 @@ class _BaseSupermask(BaseLotteryTicket):
         density=0.5,
         weight_init="signed_constant",
         scope="layer",
-        scale_fan=False,
+        scale_fan=True,
         inference="dense",
         random_state=None,
     ):
@@ -202,9 +202,13 @@ default="signed_constant"
     scope : {{"layer", "global"}}, default="layer"
         ``"layer"``: the top-k of every tensor (the paper); ``"global"``:
         the same total kept over all tensors, ranked together.
-    scale_fan : bool, default=False
+    scale_fan : bool, default=True
         Draw the weights for the fan the kept weights see, ``density *
-        fan_in`` (the paper's "scaled" initializations).
+        fan_in`` (the paper's "scaled" initializations), so that a layer's
+        outputs keep the variance of a dense layer's; ``False`` uses
+        ``fan_in``. On MNIST (LeNet-300-100, density 0.5, signed constants,
+        20 epochs) the scaled weights reach 97.0% test accuracy and the
+        unscaled 94.8% (``benchmarks/RESULTS.md``).
     inference : {{"dense", "sparse"}}, default="dense"
         As for :class:`LotteryTicketClassifier`: ``"sparse"`` predicts
         through the CSR export made at the end of ``fit``.

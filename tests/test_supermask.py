@@ -85,11 +85,12 @@ def test_global_scope_keeps_the_total(tiny_net, data):
     assert clf.layers_["kept"].sum() == n_kept(total, 0.3)
 
 
+@pytest.mark.parametrize("scale_fan", [True, False])
 @pytest.mark.parametrize("weight_init", ["signed_constant", "kaiming_normal"])
-def test_weight_inits(tiny_net, data, weight_init):
-    clf = fitted(tiny_net, data, weight_init=weight_init)
+def test_weight_inits(tiny_net, data, weight_init, scale_fan):
+    clf = fitted(tiny_net, data, weight_init=weight_init, scale_fan=scale_fan)
     w = clf.rewind_point_["hidden.0.weight"]
-    std = (2 / w.shape[1]) ** 0.5
+    std = (2 / (w.shape[1] * (0.5 if scale_fan else 1.0))) ** 0.5
     if weight_init == "signed_constant":
         torch.testing.assert_close(w.abs().unique(), torch.tensor([std]))
     else:

@@ -204,3 +204,17 @@ def test_bad_net_and_unfitted(tiny_net, tiny_regressor_net, data):
         SupermaskClassifier(tiny_net()).predict(data[0])
     with pytest.raises(NotFittedError, match="not fitted yet"):
         SupermaskClassifier(tiny_net()).to_sparse()
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (8, 8)], ids=["images", "sequences"])
+def test_other_inputs_and_default_networks(data, shape):
+    """Images get the default ConvNet, sequences the RecurrentNet: every
+    prunable tensor (convolutions, recurrent weights) is masked at top-k."""
+    X, y = data
+    X = X[:60].reshape(60, *shape)
+    clf = SupermaskClassifier(density=0.3, random_state=0).fit(X, y[:60])
+    for _, row in clf.layers_.iterrows():
+        assert row["kept"] == n_kept(row["total"], 0.3)
+    kinds = set(clf.layers_["kind"])
+    assert kinds == ({"conv", "linear"} if len(shape) == 3 else {"rnn", "linear"})
+    assert clf.predict(X).shape == (60,)

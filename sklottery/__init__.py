@@ -4,6 +4,8 @@ from .callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .modules import MLP, ConvNet, EmbeddingNet, RecurrentNet
 from .pruning import Pruner
+from .sanity import plot_sanity_checks, sanity_checks
+from .stability import stability_analysis, suggest_rewind_epoch
 from .supermask import SupermaskClassifier, SupermaskRegressor
 
 __version__ = "0.1.0"
@@ -23,4 +25,8 @@ __all__ = [
     "SupermaskClassifier",
     "SupermaskRegressor",
     "__version__",
+    "plot_sanity_checks",
+    "sanity_checks",
+    "stability_analysis",
+    "suggest_rewind_epoch",
 ]

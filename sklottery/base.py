@@ -277,10 +277,10 @@ class BaseLotteryTicket(
 
     def _check_resume(self, config, done):
         """What a warm start needs from the fitted estimator."""
-        if self.schedule == "oneshot":
+        if self.schedule in ("oneshot", "at_init"):
             raise ValueError(
                 "warm_start=True adds iterative pruning rounds; it cannot be used "
-                "with schedule='oneshot' (valid: schedule='iterative')"
+                f"with schedule={self.schedule!r} (valid: schedule='iterative')"
             )
         if config.n_rounds < done:
             raise ValueError(

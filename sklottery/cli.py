@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the CSV to write (default: standard output)")
     predict.add_argument("--proba", action="store_true",
                          help="class probabilities instead of labels")
+    from .cli_sanity import add_parser  # sanity-check: its own module
+    add_parser(sub)
     return parser
 
 
@@ -461,12 +463,13 @@ def _save_with_summary(clf, path, summary) -> None:
     from .tickets import load_ticket, save_estimator_ticket
 
     buf = io.BytesIO()
-    clf.save_ticket(buf)
+    clf.save_ticket(buf, rewind_point=True)
     buf.seek(0)
     saved = load_ticket(buf)
     save_estimator_ticket(
         path, clf.net_.module_, clf.masks_, estimator=saved.estimator,
         state=saved.state, rounds=saved.rounds, arrays=saved.arrays,
+        rewind_point=saved.rewind_point,
         info={**saved.info, "sklottery_cli": summary},
     )
 
@@ -572,7 +575,7 @@ def main(argv=None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return (getattr(args, "run", None) or COMMANDS[args.command])(args)
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return 130

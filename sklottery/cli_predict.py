@@ -13,7 +13,7 @@ from .cli import PROG, CLIError, _make_net, _unscale, load_summary
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .tabular import check_preprocessing, encode, read_table
 
-__all__ = ["predict"]
+__all__ = ["features", "load_cli_ticket", "predict"]
 
 
 def _out_file(text: str) -> Path:
@@ -24,10 +24,10 @@ def _out_file(text: str) -> Path:
     return out
 
 
-def predict(args) -> int:
-    """``sklottery predict`` (see :mod:`sklottery.cli`)."""
-    out = _out_file(args.out) if args.out != "-" else None
-    summary, _, name = load_summary(args.ticket)
+def load_cli_ticket(path):
+    """``(summary, preprocessing, task, hidden, target)`` of a ticket written
+    by ``fit``, every field checked (CLIError naming a malformed one)."""
+    summary, _, name = load_summary(path)
     try:
         pre = check_preprocessing(summary)
         task, hidden = summary["task"], summary["params"]["hidden"]
@@ -39,14 +39,27 @@ def predict(args) -> int:
             raise TypeError("params.hidden")
     except (KeyError, TypeError) as exc:
         raise CLIError(
-            f"{args.ticket}: its command-line summary is malformed ({exc})"
+            f"{path}: its command-line summary is malformed ({exc})"
         ) from None
     if (task == "classification") != (name == "LotteryTicketClassifier"):
-        raise CLIError(f"{args.ticket}: summary field 'task' {task!r} is not a {name}")
-    frame = read_table(args.data)
+        raise CLIError(f"{path}: summary field 'task' {task!r} is not a {name}")
+    return summary, pre, task, hidden, target
+
+
+def features(frame, target, pre, path):
+    """``(X, unseen)``: the rows of ``frame`` (its ``target`` column left out)
+    preprocessed as ``fit`` preprocessed them (float32)."""
     features = frame.drop(columns=[target]) if target in frame.columns else frame
-    X, unseen = encode(features, pre["columns"], args.data)
+    X, unseen = encode(features, pre["columns"], path)
     X = ((X.to_numpy(np.float64) - pre["mean"]) / pre["scale"]).astype(np.float32)
+    return X, unseen
+
+
+def predict(args) -> int:
+    """``sklottery predict`` (see :mod:`sklottery.cli`)."""
+    out = _out_file(args.out) if args.out != "-" else None
+    summary, pre, task, hidden, target = load_cli_ticket(args.ticket)
+    X, unseen = features(read_table(args.data), target, pre, args.data)
     estimator = (LotteryTicketClassifier if task == "classification"
                  else LotteryTicketRegressor)
     model = estimator(_make_net(task, hidden)).load_ticket(args.ticket)

@@ -19,7 +19,9 @@ from types import MappingProxyType
 
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .pruning import SCHEDULES, STRATEGIES
+from .pruning import SCHEDULES as PRUNER_SCHEDULES
+from .pruning import STRATEGIES
+from .pruning.at_init import AT_INIT_ONLY, check_at_init_strategy
 from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
 from .pruning.sparse_training import check_sparse_training
@@ -30,11 +32,17 @@ __all__ = [
     "EARLY_BIRD_DEFAULTS",
     "INFERENCE_MODES",
     "PARAMETER_CONSTRAINTS",
+    "SCHEDULES",
     "LotteryConfig",
     "make_config",
 ]
 
 INFERENCE_MODES = ("dense", "sparse")
+#: The estimators' schedules: the Pruner's, and pruning at initialization
+#: (one prune of the initialization to what "oneshot" reaches, then training).
+SCHEDULES = (*PRUNER_SCHEDULES, "at_init")
+#: ``rewind`` values that keep trained weights: meaningless at initialization.
+_NOT_AT_INIT = ("none", "lr")
 EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 #: scikit-learn's ``_parameter_constraints`` of both estimators.
@@ -44,7 +52,10 @@ PARAMETER_CONSTRAINTS: dict = {
     "prune_rate": [Interval(numbers.Real, 0, 1, closed="neither"), None],
     "target_sparsity": [Interval(numbers.Real, 0, 1, closed="neither"), None],
     "schedule": [StrOptions(set(SCHEDULES))],
-    "strategy": [StrOptions(set(STRATEGIES) | set(ALIASES)), callable],
+    "strategy": [
+        StrOptions(set(STRATEGIES) | set(ALIASES) | set(AT_INIT_ONLY)),
+        callable,
+    ],
     "rewind": [
         StrOptions(set(REWIND_MODES)),
         Interval(numbers.Integral, 0, None, closed="left"),
@@ -99,6 +110,9 @@ class LotteryConfig:
         random strategies.
     score_untrained : bool
         Score every round's masked, rewound network before it trains too.
+    at_init : bool
+        ``schedule="at_init"``: round 1 prunes the initialization (the
+        pruner's one-shot plan) instead of the trained weights.
     """
 
     n_rounds: int
@@ -112,6 +126,7 @@ class LotteryConfig:
     seed: int
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     score_untrained: bool = False
+    at_init: bool = False
 
     def with_pruner(self, **changes) -> LotteryConfig:
         """This configuration with some of the pruner's arguments changed."""
@@ -188,8 +203,19 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
             f"got n_rounds={n_rounds}"
         )
     strategy = params["strategy"]
-    resolve_strategy(strategy)
+    at_init = params["schedule"] == "at_init"
+    if at_init:
+        check_at_init_strategy(strategy)
+    elif isinstance(strategy, str) and strategy in AT_INIT_ONLY:
+        raise ValueError(
+            f"strategy={strategy!r} prunes at initialization only: use "
+            f"schedule='at_init' (got schedule={params['schedule']!r})"
+        )
+    else:
+        resolve_strategy(strategy)
     rewind = check_rewind(params["rewind"])
+    if at_init:
+        _check_at_init(rewind, params["early_bird"])
     rewind_epoch = rewind if isinstance(rewind, int) else None
     late = rewind_epoch is not None and max_epochs is not None
     if late and rewind_epoch > max_epochs:
@@ -204,14 +230,15 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
             "strategy='random' the masks never settle; valid strategies with "
             f"early_bird are {sorted(set(STRATEGIES) - {'random'})} or a callable"
         )
-    oneshot = params["schedule"] == "oneshot"
+    # pruning at initialization prunes what one-shot pruning would, once
+    oneshot = params["schedule"] in ("oneshot", "at_init")
     pruner = {
         "strategy": strategy,
         "prune_rate": None if prune_rate is None else float(prune_rate),
         "target_sparsity": None if target is None else float(target),
         # one-shot prunes what n_rounds iterative rounds would, once
         "n_rounds": max(n_rounds, 1) if oneshot else n_rounds,
-        "schedule": params["schedule"],
+        "schedule": "oneshot" if oneshot else params["schedule"],
         "scope": params["scope"],
         "output_rate_factor": params["output_rate_factor"],
         "layer_rates": params["layer_rates"],
@@ -235,4 +262,21 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         tol=float(params["tol"]),
         seed=int(seed),
         score_untrained=bool(params.get("score_untrained", False)),
+        at_init=at_init,
     )
+
+
+def _check_at_init(rewind, early_bird) -> None:
+    """What ``schedule="at_init"`` cannot be combined with."""
+    if rewind in _NOT_AT_INIT or isinstance(rewind, int):
+        raise ValueError(
+            f"schedule='at_init' trains the pruned initialization, so rewind="
+            f"{rewind!r} (which keeps trained weights or rewinds to a trained "
+            "epoch) does not apply; valid: rewind='init', 'reinit', 'reshuffle' "
+            "or 'signed_constant'"
+        )
+    if early_bird not in (None, False):
+        raise ValueError(
+            "early_bird draws the ticket during dense training; it cannot be "
+            "combined with schedule='at_init' (use early_bird=None)"
+        )

@@ -50,11 +50,18 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         target_sparsity) ** (1 / n_rounds)``. The output layer keeps its
         per-round rate ``rate * output_rate_factor`` (it ends denser), and
         ``layer_rates`` stay per-round rates.
-    schedule : {"iterative", "oneshot"}, default="iterative"
+    schedule : {"iterative", "oneshot", "at_init"}, default="iterative"
         ``"oneshot"`` prunes, in a single round 1, what ``n_rounds``
         iterative rounds would (every group's rate compounded: ``1 - (1 -
         rate) ** n_rounds``), then retrains once: ``rounds_`` has two rows
         (Frankle & Carbin 2019 compare one-shot and iterative pruning).
+        ``"at_init"`` prunes the *initialization* instead, to the same
+        counts as ``"oneshot"`` (scopes and per-layer rates included), with
+        an at-initialization ``strategy`` (``"snip"``, ``"grasp"``,
+        ``"synflow"``, ``"random"`` or a magnitude strategy), then trains
+        once; round 0 is still the dense baseline and round 1's
+        ``untrained_score`` is the pruned network's score before training
+        (user guide: "Pruning at initialization").
     strategy : str or callable, default="large_final"
         Mask criterion; the weights with the highest scores are kept.
         From Zhou et al. (2019), Table 1, with ``w_i`` the round's start
@@ -66,7 +73,14 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         ``"large_final_same_sign"``, ``"large_final_diff_sign"``; and
         ``"snip"``, the gradient saliency ``|w dL/dw|`` of Lee et al. (2019),
         with gradients of the net's criterion on up to 10 training
-        batches. The Keras pruner's ``"smallest_weights"`` and
+        batches. With ``schedule="at_init"`` the strategies score the
+        initialization (``w_i = w_f``): ``"snip"`` (Lee et al. 2019),
+        ``"grasp"`` (Wang et al. 2020; at initialization only), ``"synflow"``
+        (Tanaka et al. 2020, data-free, 100 iterated prune steps; at
+        initialization only), ``"random"`` and the magnitude strategies;
+        ``"magnitude_increase"`` and ``"movement"`` (all zero before
+        training) are refused; see :mod:`sklottery.pruning.at_init`. The
+        Keras pruner's ``"smallest_weights"`` and
         ``"smallest_weights_global"`` are aliases of ``"large_final"``
         (layer and global scope). A callable ``f(w_init, w_final) ->
         scores`` is used as is. See :mod:`sklottery.pruning.strategies`.

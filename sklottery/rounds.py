@@ -34,6 +34,7 @@ from skorch.history import History
 from .callbacks import ApplyMasks
 from .config import LotteryConfig
 from .pruning import Pruner
+from .pruning.at_init import needs_data
 from .pruning.masks import load_values
 from .round_zero import DenseRound, cached_dense_round, dense_round, module_code
 from .selection import RoundSelector
@@ -42,6 +43,7 @@ from .training import (
     forward_macs_of,
     gradient_function,
     last_value,
+    loss_batches,
     rebuild_optimizer,
     release_optimizer,
     round_cost,
@@ -354,19 +356,24 @@ def _rounds(
     try:
         if show_first:
             progress.update(records[-1])
-        grad_fn = None
-        if pruner.needs_grad:
+        grad_fn = at_init = None
+        if config.at_init:
+            at_init = at_init_function(net, pruner, data, config)
+        elif pruner.needs_grad:
             grad_fn = gradient_function(
                 net, pruner, data.X_train, data.y_train, seed=config.seed
             )
         for current in range(records[-1].round + 1, config.last_round + 1):
             start = time.perf_counter()
             release_optimizer(net)
-            extra = {"grad": grad_fn()} if grad_fn is not None else {}
-            pruner.prune(**extra)
+            if at_init is not None:
+                at_init()
+            else:
+                extra = {"grad": grad_fn()} if grad_fn is not None else {}
+                pruner.prune(**extra)
             pruner.rewind()
             untrained = math.nan
-            if config.score_untrained:
+            if config.score_untrained or config.at_init:
                 untrained = float(data.score(score, net))
             frozen = lrs if config.fine_tune else None
             interrupted, layouts = _train(net, pruner, data, frozen, current)
@@ -395,3 +402,38 @@ def _rounds(
     except KeyboardInterrupt:
         return True
     return False
+
+
+def at_init_function(net, pruner, data, config):
+    """``prune() -> None`` for ``schedule="at_init"``: load the rewind point
+    (the initialization) and prune it with :meth:`Pruner.prune_at_init`, to
+    the pruner's one-shot plan.
+
+    SNIP and GraSP get the net's own loss on up to 10 training batches of
+    ``net.batch_size`` drawn once with the fit's seed (:func:`loss_batches`,
+    as for SNIP after training); GraSP divides the output by 200 before the
+    loss when the net's criterion takes logits (``CrossEntropyLoss``), as
+    Wang et al. do, else by 1. SynFlow is data-free: only the shape of one
+    sample of ``X`` is read for its all-ones input.
+    """
+    strategy = config.pruner["strategy"]
+    kwargs: dict = {}
+    if needs_data(strategy):
+        loss_fn, batches = loss_batches(
+            net, data.X_train, data.y_train, seed=config.seed
+        )
+        kwargs.update(loss_fn=loss_fn, batches=batches)
+        if strategy == "grasp" and not isinstance(
+            net.criterion_, torch.nn.CrossEntropyLoss
+        ):
+            kwargs["temperature"] = 1.0
+    elif strategy == "synflow":
+        shape = getattr(data.X_train, "shape", None)
+        if shape is not None and len(shape) >= 2:
+            kwargs["input_shape"] = tuple(int(d) for d in shape[1:])
+
+    def prune():
+        load_values(net.module_, pruner.rewind_point, pruner.masks)
+        pruner.prune_at_init(**kwargs)
+
+    return prune

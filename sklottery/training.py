@@ -51,6 +51,7 @@ __all__ = [
     "deliberate_stop",
     "forward_macs_of",
     "gradient_function",
+    "loss_batches",
     "install_round_callbacks",
     "predict_nonlinearity",
     "r2",
@@ -435,13 +436,10 @@ def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE, sample_weight=None) -> flo
     return float(r2_score(y, pred, sample_weight=w))
 
 
-def gradient_function(net, pruner, X, y, *, max_batches=10, seed=0):
-    """``grad_fn() -> {name: mean dL/dw}`` for gradient strategies (``"snip"``).
-
-    The loss is the net's own loss (``net.get_loss``), averaged over up to
-    ``max_batches`` training batches of ``net.batch_size`` drawn once, in a
-    seeded random order, so every call uses the same batches.
-    """
+def loss_batches(net, X, y, *, max_batches=10, seed=0):
+    """``(loss_fn, batches)``: the net's own loss (``net.get_loss``, eval mode)
+    as ``loss_fn(module, batch)``, and up to ``max_batches`` training batches
+    of ``net.batch_size`` drawn once, in a seeded random order."""
     n = len(X)
     bs = n if net.batch_size in (None, -1) else min(int(net.batch_size), n)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
@@ -454,4 +452,16 @@ def gradient_function(net, pruner, X, y, *, max_batches=10, seed=0):
         Xb, yb = batch
         return net.get_loss(net.infer(Xb), yb, X=Xb, training=False)
 
+    return loss_fn, batches
+
+
+def gradient_function(net, pruner, X, y, *, max_batches=10, seed=0):
+    """``grad_fn() -> {name: mean dL/dw}`` for gradient strategies (``"snip"``).
+
+    The loss is the net's own loss (``net.get_loss``), averaged over up to
+    ``max_batches`` training batches of ``net.batch_size`` drawn once, in a
+    seeded random order, so every call uses the same batches
+    (:func:`loss_batches`).
+    """
+    loss_fn, batches = loss_batches(net, X, y, max_batches=max_batches, seed=seed)
     return lambda: pruner.gradients(loss_fn, batches)

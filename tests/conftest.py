@@ -109,3 +109,19 @@ def _expected_kept(sizes, rates, n_rounds):
 def expected_kept():
     """``expected_kept(sizes, rates, n_rounds)``: kept counts per round."""
     return _expected_kept
+
+
+@pytest.fixture(scope="session")
+def fitted_ticket(data):
+    """A fitted LotteryTicketClassifier (2 rounds at rate 0.5, 2 epochs, a
+    validation split) on ``data``: the ticket of the sanity/stability tests.
+    Tests must not change it."""
+    from skorch.dataset import ValidSplit
+
+    from sklottery import LotteryTicketClassifier
+
+    X, y = data
+    net = make_tiny_net(max_epochs=2, train_split=ValidSplit(0.25))
+    return LotteryTicketClassifier(
+        net, n_rounds=2, prune_rate=0.5, random_state=0
+    ).fit(X, y)

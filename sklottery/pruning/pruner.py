@@ -12,6 +12,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .at_init import (
+    AT_INIT_ONLY,
+    at_init_masks,
+    check_at_init_strategy,
+    init_only_score,
+    target_plan,
+)
 from .masks import (
     RESCALE_KINDS,
     apply_masks,
@@ -20,7 +27,7 @@ from .masks import (
     snapshot,
 )
 from .rewind import check_rewind, fresh_values, rewind_values
-from .scope import make_plan, masks_from_scores, resolve_rate
+from .scope import compound_rate, make_plan, masks_from_scores, resolve_rate
 from .sparse_linear import sparse_training_layers, to_dense
 from .sparse_training import check_sparse_training, to_sparse_training
 from .strategies import compute_scores, needs_grad, resolve_strategy
@@ -162,7 +169,11 @@ class Pruner:
                 "Embedding and MultiheadAttention layers"
             )
         self.strategy = strategy
-        self.score_fn, forced_scope = resolve_strategy(strategy)
+        if isinstance(strategy, str) and strategy in AT_INIT_ONLY:
+            # GraSP and SynFlow score a network at initialization only
+            self.score_fn, forced_scope = init_only_score(strategy), None
+        else:
+            self.score_fn, forced_scope = resolve_strategy(strategy)
         if forced_scope is not None:
             if scope not in ("layer", forced_scope):
                 raise ValueError(
@@ -181,6 +192,10 @@ class Pruner:
             layer_rates=layer_rates,
             exclude=exclude,
             type_rates=type_rates,
+        )
+        # the base rate of one prune of :attr:`plan` (prune_at_init's density)
+        self._plan_rate = (
+            compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
         self.rewind_mode = check_rewind(rewind)
         if not isinstance(rescale, bool):
@@ -285,6 +300,82 @@ class Pruner:
     def prune(self, round_start: dict | None = None, **strategy_kwargs) -> dict:
         """Prune one step: update :attr:`masks` and zero the pruned weights."""
         self.masks = self.compute_masks(round_start, **strategy_kwargs)
+        self.apply()
+        return self.masks
+
+    def prune_at_init(
+        self,
+        strategy=None,
+        *,
+        density: float | None = None,
+        n_rounds: int | None = None,
+        batches=None,
+        loss_fn=None,
+        iterations: int | None = None,
+        input_shape=None,
+        temperature: float = 200.0,
+    ) -> dict:
+        """Prune at initialization: masks from the current weights, before
+        any training, then zero the pruned weights.
+
+        The scores are those of :mod:`sklottery.pruning.at_init` (SNIP, GraSP,
+        SynFlow, random, or a magnitude strategy evaluated on the current
+        weights); the counts are :attr:`plan`'s, so ``scope``, ``layer_rates``,
+        ``type_rates``, ``exclude`` and the output layer's rate apply as in
+        iterative pruning. How much is pruned (each from :attr:`masks`):
+
+        * neither ``density`` nor ``n_rounds``: one :meth:`prune` of
+          :attr:`plan` (with ``schedule="oneshot"`` the whole amount of
+          ``n_rounds`` iterative rounds, as the estimators' ``"at_init"``);
+        * ``n_rounds``: what ``n_rounds`` iterative prunes of :attr:`plan`
+          remove (:func:`~sklottery.pruning.scope.compound_plan`);
+        * ``density``: the tensors pruned at the base rate keep ``density`` of
+          their weights; the others keep their rate's ratio to it
+          (:func:`~sklottery.pruning.at_init.scaled_plan`).
+
+        Parameters
+        ----------
+        strategy : str or callable, optional
+            Default: the pruner's own ``strategy``. See
+            :func:`~sklottery.pruning.at_init.at_init_strategies`.
+        density : float in (0, 1], optional
+        n_rounds : int >= 1, optional
+        batches : iterable, optional
+            A few training batches, needed by ``"snip"`` and ``"grasp"`` (the
+            only data they use).
+        loss_fn : callable or torch loss module, optional
+            ``loss_fn(module, batch) -> scalar``, or a loss module applied as
+            ``loss(module(X), y)``; needed by ``"snip"`` and ``"grasp"``.
+        iterations : int >= 1, optional
+            Prune steps (exponential schedule): 100 for ``"synflow"``, 1 else.
+        input_shape : tuple of int, optional
+            ``"synflow"``: one sample's shape (inferred for a first Linear).
+        temperature : float > 0, default=200.0
+            ``"grasp"``: the output is divided by it before the loss.
+
+        Returns
+        -------
+        dict of str to bool tensor
+            The new :attr:`masks`.
+        """
+        self._check_dense("prune_at_init")
+        strategy = check_at_init_strategy(
+            self.strategy if strategy is None else strategy
+        )
+        plan = target_plan(self.plan, self._plan_rate, density=density,
+                           n_rounds=n_rounds)
+        self.masks = at_init_masks(
+            self.module,
+            strategy,
+            plan,
+            self.masks,
+            batches=batches,
+            loss_fn=loss_fn,
+            iterations=iterations,
+            generator=self.generator,
+            input_shape=input_shape,
+            temperature=temperature,
+        )
         self.apply()
         return self.masks
 

@@ -1,0 +1,96 @@
+"""``sklottery sanity-check``: a fit's ticket beside its controls, end to end."""
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from sklottery import cli
+from sklottery.sanity import COLUMNS, CONTROLS
+from sklottery.tickets import load_ticket, save_estimator_ticket
+
+FIT = ["--rounds", "2", "--prune-rate", "0.5", "--epochs", "3", "--hidden", "8",
+       "--lr", "0.01", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sanity")
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
+                                                 2: "virginica"})
+    frame.to_csv(d / "iris.csv", index=False)
+    assert cli.main(["fit", str(d / "iris.csv"), "--target", "species", "--out",
+                     str(d / "iris"), *FIT]) == 0
+    return d
+
+
+def test_sanity_check_end_to_end(fitted, capsys):
+    capsys.readouterr()
+    ticket = fitted / "iris.ticket.safetensors"
+    out = fitted / "sanity.csv"
+    code = cli.main(["sanity-check", str(ticket), str(fitted / "iris.csv"),
+                     "--repeats", "2", "--seed", "1", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "sanity-check" in printed and "accuracy on valid rows" in printed
+    assert ("the ticket beats every control" in printed
+            or "the ticket does NOT beat" in printed)
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(COLUMNS)
+    assert list(table["variant"]) == ["ticket", *CONTROLS] * 2
+    assert table["weights_remaining"].nunique() == 1
+    summary = load_ticket(ticket).info["sklottery_cli"]
+    assert table["weights_remaining"].iloc[0] == pytest.approx(
+        summary["weights_remaining"]
+    )
+    for variant in ("ticket", *CONTROLS):
+        assert f"\n{variant:>8} " in printed or f"\n{variant} " in printed
+
+
+def test_variants_option(fitted, capsys):
+    code = cli.main(["sanity-check", str(fitted / "iris.ticket.safetensors"),
+                     str(fitted / "iris.csv"), "--variants", "shuffle,reinit"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split()[0] for line in lines[2:-1]]
+    assert rows == ["ticket", "reinit", "shuffle"]
+
+
+def _no_target(d):
+    pd.read_csv(d / "iris.csv").drop(columns="species").to_csv(
+        d / "x.csv", index=False)
+    return d / "x.csv"
+
+
+def _without_rewind_point(d):
+    saved = load_ticket(d / "iris.ticket.safetensors")
+    path = d / "old.ticket.safetensors"
+    save_estimator_ticket(
+        path, saved.values, saved.masks, estimator=saved.estimator,
+        state=saved.state, rounds=saved.rounds, arrays=saved.arrays,
+        info=saved.info,
+    )
+    return path
+
+
+@pytest.mark.parametrize("make_args, code, message", [
+    (lambda d: [d / "iris.ticket.safetensors", _no_target(d)], 1,
+     "no column 'species' (the ticket's target)"),
+    (lambda d: [d / "absent.safetensors", d / "iris.csv"], 1, "no such file"),
+    (lambda d: [_without_rewind_point(d), d / "iris.csv"], 1, "no rewind point"),
+    (lambda d: [d / "iris.ticket.safetensors", d / "iris.csv", "--variants",
+                "shuffle,magic"], 2, "--variants"),
+    (lambda d: [d / "iris.ticket.safetensors", d / "iris.csv", "--repeats", "0"],
+     2, "--repeats"),
+])
+def test_errors_are_one_line(fitted, capsys, make_args, code, message):
+    capsys.readouterr()
+    try:
+        status = cli.main(["sanity-check", *map(str, make_args(fitted))])
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    assert status == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err

@@ -6,6 +6,7 @@ from .modules import MLP, ConvNet, EmbeddingNet, RecurrentNet
 from .pruning import Pruner
 from .sanity import plot_sanity_checks, sanity_checks
 from .stability import stability_analysis, suggest_rewind_epoch
+from .supermask import SupermaskClassifier, SupermaskRegressor
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,8 @@ __all__ = [
     "RecurrentNet",
     "RewindCheckpoint",
     "StopRound",
+    "SupermaskClassifier",
+    "SupermaskRegressor",
     "__version__",
     "plot_sanity_checks",
     "sanity_checks",

@@ -71,6 +71,13 @@ class TicketIOMixin:
             rewind_point=self.rewind_point_ if rewind_point else None,
         )
 
+    def _pruner_options(self) -> dict:
+        """Keyword arguments of the :class:`~sklottery.Pruner` a loaded ticket
+        is described by (the estimator's pruning parameters, checked)."""
+        return dict(
+            make_config(self.get_params(deep=False), seed=0, max_epochs=None).pruner
+        )
+
     def load_ticket(self, file):
         """Make this estimator the fitted one saved in ``file``.
 
@@ -90,7 +97,7 @@ class TicketIOMixin:
         """
         self._validate_params()
         self._check_net()
-        config = make_config(self.get_params(deep=False), seed=0, max_epochs=None)
+        pruner_options = self._pruner_options()
         built = {}
 
         def network(info):
@@ -123,7 +130,7 @@ class TicketIOMixin:
                 f"the ticket's output_layer {info['output_layer']!r} is not this "
                 f"network's output layer {output_layer!r}"
             )
-        pruner = Pruner(net.module_, masks=masks, **config.pruner)
+        pruner = Pruner(net.module_, masks=masks, **pruner_options)
         records = [RoundRecord.from_dict(r) for r in ticket.rounds]
         if info["selected_round"] not in {r.round for r in records}:
             raise ValueError(

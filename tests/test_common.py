@@ -4,7 +4,13 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 
-from sklottery import MLP, LotteryTicketClassifier, LotteryTicketRegressor
+from sklottery import (
+    MLP,
+    LotteryTicketClassifier,
+    LotteryTicketRegressor,
+    SupermaskClassifier,
+    SupermaskRegressor,
+)
 
 
 class MLP64(MLP):
@@ -26,7 +32,7 @@ class MLP64(MLP):
         return super().forward(X.double())
 
 
-def small_classifier():
+def small_classifier(estimator=LotteryTicketClassifier, **params):
     net = NeuralNetClassifier(
         MLP64,
         module__hidden_units=(32,),
@@ -39,10 +45,11 @@ def small_classifier():
         iterator_train__shuffle=True,
         verbose=0,
     )
-    return LotteryTicketClassifier(net, n_rounds=1, prune_rate=0.2, random_state=0)
+    params = params or {"n_rounds": 1, "prune_rate": 0.2}
+    return estimator(net, random_state=0, **params)
 
 
-def small_regressor():
+def small_regressor(estimator=LotteryTicketRegressor, **params):
     net = NeuralNetRegressor(
         MLP64,
         module__hidden_units=(32,),
@@ -54,7 +61,8 @@ def small_regressor():
         iterator_train__shuffle=True,
         verbose=0,
     )
-    return LotteryTicketRegressor(net, n_rounds=1, prune_rate=0.2, random_state=0)
+    params = params or {"n_rounds": 1, "prune_rate": 0.2}
+    return estimator(net, random_state=0, **params)
 
 
 @parametrize_with_checks(
@@ -63,6 +71,9 @@ def small_regressor():
         small_regressor(),
         # predict through the sparse export (sklottery.sparse.to_sparse)
         small_classifier().set_params(inference="sparse"),
+        # learned supermasks (edge-popup) over the same networks
+        small_classifier(SupermaskClassifier, density=0.5),
+        small_regressor(SupermaskRegressor, density=0.5),
     ],
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -62,3 +62,24 @@ def test_quick_run_writes_consistent_results(bench, tmp_path, capsys):
     pd.testing.assert_frame_equal(
         pd.read_csv(again / "reproduce_digits_table.csv"), table
     )
+
+
+def test_supermask_quick_run(tmp_path):
+    """benchmarks/reproduce_supermask.py --quick, tiny: both experiments."""
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_supermask", ROOT / "benchmarks" / "reproduce_supermask.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--mask-epochs", "2", "--dense-epochs", "2",
+                 "--snapshots", "1", "2", "--levels", "2", "10",
+                 "--out", str(tmp_path)])
+    learned = pd.read_csv(tmp_path / "reproduce_supermask_digits_learned.csv")
+    assert learned["weights_remaining"].tolist() == [0.5]
+    assert learned["test_acc"].iloc[0] > 0.2  # far above chance after 2 epochs
+    untrained = pd.read_csv(tmp_path / "reproduce_supermask_digits_untrained.csv")
+    # snapshots x levels x survivor values x bias treatments
+    assert len(untrained) == 2 * 2 * 2 * 2
+    assert set(untrained["biases"]) == {"init", "zero"}
+    kept = untrained.groupby("level")["weights_remaining"]
+    assert kept.max()[10] < kept.min()[2]

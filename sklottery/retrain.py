@@ -63,6 +63,12 @@ def _check_estimator(estimator, fitted: bool):
             "estimator must be a LotteryTicketClassifier or LotteryTicketRegressor; "
             f"got {type(estimator).__name__}"
         )
+    if "rewind" not in estimator.get_params(deep=False):
+        raise TypeError(
+            f"{type(estimator).__name__} is not a lottery-ticket estimator (a "
+            "supermask's weights are never trained, so there is no ticket to "
+            "retrain); pass a LotteryTicketClassifier or LotteryTicketRegressor"
+        )
     if fitted:
         check_is_fitted(estimator, "masks_")
 

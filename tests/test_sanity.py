@@ -237,3 +237,13 @@ def test_inverted_at_init_ticket_ranks_its_initialization(data, tiny_net, strate
         expected = inverted_masks(est.masks_, scores)
         for n in inverted:
             assert torch.equal(inverted[n], expected[n])
+
+
+def test_a_supermask_estimator_is_refused(data):
+    from sklottery import SupermaskClassifier, stability_analysis
+
+    X, y = data
+    est = SupermaskClassifier(density=0.5, random_state=0)
+    for check in (sanity_checks, stability_analysis):
+        with pytest.raises(TypeError, match="not a lottery-ticket estimator"):
+            check(est, X, y)

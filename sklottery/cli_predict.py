@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cli import PROG, CLIError, _make_net, _unscale, load_summary
+from .cli import PROG, CLIError, load_summary
+from .cli_fit import _make_net, _unscale
 from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
 from .tabular import check_preprocessing, encode, read_table
 

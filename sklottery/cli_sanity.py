@@ -18,7 +18,8 @@ import warnings
 
 import numpy as np
 
-from .cli import PROG, CLIError, _int_at_least, _make_net
+from .cli import PROG, CLIError, _int_at_least
+from .cli_fit import _make_net
 from .cli_predict import features, load_cli_ticket
 from .sanity import CONTROLS, sanity_checks
 from .tabular import read_table
@@ -81,6 +82,10 @@ def _estimator(args, summary, task, hidden, y):
     net = _make_net(task, hidden, lr=params["lr"], batch_size=params["batch_size"],
                     epochs=params["epochs"], seed=params["seed"], small=small)
     lottery = {k: params[k] for k in _PARAMS[:6]}
+    # written since schedule/sparse_training became fit options (older
+    # summaries: the defaults they were fitted with)
+    lottery["schedule"] = summary["params"].get("schedule", "iterative")
+    lottery["sparse_training"] = summary["params"].get("sparse_training", "auto")
     cls = (LotteryTicketClassifier if task == "classification"
            else LotteryTicketRegressor)
     model = cls(net, random_state=params["seed"], **lottery).load_ticket(args.ticket)

@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
-from sklottery import cli
+from sklottery import cli, cli_fit
 from sklottery.tickets import load_ticket
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,6 +269,12 @@ ERRORS = [
      2, "--select"),
     (lambda d: ["fit", d / "iris.csv", "--target", "species", "--task",
                 "regression"], 1, "needs a numeric target"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--schedule",
+                "sometimes"], 2, "--schedule"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--sparse-training",
+                "maybe"], 2, "--sparse-training"),
+    (lambda d: ["fit", d / "iris.csv", "--target", "species", "--strategy",
+                "synflow"], 1, "use schedule='at_init'"),
 ]
 
 
@@ -356,7 +362,7 @@ def test_predict_end_to_end_applies_the_fit_preprocessing(shop, capsys):
     # the same as the estimator given the same encoding by hand
     from sklottery import LotteryTicketClassifier
 
-    clf = LotteryTicketClassifier(cli._make_net("classification", [16]))
+    clf = LotteryTicketClassifier(cli_fit._make_net("classification", [16]))
     clf.load_ticket(ticket)
     X = np.array([[0.1, 0, 0, 1], [2.0, 0, 0, 0], [-3.0, 1, 0, 0]])
     X = (X - summary["scaler"]["mean"]) / summary["scaler"]["scale"]

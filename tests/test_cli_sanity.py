@@ -94,3 +94,23 @@ def test_errors_are_one_line(fitted, capsys, make_args, code, message):
     assert err.count("\n") == 1, err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_an_at_init_ticket_end_to_end(fitted, capsys):
+    """fit --schedule at_init --strategy synflow --sparse-training false, then
+    sanity-check the file: the summary keeps both options and the
+    sanity check rebuilds the at-init estimator from them."""
+    out = fitted / "at_init"
+    assert cli.main(["fit", str(fitted / "iris.csv"), "--target", "species",
+                     "--out", str(out), "--schedule", "at_init", "--strategy",
+                     "synflow", "--sparse-training", "false", *FIT]) == 0
+    summary = load_ticket(f"{out}.ticket.safetensors").info["sklottery_cli"]
+    assert summary["params"]["schedule"] == "at_init"
+    assert summary["params"]["sparse_training"] is False
+    rounds = pd.read_csv(f"{out}.rounds.csv")
+    assert list(rounds["round"]) == [0, 1]  # the dense baseline, then at-init
+    assert rounds["untrained_score"].notna().tolist() == [False, True]
+    capsys.readouterr()
+    assert cli.main(["sanity-check", f"{out}.ticket.safetensors",
+                     str(fitted / "iris.csv"), "--variants", "inverted"]) == 0
+    assert "inverted" in capsys.readouterr().out

@@ -275,6 +275,17 @@ class BaseLotteryTicket(
             )
         return self
 
+    def _lacks_round_start(self, rewind) -> bool:
+        """True when the selected round started from values this estimator
+        does not hold: round 0 starts from the rewind point itself, but a
+        later round of these rewind modes starts elsewhere, which a ticket
+        file does not keep."""
+        return (
+            getattr(self, "_round_start", None) is None
+            and self.selected_round_ > 0
+            and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
+        )
+
     def _check_resume(self, config, done):
         """What a warm start needs from the fitted estimator."""
         if self.schedule in ("oneshot", "at_init"):
@@ -288,14 +299,7 @@ class BaseLotteryTicket(
                 "already run when warm_start=True (n_rounds counts all pruning "
                 "rounds, like n_estimators of a forest)"
             )
-        rewind = config.pruner["rewind"]
-        # round 0 starts from the rewind point itself; a later round of these
-        # modes starts elsewhere, which a ticket file does not keep
-        if (
-            getattr(self, "_round_start", None) is None
-            and self.selected_round_ > 0
-            and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
-        ):
+        if self._lacks_round_start(config.pruner["rewind"]):
             raise ValueError(
                 f"warm_start=True with rewind={self.rewind!r} needs the weights the "
                 "selected round started from (the strategy's w_init); an estimator "

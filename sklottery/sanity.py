@@ -56,7 +56,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from .pruning.masks import snapshot
-from .pruning.rewind import KEEP_TRAINED, fresh_values
+from .pruning.rewind import fresh_values
 from .pruning.strategies import compute_scores, needs_grad, resolve_strategy
 from .retrain import prepare, train_from
 
@@ -164,14 +164,9 @@ def _ticket_start(estimator) -> dict:
             "save_ticket(..., rewind_point=True))"
         )
     start = getattr(estimator, "_round_start", None)
-    rewind = estimator.rewind
-    if (
-        start is None
-        and estimator.selected_round_ > 0
-        and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
-    ):
+    if estimator._lacks_round_start(estimator.rewind):
         raise ValueError(
-            f"sanity_checks with rewind={rewind!r} needs the weights the "
+            f"sanity_checks with rewind={estimator.rewind!r} needs the weights the "
             "selected round started from; an estimator loaded from a ticket "
             "file does not have them (refit it)"
         )

@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .pruning.masks import apply_masks
-from .pruning.sparse_linear import copy_forward_hooks
+from .pruning.sparse_linear import attention_layers, copy_forward_hooks
 from .structured import remove_dead_units
 
 __all__ = [
@@ -236,13 +236,7 @@ def _convertible(module: nn.Module) -> dict[str, nn.Linear]:
     what they compute) and Linear layers inside ``MultiheadAttention``, whose
     forward reads ``out_proj.weight`` directly.
     """
-    attention_children = {
-        id(child)
-        for m in module.modules()
-        if isinstance(m, nn.MultiheadAttention)
-        for child in m.modules()
-        if child is not m
-    }
+    attention_children = attention_layers(module)
     return {
         name: m
         for name, m in module.named_modules()

@@ -229,7 +229,9 @@ def _finite(scores: dict[str, torch.Tensor], strategy) -> dict[str, torch.Tensor
     return scores
 
 
-def _summed_grads(module, tensors, loss_fn, batches, *, create_graph=False):
+def summed_grads(module, tensors, loss_fn, batches):
+    """Gradients of ``loss_fn(module, batch)`` w.r.t. ``tensors``, summed
+    over ``batches`` (unused tensors: zero); the module is not changed."""
     total = [torch.zeros_like(t) for t in tensors]
     for batch in batches:
         loss = loss_fn(module, batch)
@@ -253,7 +255,7 @@ def snip_scores(
     batches = _batch_list(batches, "snip")
     with _masked_eval(module, masks) as params:
         tensors = [params[n] for n in names]
-        grads = _summed_grads(module, tensors, loss_fn, batches)
+        grads = summed_grads(module, tensors, loss_fn, batches)
         scores = {
             n: (t.detach() * g).abs().cpu() for n, t, g in zip(names, tensors, grads)
         }
@@ -295,7 +297,7 @@ def grasp_scores(
     try:
         with _masked_eval(module, masks) as params:
             tensors = [params[n] for n in names]
-            stopped = _summed_grads(module, tensors, loss_fn, batches)
+            stopped = summed_grads(module, tensors, loss_fn, batches)
             hg = [torch.zeros_like(t) for t in tensors]
             for batch in batches:
                 loss = loss_fn(module, batch)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .scope import n_to_prune
-from .targets import PrunableTensor, find_prunable
+from .targets import PrunableTensor, find_prunable, require_prunable
 
 __all__ = [
     "SCOPES",
@@ -195,14 +195,7 @@ class EdgePopup(nn.Module):
         self.module = module
         self.density = float(density)
         self.scope = scope
-        self.targets = find_prunable(module)
-        if not self.targets:
-            raise ValueError(
-                f"{type(module).__name__} has no prunable tensors to mask: "
-                "sklottery masks the weights of Linear, Bilinear, Conv*, "
-                "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
-                "layers"
-            )
+        self.targets = require_prunable(module)
         for p in module.parameters():
             p.requires_grad_(False)
         params = dict(module.named_parameters())

@@ -17,6 +17,7 @@ from .at_init import (
     at_init_masks,
     check_at_init_strategy,
     init_only_score,
+    summed_grads,
 )
 from .masks import (
     RESCALE_KINDS,
@@ -36,7 +37,7 @@ from .scope import (
 from .sparse_linear import sparse_training_layers, to_dense
 from .sparse_training import check_sparse_training, to_sparse_training
 from .strategies import compute_scores, needs_grad, resolve_strategy
-from .targets import find_prunable
+from .targets import require_prunable
 
 __all__ = ["Pruner", "layer_table", "loss_gradients"]
 
@@ -165,14 +166,7 @@ class Pruner:
                 f"module must be a torch.nn.Module; got {type(module).__name__}"
             )
         self.module = module
-        self.targets = find_prunable(module)
-        if not self.targets:
-            raise ValueError(
-                f"{type(module).__name__} has no prunable tensors: sklottery "
-                "prunes the "
-                "weights of Linear, Bilinear, Conv*, ConvTranspose*, RNN/LSTM/GRU, "
-                "Embedding and MultiheadAttention layers"
-            )
+        self.targets = require_prunable(module)
         self.strategy = strategy
         if isinstance(strategy, str) and strategy in AT_INIT_ONLY:
             # GraSP and SynFlow score a network at initialization only
@@ -557,24 +551,17 @@ def loss_gradients(
     """
     params = dict(module.named_parameters())
     tensors = [params[n] for n in names]
-    total = [torch.zeros_like(t) for t in tensors]
-    count = 0
+    batches = list(batches)
+    if not batches:
+        raise ValueError("gradients need at least one batch")
     was_training = module.training
     module.eval()
     try:
         with torch.backends.cudnn.flags(enabled=False):
-            for batch in batches:
-                loss = loss_fn(module, batch)
-                grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-                for acc, g in zip(total, grads):
-                    if g is not None:
-                        acc.add_(g.detach())
-                count += 1
+            total = summed_grads(module, tensors, loss_fn, batches)
     finally:
         module.train(was_training)
-    if count == 0:
-        raise ValueError("gradients need at least one batch")
-    return {n: g / count for n, g in zip(names, total)}
+    return {n: g / len(batches) for n, g in zip(names, total)}
 
 
 def layer_table(targets, masks) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from torch import nn
 
 __all__ = [
     "SparseTrainingLinear",
+    "attention_layers",
     "copy_forward_hooks",
     "sparse_training_layers",
     "swap_in",
@@ -350,13 +351,7 @@ def swappable_linears(module: nn.Module) -> dict[str, nn.Linear]:
     shared with another module (tied weights), and the root module itself
     (it cannot be replaced in place).
     """
-    attention_children = {
-        id(child)
-        for m in module.modules()
-        if isinstance(m, nn.MultiheadAttention)
-        for child in m.modules()
-        if child is not m
-    }
+    attention_children = attention_layers(module)
     uses: dict[int, int] = {}
     for _, p in module.named_parameters(remove_duplicate=False):
         uses[id(p)] = uses.get(id(p), 0) + 1
@@ -412,3 +407,16 @@ def to_dense(module: nn.Module) -> list[str]:
         parent = module.get_submodule(parent_name)
         setattr(parent, child, getattr(parent, child).to_linear())
     return names
+
+
+def attention_layers(module: nn.Module) -> set[int]:
+    """``id`` of every submodule inside a ``MultiheadAttention`` of
+    ``module``: its forward reads their weights directly, so they cannot be
+    swapped for another layer."""
+    return {
+        id(child)
+        for m in module.modules()
+        if isinstance(m, nn.MultiheadAttention)
+        for child in m.modules()
+        if child is not m
+    }

@@ -39,6 +39,7 @@ __all__ = [
     "PrunableTensor",
     "find_prunable",
     "has_uninitialized_params",
+    "require_prunable",
     "uninitialized_params",
 ]
 
@@ -251,3 +252,16 @@ def find_prunable(module: nn.Module) -> list[PrunableTensor]:
                 )
             )
     return found
+
+
+def require_prunable(module: nn.Module) -> list[PrunableTensor]:
+    """:func:`find_prunable`, or a ``ValueError`` saying which layers are
+    prunable when ``module`` has none."""
+    targets = find_prunable(module)
+    if not targets:
+        raise ValueError(
+            f"{type(module).__name__} has no prunable tensors: sklottery prunes "
+            "the weights of Linear, Bilinear, Conv*, ConvTranspose*, "
+            "RNN/LSTM/GRU, Embedding and MultiheadAttention layers"
+        )
+    return targets

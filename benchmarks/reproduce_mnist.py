@@ -414,7 +414,9 @@ def plot(summary, path, title):
     }
     masks = {a: summary[summary["arm"] == a] for a in SUPERMASK
              if a in set(summary["arm"])}
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    # a third panel only when there are supermask rows to draw
+    panels = 3 if masks else 2
+    fig, axes = plt.subplots(1, panels, figsize=(16 * panels / 3, 4.5))
     plot_rounds(arms, y="test_acc", ax=axes[0], baseline=True,
                 ylabel="test accuracy at early stop")
     for line, table in zip(axes[0].get_lines(), arms.values()):

@@ -83,3 +83,24 @@ def test_supermask_quick_run(tmp_path):
     assert set(untrained["biases"]) == {"init", "zero"}
     kept = untrained.groupby("level")["weights_remaining"]
     assert kept.max()[10] < kept.min()[2]
+
+
+def test_conv_quick_runs_of_two_seeds_merge(tmp_path):
+    """reproduce_conv.py: a CI-sized run per seed, then one table of both."""
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_conv", ROOT / "benchmarks" / "reproduce_conv.py"
+    )
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    for seed in (0, 1):
+        conv.main(["--quick", "--rounds", "1", "--epochs", "1", "--eval-every",
+                   "5", "--first-seed", str(seed), "--out", str(tmp_path / str(seed))])
+    runs = [tmp_path / s / "reproduce_conv_digits.csv" for s in ("0", "1")]
+    assert [pd.read_csv(p)["seed"].unique().tolist() for p in runs] == [[0], [1]]
+    conv.main(["--merge", *map(str, runs), "--out", str(tmp_path / "both")])
+    merged = pd.read_csv(tmp_path / "both" / "reproduce_conv_digits.csv")
+    assert sorted(merged["seed"].unique()) == [0, 1]
+    table = pd.read_csv(tmp_path / "both" / "reproduce_conv_digits_table.csv")
+    assert table["round"].tolist() == [0, 1]
+    assert (tmp_path / "both" / "reproduce_conv_digits.png").stat().st_size > 0

@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits, load_iris, make_classification
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 
 from sklottery import MLP
@@ -125,3 +125,13 @@ def fitted_ticket(data):
     return LotteryTicketClassifier(
         net, n_rounds=2, prune_rate=0.5, random_state=0
     ).fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def iris_table():
+    """Iris as the command line reads it: four measurements and a string
+    ``species`` column (the CLI tests write it to CSV/Parquet)."""
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
+                                                 2: "virginica"})
+    return frame

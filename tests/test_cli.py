@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 from sklottery import cli, cli_fit
@@ -32,13 +31,10 @@ def run_module(*args, cwd=None):
 
 
 @pytest.fixture(scope="module")
-def iris_files(tmp_path_factory):
+def iris_files(tmp_path_factory, iris_table):
     d = tmp_path_factory.mktemp("data")
-    frame = load_iris(as_frame=True).frame
-    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
-                                                 2: "virginica"})
-    frame.to_csv(d / "iris.csv", index=False)
-    frame.to_parquet(d / "iris.parquet")
+    iris_table.to_csv(d / "iris.csv", index=False)
+    iris_table.to_parquet(d / "iris.parquet")
     return d
 
 

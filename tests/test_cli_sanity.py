@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris
 
 from sklottery import cli
 from sklottery.sanity import COLUMNS, CONTROLS
@@ -13,12 +12,9 @@ FIT = ["--rounds", "2", "--prune-rate", "0.5", "--epochs", "3", "--hidden", "8",
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
+def fitted(tmp_path_factory, iris_table):
     d = tmp_path_factory.mktemp("sanity")
-    frame = load_iris(as_frame=True).frame
-    frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
-                                                 2: "virginica"})
-    frame.to_csv(d / "iris.csv", index=False)
+    iris_table.to_csv(d / "iris.csv", index=False)
     assert cli.main(["fit", str(d / "iris.csv"), "--target", "species", "--out",
                      str(d / "iris"), *FIT]) == 0
     return d

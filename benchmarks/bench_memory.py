@@ -20,6 +20,14 @@ The parameter bytes ``P`` of the net are printed too, so the growth can be
 read in units of ``P``: a dense Adam fit holds about 4P (weights, gradients,
 two moments) plus activations.
 
+``--late`` adds a third mode, ``late``: a sklottery fit of ``--late-rounds``
+rounds at ``prune_rate=0.5`` (1.6% of the weights left after 6), whose
+reported peak is that of its *last round* only -- the peak RSS of the
+process from the start of that round's training to the end of the fit
+(Linux: ``/proc/self/clear_refs`` resets the high-water mark). It answers
+"how much memory does a round need once most weights are pruned and train
+sparse", against the dense skorch fit's peak.
+
 Run: ``python benchmarks/bench_memory.py`` (a few minutes on 2 shared
 cores); ``--hidden 300 100`` for LeNet-300-100.
 """
@@ -33,6 +41,36 @@ import resource
 import statistics
 import subprocess
 import sys
+
+
+ROUNDS_STARTED = [0]
+
+
+def _high_water_mark() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _reset_high_water_mark() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _last_round_probe(last_round):
+    from skorch.callbacks import Callback
+
+    class LastRound(Callback):
+        """Resets the peak RSS when the last round starts training."""
+
+        def on_train_begin(self, net, **kwargs):
+            ROUNDS_STARTED[0] += 1
+            if ROUNDS_STARTED[0] == last_round + 1:
+                _reset_high_water_mark()
+
+    return LastRound()
 
 
 def child(mode, hidden, epochs, n_rounds, n_rows):
@@ -67,6 +105,18 @@ def child(mode, hidden, epochs, n_rounds, n_rows):
         LotteryTicketClassifier(
             net, n_rounds=n_rounds, prune_rate=0.5, random_state=0
         ).fit(X, y)
+    elif mode == "late":
+        net.set_params(callbacks=[("last_round", _last_round_probe(n_rounds))])
+        clf = LotteryTicketClassifier(
+            net, n_rounds=n_rounds, prune_rate=0.5, random_state=0
+        ).fit(X, y)
+        last = clf.rounds_.iloc[-1]
+        extra = {"density": float(last["weights_remaining"]),
+                 "sparse_layers": last["sparse_layers"]}  # fmt: skip
+        peak = _high_water_mark()
+        print(json.dumps({"before": before, "peak": peak,
+                          "param_bytes": 4 * n_params, **extra}))  # fmt: skip
+        return
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(json.dumps({"before": before, "peak": peak, "param_bytes": 4 * n_params}))
 
@@ -78,13 +128,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rows", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--child", choices=["skorch", "sklottery"])
+    parser.add_argument("--late", action="store_true")
+    parser.add_argument("--late-rounds", type=int, default=6)
+    parser.add_argument("--child", choices=["skorch", "sklottery", "late"])
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.hidden, args.epochs, args.rounds, args.rows)
+        rounds = args.late_rounds if args.child == "late" else args.rounds
+        child(args.child, args.hidden, args.epochs, rounds, args.rows)
         return
 
     results = {"skorch": [], "sklottery": []}
+    if args.late:
+        results["late"] = []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for _ in range(args.repeats):
         for mode in results:
@@ -92,6 +147,7 @@ def main():
                 sys.executable, __file__, "--child", mode,
                 "--hidden", *map(str, args.hidden), "--epochs", str(args.epochs),
                 "--rounds", str(args.rounds), "--rows", str(args.rows),
+                "--late-rounds", str(args.late_rounds),
             ]  # fmt: skip
             out = subprocess.run(
                 cmd, check=True, capture_output=True, text=True, env=env
@@ -120,6 +176,14 @@ def main():
         f"  sklottery / skorch: peak RSS {p1 / p0:.2f}x, growth during fit "
         f"{(p1 - b1) / (p0 - b0):.2f}x"
     )
+    if args.late:
+        run = results["late"][0]
+        p2 = summary["late"][1]
+        print(
+            f"  late: the last of {args.late_rounds} rounds ({run['density']:.1%} of "
+            f"the weights, trained sparse: {run['sparse_layers'] or 'none'}) peaks "
+            f"at {p2 / mib:.1f} MiB = {p2 / p0:.2f}x the dense skorch fit's peak"
+        )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ the weights are kept, ``rewind="lr"``).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +41,7 @@ from .pruning.at_init import needs_data
 from .pruning.masks import load_values
 from .round_zero import DenseRound, cached_dense_round, dense_round, module_code
 from .selection import RoundSelector
+from .spill import spill, unspill
 from .training import (
     RoundData,
     forward_macs_of,
@@ -180,6 +184,8 @@ def _train(net, pruner, data, lrs, round_):
         layouts = pruner.begin_sparse_training(
             training_batch_size(net, len(data.X_train))
         )
+        parked = _park(pruner)
+    return_freed_memory(net.module_)
     interrupted = bool(caught)
     try:
         if not interrupted:
@@ -189,9 +195,68 @@ def _train(net, pruner, data, lrs, round_):
             )
     finally:
         with deferred_interrupt() as caught:
+            _unpark(pruner, parked)
             if pruner.end_sparse_training():
                 rebuild_optimizer(net)
     return interrupted or bool(caught), layouts
+
+
+def _park(pruner):
+    """While a round trains nothing reads the pruner's rewind point and round
+    start: large ones wait in a temporary file (:func:`~sklottery.spill.spill`)
+    instead of under the round's memory peak. Returns what :func:`_unpark`
+    puts back."""
+    point = spill(pruner.rewind_point)
+    start = None if pruner.round_start_is_rewind_point else spill(pruner.round_start)
+    if point is not pruner.rewind_point:
+        pruner.rewind_point = None
+    if start is not None:
+        pruner.round_start = None if start is not pruner.round_start else start
+    return point, start
+
+
+def _unpark(pruner, parked) -> None:
+    point, start = parked
+    if pruner.rewind_point is None:
+        pruner.rewind_point = unspill(point)
+    if start is not None:
+        pruner.round_start = unspill(start)
+
+
+#: Modules with at least this many bytes of parameters give freed memory
+#: back to the system before each round trains.
+TRIM_BYTES = 1 << 23
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+
+
+def return_freed_memory(module) -> bool:
+    """Give the memory freed between rounds back to the system (glibc only;
+    True if it was asked).
+
+    Between two rounds a fit frees the optimizer's state and the pruning
+    step's temporaries; glibc's allocator keeps much of that in its heap
+    (its mmap threshold grows with the blocks freed), where it would sit
+    under the next round's training peak -- measured at 2.5 times the
+    weights of a 784-4096-4096-10 net. ``malloc_trim(0)`` returns it; it
+    changes no allocator setting. Skipped for small modules, where the
+    allocator keeps little.
+    """
+    size = sum(p.numel() * p.element_size() for p in module.parameters())
+    trim = _malloc_trim()
+    if trim is None or size < TRIM_BYTES:
+        return False
+    trim(0)
+    return True
 
 
 # -- interruption ---------------------------------------------------------------
@@ -312,8 +377,13 @@ def _round_zero(net, pruner, data, config, score, memory):
     untrained = math.nan
     if config.score_untrained:
         untrained = float(data.score(score, net))
+    # round 0 trains a clone: while it does, the fit's own net (the
+    # initialization, the same values as the pruner's rewind point) holds the
+    # rewind point's tensors instead of a second copy of them, then takes the
+    # trained tensors themselves -- no copy of the weights is made or waits
+    load_values(net.module_, pruner.rewind_point, share=True)
     dense = cached_dense_round(net, data, config, memory)
-    load_values(net.module_, dense.trained)
+    load_values(net.module_, dense.trained, share=True)
     if dense.rewind_point is not None:  # late rewinding
         pruner.set_rewind_point(dense.rewind_point)
     net.history = History(dense.history)

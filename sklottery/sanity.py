@@ -101,7 +101,7 @@ def random_masks(masks: dict, generator: torch.Generator) -> dict:
     keeps there."""
     out = {}
     for name, mask in masks.items():
-        kept = int(mask.sum())
+        kept = int(torch.count_nonzero(mask))
         flat = torch.zeros(mask.numel(), dtype=torch.bool)
         flat[torch.randperm(mask.numel(), generator=generator)[:kept]] = True
         out[name] = flat.reshape(mask.shape)
@@ -113,7 +113,7 @@ def inverted_masks(masks: dict, scores: dict) -> dict:
     ``scores[name]`` (ties: the lower flat positions first)."""
     out = {}
     for name, mask in masks.items():
-        kept = int(mask.sum())
+        kept = int(torch.count_nonzero(mask))
         score = scores[name].reshape(-1).cpu()
         lowest = torch.argsort(score, stable=True)[:kept]
         flat = torch.zeros(mask.numel(), dtype=torch.bool)
@@ -315,7 +315,7 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
             score = train_from(setup, values, masks, train_seed, round_=None)
             if variant == "ticket":
                 ticket_score = score
-            kept = sum(int(m.sum()) for m in masks.values())
+            kept = sum(int(torch.count_nonzero(m)) for m in masks.values())
             rows.append({
                 "variant": variant, "repeat": repeat, "init": init, "mask": kind,
                 "weights_remaining": kept / total, "n_weights": kept,

@@ -7,6 +7,12 @@ costs one extra copy of the weights, not ``n_rounds + 1``, and of a pruned
 round's surviving weights only (plus its masks). The same copy is
 what a fit falls back to when the user interrupts a round (Ctrl-C): with
 ``select="last"`` it is the last completed round.
+
+A large copy is kept in an anonymous temporary file
+(:func:`~sklottery.spill.spill`) rather than in the process's memory: it is
+read back only if the fit falls back to it or selects it, and while the
+next round trains it would sit on top of that round's peak (a dense copy
+after round 0).
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ import math
 from typing import NamedTuple
 
 from .pruning.masks import load_survivors, survivors
+from .spill import spill, unspill
 
 __all__ = ["SELECT_MODES", "RoundSelector"]
 
 SELECT_MODES = ("last", "best", "ticket")
-
 
 class _Candidate(NamedTuple):
     """The kept round: its number, score and (unless it is the final round,
@@ -91,13 +97,15 @@ class RoundSelector:
         # fit falls back to this one (the last completed round)
         previous, self._kept = self._kept, None
         del previous
-        masks = {n: m.clone() for n, m in pruner.masks.items()}
+        # the mask tensors themselves: a pruner replaces its masks, it never
+        # changes them in place
+        masks = dict(pruner.masks)
         self._kept = _Candidate(
             record.round,
             record.score,
             # the masked tensors as their survivors only: the copy shrinks
             # with the ticket
-            survivors(net.module_, masks),
+            spill(survivors(net.module_, masks)),
             masks,
             copy.deepcopy(net.history),
             _keep_round_start(pruner),
@@ -109,7 +117,7 @@ class RoundSelector:
         if kept is None or kept.state is None:
             return
         pruner.masks = kept.masks
-        load_survivors(net.module_, kept.state, pruner.masks)
+        load_survivors(net.module_, unspill(kept.state), pruner.masks)
         pruner.round_start = kept.round_start
         net.history = kept.history
         self._kept = _Candidate(kept.round, kept.score)

@@ -446,7 +446,7 @@ def _step_plan(plan, start, final, current, t, steps) -> Plan:
             target = nT
         else:
             target = max(nT, math.floor(n0 * (nT / n0) ** (t / steps) + 0.5))
-        alive = sum(int(current[n].sum()) for n in group)
+        alive = sum(int(torch.count_nonzero(current[n])) for n in group)
         n_prune = max(alive - target, 0)
         # n_to_prune(alive, n_prune / alive) == n_prune: round half up of an
         # exact-enough product (alive < 2**52)
@@ -498,7 +498,7 @@ def at_init_masks(
     score = _scorer(module, strategy, batches=batches, loss_fn=loss_fn,
                     generator=generator, input_shape=input_shape,
                     temperature=temperature)
-    start = {tuple(g): sum(int(masks[n].sum()) for n in g) for g, _ in plan}
+    start = {tuple(g): sum(int(torch.count_nonzero(masks[n])) for n in g) for g, _ in plan}
     final = planned_kept(plan, masks)
     current = {n: m.detach().cpu() for n, m in masks.items()}
     for t in range(1, steps + 1):

@@ -81,7 +81,7 @@ def top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     # five times more on every training step), then the ties at it by position
     threshold = flat.kthvalue(n - k + 1).values
     mask = flat > threshold
-    missing = k - int(mask.sum())
+    missing = k - int(torch.count_nonzero(mask))
     if missing > 0:
         mask[torch.nonzero(flat == threshold).reshape(-1)[:missing]] = True
     return mask.reshape(scores.shape)

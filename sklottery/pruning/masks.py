@@ -12,17 +12,22 @@ than a dense one (unlike ``torch.nn.utils.prune``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
 from .sparse_linear import sparse_training_layers
+from .tensors import masked_values
 
 __all__ = [
     "RESCALE_KINDS",
     "DeviceMasks",
+    "MaskedPoint",
     "apply_masks",
     "load_values",
     "load_survivors",
+    "masked_values",
     "set_rescale",
     "snapshot",
     "survivors",
@@ -43,7 +48,9 @@ def apply_masks(module: nn.Module, masks: dict[str, torch.Tensor]) -> None:
     params = _params(module)
     for name, mask in masks.items():
         p = params[name]
-        p.mul_(mask.to(device=p.device, dtype=p.dtype))
+        # multiplied by the bool mask itself: a float copy of the mask would
+        # be a transient the size of the weight
+        p.mul_(mask.to(p.device))
 
 
 @torch.no_grad()
@@ -51,19 +58,30 @@ def load_values(
     module: nn.Module,
     values: dict[str, torch.Tensor],
     masks: dict[str, torch.Tensor] | None = None,
+    *,
+    share: bool = False,
 ) -> None:
     """Copy ``values`` (parameters and buffers by name) into ``module`` in place.
 
     Parameter objects are kept, so references held elsewhere stay valid. With
-    ``masks`` the pruned weights are zeroed afterwards.
+    ``masks`` the pruned weights are zeroed afterwards. With ``share`` the
+    parameters hold the given tensors themselves (moved to their device and
+    dtype only where they differ) instead of copies, and their own storage is
+    freed: for values nothing else will change, or a module that waits unused
+    while its values live elsewhere.
     """
-    state = dict(module.named_parameters(remove_duplicate=False))
+    params = dict(module.named_parameters(remove_duplicate=False))
+    state = dict(params)
     state.update(module.named_buffers(remove_duplicate=False))
     unknown = set(values) - set(state)
     if unknown:
         raise KeyError(f"values for unknown tensors: {sorted(unknown)}")
     for name, value in values.items():
-        state[name].copy_(value)
+        target = state[name]
+        if share and name in params:
+            target.data = value.detach().to(device=target.device, dtype=target.dtype)
+        else:
+            target.copy_(value)
     if masks is not None:
         apply_masks(module, masks)
 
@@ -78,6 +96,25 @@ def snapshot(module: nn.Module, names=None) -> dict[str, torch.Tensor]:
     return {n: t.detach().clone() for n, t in state.items()}
 
 
+class MaskedPoint(Mapping):
+    """``{name: point[name] * masks[name]}`` for the names of ``masks``, each
+    product made when it is read (and not kept), so a reader that takes one
+    tensor at a time never holds a masked copy of every weight."""
+
+    def __init__(self, point: dict, masks: dict):
+        self.point = point
+        self.masks = masks
+
+    def __getitem__(self, name):
+        return self.point[name].detach() * self.masks[name]
+
+    def __iter__(self):
+        return iter(self.masks)
+
+    def __len__(self):
+        return len(self.masks)
+
+
 @torch.no_grad()
 def survivors(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict:
     """Copies of the module's parameters and buffers, each masked tensor as
@@ -86,7 +123,7 @@ def survivors(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict:
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     return {
-        n: t.detach()[masks[n]] if n in masks else t.detach().clone()
+        n: masked_values(t, masks[n]) if n in masks else t.detach().clone()
         for n, t in state.items()
     }
 
@@ -153,7 +190,7 @@ def set_rescale(
     for t in targets:
         if t.name not in masks:
             continue
-        kept = int(masks[t.name].sum())
+        kept = int(torch.count_nonzero(masks[t.name]))
         if kept in (0, t.numel):
             continue
         if t.kind not in RESCALE_KINDS:

@@ -21,6 +21,7 @@ from .at_init import (
 )
 from .masks import (
     RESCALE_KINDS,
+    MaskedPoint,
     apply_masks,
     load_values,
     set_rescale,
@@ -284,12 +285,18 @@ class Pruner:
         pruner's own for random criteria.
         """
         self._check_dense("compute_masks")
-        start = self.round_start if round_start is None else round_start
         params = dict(self.module.named_parameters())
         names = list(self.masks)
+        if round_start is None and self._round_start is None:
+            # the masked rewind point, built tensor by tensor as the strategy
+            # reads it: never a whole copy of the weights at once
+            start = MaskedPoint(self.rewind_point, self.masks)
+        else:
+            given = self.round_start if round_start is None else round_start
+            start = {n: given[n].detach() for n in names}
         scores = compute_scores(
             self.score_fn,
-            {n: start[n].detach() for n in names},
+            start,
             {n: params[n].detach() for n in names},
             generator=self.generator if generator is None else generator,
             **strategy_kwargs,
@@ -427,7 +434,7 @@ class Pruner:
         started from (prunable tensors only)."""
         if self._round_start is None:
             # exactly what load_values + apply_masks left in the module
-            return {n: self.rewind_point[n] * self.masks[n] for n in self.masks}
+            return dict(MaskedPoint(self.rewind_point, self.masks))
         return self._round_start
 
     @round_start.setter
@@ -528,7 +535,7 @@ class Pruner:
 
     # -- reporting ---------------------------------------------------------
     def n_kept(self) -> dict[str, int]:
-        return {n: int(m.sum()) for n, m in self.masks.items()}
+        return {n: int(torch.count_nonzero(m)) for n, m in self.masks.items()}
 
     def sparsity(self) -> float:
         """Fraction of prunable weights that are pruned."""
@@ -567,7 +574,7 @@ def loss_gradients(
 def layer_table(targets, masks) -> pd.DataFrame:
     rows = []
     for t in targets:
-        kept = int(masks[t.name].sum())
+        kept = int(torch.count_nonzero(masks[t.name]))
         rows.append(
             {
                 "name": t.name,

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from .kinds import expand_type_rates
+from .tensors import kth_smallest
 from .targets import PrunableTensor
 
 __all__ = [
@@ -154,7 +155,7 @@ def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
     """
     if set(a) != set(b):
         raise ValueError("masks to compare must have the same keys")
-    differ = sum(int((a[n].cpu() != b[n].cpu()).sum()) for n in a)
+    differ = sum(int(torch.count_nonzero((a[n].cpu() != b[n].cpu()))) for n in a)
     total = sum(a[n].numel() for n in a)
     return differ / total if total else 0.0
 
@@ -432,23 +433,24 @@ def masks_from_scores(
     Returns new boolean masks (True = kept); the inputs are not modified.
     Ties are broken by position (stable sort), so results are deterministic.
     """
-    new = {name: m.clone() for name, m in masks.items()}
+    planned = {n for names, _ in plan for n in names}
+    new = {name: m if name in planned else m.clone() for name, m in masks.items()}
     for names, rate in plan:
         flat_masks = torch.cat([masks[n].reshape(-1).cpu() for n in names])
-        n_prune = n_to_prune(int(flat_masks.sum()), rate)
+        n_prune = n_to_prune(int(torch.count_nonzero(flat_masks)), rate)
         if n_prune == 0:
+            new.update({n: masks[n].clone() for n in names})
             continue
         flat_scores = _flat([scores[n] for n in names])
         # The n_prune lowest surviving scores, ties going to the earlier
-        # position: exactly the first n_prune of a stable ascending sort, found
-        # with a selection instead of a sort so that no int64 index array
-        # the size of the layer is ever built (a sort needed ~4x the memory
-        # of the float64 scores, the largest transient of a whole fit).
-        alive = flat_scores if bool(flat_masks.all()) else flat_scores[flat_masks]
-        threshold = torch.kthvalue(alive, n_prune).values
-        del alive
+        # position: exactly the first n_prune of a stable ascending sort. The
+        # threshold is found by a radix selection that copies nothing (a
+        # sort, or even torch.kthvalue, would build int64 index arrays the
+        # size of the layer: the largest transient of a whole fit).
+        everyone = bool(flat_masks.all())
+        threshold = kth_smallest(flat_scores, n_prune, None if everyone else flat_masks)
         prune = (flat_scores < threshold) & flat_masks
-        n_ties = n_prune - int(prune.sum())
+        n_ties = n_prune - int(torch.count_nonzero(prune))
         if n_ties > 0:
             ties = ((flat_scores == threshold) & flat_masks).nonzero().squeeze(1)
             prune[ties[:n_ties]] = True
@@ -469,7 +471,7 @@ def planned_kept(plan: Plan, masks: dict[str, torch.Tensor]) -> dict[tuple, int]
     ``alive - n_to_prune(alive, rate)``, the count of an IMP prune."""
     out = {}
     for names, rate in plan:
-        alive = sum(int(masks[n].sum()) for n in names)
+        alive = sum(int(torch.count_nonzero(masks[n])) for n in names)
         out[tuple(names)] = alive - n_to_prune(alive, rate)
     return out
 

@@ -23,6 +23,8 @@ import warnings
 import torch
 from torch import nn
 
+from .tensors import masked_values
+
 __all__ = [
     "SparseTrainingLinear",
     "attention_layers",
@@ -185,27 +187,31 @@ class SparseTrainingLinear(nn.Module):
         self.out_features = int(linear.out_features)
         self.in_features = int(linear.in_features)
         self.shape = (self.out_features, self.in_features)
-        rows, cols = mask.nonzero(as_tuple=True)
+        # The structures are built so that the largest transient is a few
+        # int64 arrays of the survivors' length (never the 2-column index
+        # array of ``nonzero()`` plus copies of it). The CSR column indices
+        # are rows of the COO index arrays (views, no copies).
+        flat = mask.reshape(-1).nonzero().squeeze(1)
+        coo = torch.stack([flat // self.in_features, flat % self.in_features])
+        del flat
+        rows, cols = coo[0], coo[1]
         counts = torch.bincount(rows, minlength=self.out_features)
         self.register_buffer("crow_indices", _offsets(counts), persistent=False)
-        self.register_buffer("col_indices", cols.clone(), persistent=False)
+        # the same structure as COO indices (sorted, so coalesced), for the
+        # CPU's faster COO product
+        self.register_buffer("coo_indices", coo, persistent=False)
+        self.register_buffer("col_indices", coo[1], persistent=False)
         # the transpose: sort the survivors column by column (stable: row order
         # within a column, as CSR of the transposed matrix wants)
         perm = torch.argsort(cols * self.out_features + rows, stable=True)
         t_counts = torch.bincount(cols, minlength=self.in_features)
         self.register_buffer("t_crow_indices", _offsets(t_counts), persistent=False)
-        self.register_buffer("t_col_indices", rows[perm].clone(), persistent=False)
         self.register_buffer("t_perm", perm, persistent=False)
-        # the same structures as COO indices (sorted, so coalesced), for the
-        # CPU's faster COO product
-        self.register_buffer(
-            "coo_indices", torch.stack([rows, cols]), persistent=False
-        )
-        self.register_buffer(
-            "t_coo_indices", torch.stack([cols[perm], rows[perm]]), persistent=False
-        )
+        t_coo = torch.stack([cols[perm], rows[perm]])
+        self.register_buffer("t_coo_indices", t_coo, persistent=False)
+        self.register_buffer("t_col_indices", t_coo[1], persistent=False)
         self.values = nn.Parameter(
-            weight[mask].clone(), requires_grad=linear.weight.requires_grad
+            masked_values(weight, mask), requires_grad=linear.weight.requires_grad
         )
         self.bias = linear.bias
         # the replaced layer: outside the module tree (not a submodule), so its

@@ -70,6 +70,9 @@ RULE_DENSITY = 0.05
 SURE_DENSITY = 0.03
 #: Above this density CSR training is never timed (always dense).
 MAX_SPARSE_DENSITY = 0.3
+#: Layers with more weights are timed on a slice of their rows of about
+#: this many weights (16 MiB of float32).
+MEASURE_NUMEL = 1 << 22
 #: A timed layer trains sparse only if it takes at most this fraction of the
 #: dense time, so that timing noise cannot make training slower.
 MARGIN = 0.9
@@ -141,18 +144,24 @@ def measure_training_step(
     Both forms run on copies of the layer (its own parameters and gradients
     are not touched, nor is torch's random generator) and on the same random
     batch, interleaved (dense, sparse, dense, ...) so that load from other
-    processes hits both alike; the fastest sample of each is returned.
+    processes hits both alike; the fastest sample of each is returned. A
+    layer over :data:`MEASURE_NUMEL` weights is timed on its first rows only
+    (both forms alike: the cost of both grows with the rows), so that the
+    timing never holds a second copy of a large layer and its sparse
+    structures at once.
 
     Returns
     -------
     (dense_s, sparse_s) : tuple of float
     """
-    weight = linear.weight.detach()
+    n_rows = max(1, min(linear.out_features, MEASURE_NUMEL // linear.in_features))
+    weight = linear.weight.detach()[:n_rows]
+    mask = mask[:n_rows]
     device = weight.device
     dense = torch.nn.utils.skip_init(
         nn.Linear,
         linear.in_features,
-        linear.out_features,
+        n_rows,
         bias=linear.bias is not None,
         device=device,
         dtype=weight.dtype,
@@ -160,14 +169,14 @@ def measure_training_step(
     with torch.no_grad():
         dense.weight.copy_(weight * mask)
         if dense.bias is not None:
-            dense.bias.copy_(linear.bias)
+            dense.bias.copy_(linear.bias[:n_rows])
     sparse = SparseTrainingLinear(dense, mask, release=False)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, linear.in_features, generator=gen, dtype=weight.dtype)
     x = x.to(device).requires_grad_()
-    grad = torch.randn(
-        batch_size, linear.out_features, generator=gen, dtype=weight.dtype
-    ).to(device)
+    grad = torch.randn(batch_size, n_rows, generator=gen, dtype=weight.dtype).to(
+        device
+    )
 
     def step(layer):
         def run():
@@ -287,7 +296,7 @@ def choose_training_layouts(
                 f"masks[{param!r}] has shape {tuple(mask.shape)}; the weight has "
                 f"shape {tuple(lin.weight.shape)}"
             )
-        nnz = int(mask.sum())
+        nnz = int(torch.count_nonzero(mask))
         if mode is False:
             decision = ("dense", "sparse_training=False", math.nan, math.nan)
         elif name not in candidates:

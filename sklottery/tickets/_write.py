@@ -139,7 +139,7 @@ def _write(
             "masked": mask is not None,
         }
         if mask is not None:
-            spec["n_kept"] = int(mask.sum())
+            spec["n_kept"] = int(torch.count_nonzero(mask))
         specs.append(spec)
         _check_finite(repr(name), value)
         _pack(f"t{i}", value, mask, tensors)

@@ -42,7 +42,6 @@ import statistics
 import subprocess
 import sys
 
-
 ROUNDS_STARTED = [0]
 
 

@@ -498,7 +498,9 @@ def at_init_masks(
     score = _scorer(module, strategy, batches=batches, loss_fn=loss_fn,
                     generator=generator, input_shape=input_shape,
                     temperature=temperature)
-    start = {tuple(g): sum(int(torch.count_nonzero(masks[n])) for n in g) for g, _ in plan}
+    start = {
+        tuple(g): sum(int(torch.count_nonzero(masks[n])) for n in g) for g, _ in plan
+    }
     final = planned_kept(plan, masks)
     current = {n: m.detach().cpu() for n, m in masks.items()}
     for t in range(1, steps + 1):

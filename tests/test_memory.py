@@ -123,6 +123,9 @@ def test_interrupt_falls_back_to_a_spilled_round(tiny_net, data, no_thresholds):
         assert torch.equal(t, clf.rewind_point_[n])
 
 
-def test_return_freed_memory_skips_small_modules():
-    small = torch.nn.Linear(4, 4)
-    assert rounds.return_freed_memory(small) is False
+def test_return_freed_memory_skips_small_nets():
+    assert rounds.return_freed_memory(1024) is False
+
+
+def test_return_freed_memory_runs_for_large_nets_where_glibc_has_malloc_trim():
+    assert rounds.return_freed_memory(1 << 30) is (rounds._malloc_trim() is not None)

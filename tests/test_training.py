@@ -218,3 +218,92 @@ def test_round_data_holds_the_split():
     data = RoundData(X, y, X[:1], y[:1], "valid")
     valid = data.valid_split()(None)[1]
     assert len(valid) == 1
+
+
+# -- the round's score from its last validation pass ---------------------------
+FORWARD_SCORINGS = {"n": 0}
+
+
+@pytest.fixture
+def count_forward_scorings(monkeypatch):
+    import sklottery.training as training
+
+    original = training._predictions
+
+    def counting(*args, **kwargs):
+        FORWARD_SCORINGS["n"] += 1
+        return original(*args, **kwargs)
+
+    FORWARD_SCORINGS["n"] = 0
+    monkeypatch.setattr(training, "_predictions", counting)
+    return FORWARD_SCORINGS
+
+
+class HalveAtEnd(Callback):
+    """Changes the weights after the last validation pass."""
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for p in net.module_.parameters():
+                p.mul_(0.5)
+
+
+def _valid_fit(tiny_net, data, callbacks=(), **fit_params):
+    from sklottery import LotteryTicketClassifier
+
+    X, y = data
+    net = tiny_net(
+        max_epochs=2, train_split=ValidSplit(0.25, random_state=0),
+        callbacks=list(callbacks),
+    )  # fmt: skip
+    clf = LotteryTicketClassifier(net, n_rounds=2, prune_rate=0.5, random_state=0)
+    return clf.fit(X, y, **fit_params)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_round_score_comes_from_the_validation_pass(
+    tiny_net, data, monkeypatch, count_forward_scorings, weighted
+):
+    import sklottery.training as training
+
+    kw = {"sample_weight": np.linspace(0.5, 2.0, len(data[0]))} if weighted else {}
+    reused = _valid_fit(tiny_net, data, **kw)
+    # round 0 is scored by a forward pass; rounds 1 and 2 reuse their last
+    # validation pass
+    assert count_forward_scorings["n"] == 1
+    monkeypatch.setattr(training, "FROM_PREDICTIONS", {})
+    count_forward_scorings["n"] = 0
+    fresh = _valid_fit(tiny_net, data, **kw)
+    assert count_forward_scorings["n"] == 3
+    assert reused.rounds_["score"].tolist() == fresh.rounds_["score"].tolist()
+    assert (reused.rounds_["score_on"] == "valid").all()
+
+
+def test_round_score_is_recomputed_when_weights_change_after_validation(
+    tiny_net, data, monkeypatch, count_forward_scorings
+):
+    import sklottery.training as training
+
+    changed = _valid_fit(tiny_net, data, callbacks=[("halve", HalveAtEnd())])
+    assert count_forward_scorings["n"] == 3  # no reuse: the weights moved
+    monkeypatch.setattr(training, "FROM_PREDICTIONS", {})
+    fresh = _valid_fit(tiny_net, data, callbacks=[("halve", HalveAtEnd())])
+    assert changed.rounds_["score"].tolist() == fresh.rounds_["score"].tolist()
+
+
+def test_regressor_round_score_comes_from_the_validation_pass(
+    tiny_regressor_net, count_forward_scorings, monkeypatch
+):
+    import sklottery.training as training
+    from sklottery import LotteryTicketRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((160, 5)).astype(np.float32)
+    y = (X @ rng.standard_normal(5)).astype(np.float32)
+    net = tiny_regressor_net(max_epochs=3, train_split=ValidSplit(0.25, random_state=0))
+    params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0}
+    reused = LotteryTicketRegressor(net, **params).fit(X, y)
+    assert count_forward_scorings["n"] == 1
+    monkeypatch.setattr(training, "FROM_PREDICTIONS", {})
+    fresh = LotteryTicketRegressor(net, **params).fit(X, y)
+    assert reused.rounds_["score"].tolist() == fresh.rounds_["score"].tolist()

@@ -125,7 +125,8 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         stored weights are never rewritten. Linear, Bilinear, Conv*,
         ConvTranspose* and Embedding layers only.
     sparse_training : {"auto", True, False}, default="auto"
-        How pruned ``nn.Linear`` layers train in rounds 1 and later:
+        How pruned ``nn.Linear`` and ``nn.Bilinear`` layers train in rounds
+        1 and later:
         ``True`` with their surviving weights only (stored compressed; the
         forward and backward products skip pruned weights, and the
         optimizer's state covers the survivors only), ``False`` dense with

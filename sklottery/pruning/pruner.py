@@ -105,7 +105,8 @@ class Pruner:
     random_state : int, optional
         Seed for random criteria, reshuffling and re-initialization.
     sparse_training : {"auto", True, False}, default="auto"
-        How :meth:`begin_sparse_training` trains pruned ``nn.Linear`` layers:
+        How :meth:`begin_sparse_training` trains pruned ``nn.Linear`` and
+        ``nn.Bilinear`` layers:
         with their surviving weights only (``True``), dense with masks
         (``False``), or per layer whichever is faster (``"auto"``); see
         :mod:`sklottery.pruning.sparse_training`.

@@ -35,6 +35,10 @@ round to 4.4%)::
         --fit-epochs 1 --fit-rounds 14 --fit-rate 0.2 --fit-modes false auto \
         --fit-seeds 0
 
+Part 3 -- Bilinear layers (``Bilinear(128, 128, 64)`` at batch 256 and
+``Bilinear(256, 256, 32)`` at batch 128): one forward and backward pass of
+the dense layer and of its sparse-training twin at each density.
+
 Run: ``PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_sparse_training.py``
 (about 3 minutes of CPU on 2 cores); ``--quick`` for a smoke run.
 """
@@ -234,6 +238,31 @@ def fits(args):
             )
 
 
+def bilinears(args):
+    """One forward and backward pass of Bilinear layers, dense against their
+    sparse-training twin (:func:`measure_training_step`: interleaved, the
+    fastest of ``--repeats`` samples each, wall time)."""
+    from sklottery.pruning.sparse_training import measure_training_step
+
+    print("\n## Bilinear layers: one forward+backward, sparse twin / dense")
+    print(f"{'layer':>24} {'batch':>5} {'density':>7} {'dense_ms':>8} "
+          f"{'sparse_ms':>9} {'ratio':>6}")  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    for (in1, in2, out), batch in (((128, 128, 64), 256), ((256, 256, 32), 128)):
+        torch.manual_seed(0)
+        layer = nn.Bilinear(in1, in2, out)
+        for density in args.densities:
+            mask = torch.rand(layer.weight.shape, generator=gen) < density
+            dense_s, sparse_s = measure_training_step(
+                layer, mask, batch, repeats=args.repeats
+            )
+            print(
+                f"{f'Bilinear({in1}, {in2}, {out})':>24} {batch:>5} {density:7.2f} "
+                f"{dense_s * 1e3:8.1f} {sparse_s * 1e3:9.1f} "
+                f"{sparse_s / dense_s:6.2f}"
+            )
+
+
 def _mode(text):
     return {"false": False, "true": True, "auto": "auto"}[text.lower()]
 
@@ -258,6 +287,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")
+    parser.add_argument("--skip-bilinear", action="store_true")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
@@ -271,6 +301,8 @@ def main(argv=None):
     )
     if not args.skip_epoch:
         epochs(args)
+    if not args.skip_bilinear:
+        bilinears(args)
     if not args.skip_fit:
         fits(args)
 

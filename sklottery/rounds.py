@@ -185,16 +185,19 @@ def _train(net, pruner, data, lrs, round_, outputs=None):
     """:func:`train_round` with the pruner's layers swapped for sparse training
     before the optimizer is built, and back after (Ctrl-C or not);
     ``outputs`` (a :class:`~sklottery.training.ValidationOutputs`) keeps the
-    last validation pass's predictions."""
-    with deferred_interrupt() as caught:
-        layouts = pruner.begin_sparse_training(
-            training_batch_size(net, len(data.X_train))
-        )
-        size = sum(t.numel() * t.element_size() for t in pruner.rewind_point.values())
-        parked = _park(pruner)
-    return_freed_memory(size)
-    interrupted = bool(caught)
+    last validation pass's predictions. The rewind point is parked and freed
+    memory returned first, so that the layout timing and the swap happen
+    below the round's training peak."""
+    parked = None
     try:
+        with deferred_interrupt() as caught:
+            size = _n_bytes(pruner.rewind_point)
+            parked = _park(pruner)
+            return_freed_memory(size)
+            layouts = pruner.begin_sparse_training(
+                training_batch_size(net, len(data.X_train))
+            )
+        interrupted = bool(caught)
         if not interrupted:
             extra = [] if outputs is None else [(OUTPUTS_CALLBACK, outputs)]
             interrupted = train_round(
@@ -203,10 +206,15 @@ def _train(net, pruner, data, lrs, round_, outputs=None):
             )
     finally:
         with deferred_interrupt() as caught:
-            _unpark(pruner, parked)
+            if parked is not None:
+                _unpark(pruner, parked)
             if pruner.end_sparse_training():
                 rebuild_optimizer(net)
     return interrupted or bool(caught), layouts
+
+
+def _n_bytes(tensors: dict) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
 def _park(pruner):

@@ -384,3 +384,34 @@ def test_regressor_and_rescale_under_sparse_training(digits):
     params = dict(sparse.net_.module_.named_parameters())
     for name, mask in sparse.masks_.items():
         assert torch.count_nonzero(params[name][~mask]) == 0
+
+
+def test_sparse_at_skips_the_timing_of_a_large_layer():
+    layer = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 4))
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(512, 512, generator=gen) < 0.1
+    timed = []
+
+    def measure(lin, m, batch_size, repeats):
+        timed.append(1)
+        return 1.0, 0.5
+
+    masks = {"0.weight": mask}
+    (row,) = choose_training_layouts(layer, masks, batch_size=64, measure_fn=measure)
+    assert (row["layout"], row["reason"], len(timed)) == ("sparse", "measured", 1)
+    (row,) = choose_training_layouts(
+        layer, masks, batch_size=64, measure_fn=measure,
+        sparse_at={"0.weight": row["density"]},
+    )  # fmt: skip
+    assert (row["layout"], row["reason"], len(timed)) == (
+        "sparse", "sparse at a higher density", 1,
+    )  # fmt: skip
+    # the pruner remembers it from round to round
+    pruner = Pruner(layer, masks={"0.weight": mask, "2.weight": torch.ones(4, 512,
+                    dtype=torch.bool)}, output_rate_factor=None)  # fmt: skip
+    pruner.begin_sparse_training(64, measure_fn=measure)
+    pruner.end_sparse_training()
+    assert pruner._sparse_at == {64: {"0.weight": row["density"]}}
+    pruner.begin_sparse_training(64, measure_fn=measure)
+    pruner.end_sparse_training()
+    assert len(timed) == 2  # not timed again at the same density

@@ -203,6 +203,7 @@ class Pruner:
             raise TypeError(f"rescale must be True or False; got {rescale!r}")
         self.rescale = rescale
         self.sparse_training = check_sparse_training(sparse_training)
+        self._sparse_at: dict[int, dict[str, float]] = {}
         self.training_layouts: list = []
         self._rescale_handles: dict = {}
         self._masks: dict = {}
@@ -510,6 +511,9 @@ class Pruner:
         :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
         """
         self._check_dense("begin_sparse_training")
+        # densities at which layers measured faster sparse, per batch size:
+        # below them a later round trains sparse without timing again
+        won = self._sparse_at.setdefault(batch_size, {})
         self.training_layouts = to_sparse_training(
             self.module,
             self.masks,
@@ -517,7 +521,11 @@ class Pruner:
             batch_size=batch_size,
             measure=measure,
             measure_fn=measure_fn,
+            sparse_at=won,
         )
+        for row in self.training_layouts:
+            if row["reason"] == "measured" and row["layout"] == "sparse":
+                won[row["param"]] = max(won.get(row["param"], 0.0), row["density"])
         return self.training_layouts
 
     def end_sparse_training(self) -> list[str]:

@@ -77,6 +77,9 @@ MAX_SPARSE_DENSITY = 0.3
 #: 4096x4096 layer at 10% density timed sparse at 0.96x dense, the whole
 #: layer at 0.63x (dense products get slower per row as they grow).
 MEASURE_NUMEL = 1 << 24
+#: The timing stops after its warm-up when one form takes this many times
+#: the other's time.
+CLEAR_FACTOR = 1.5
 #: A timed layer trains sparse only if it takes at most this fraction of the
 #: dense time, so that timing noise cannot make training slower.
 MARGIN = 0.9
@@ -161,7 +164,9 @@ def measure_training_step(
     Both forms run on copies of the layer (its own parameters and gradients
     are not touched, nor is torch's random generator) and on the same random
     batch, interleaved (dense, sparse, dense, ...) so that load from other
-    processes hits both alike; the fastest sample of each is returned. A
+    processes hits both alike; the fastest sample of each is returned (the
+    first ones alone when one form takes over :data:`CLEAR_FACTOR` times the
+    other's time). A
     layer over :data:`MEASURE_NUMEL` weights is timed on its first output
     rows only (both forms alike: the cost of both grows with the rows), so
     that the timing never holds a second copy of a large layer and its
@@ -219,17 +224,24 @@ def measure_training_step(
 
         return run
 
-    fns = (step(dense, mask), step(sparse))
-    for fn in fns:  # warm-up
+    def timed(fn):
+        _sync(device)
+        start = time.perf_counter()
         fn()
+        _sync(device)
+        return time.perf_counter() - start
+
+    fns = (step(dense, mask), step(sparse))
+    # the warm-up, timed: where one form takes over CLEAR_FACTOR times the
+    # other, repeats cannot change the decision (they cost seconds per round
+    # on large layers)
+    dense_s, sparse_s = (timed(fn) for fn in fns)
+    if max(dense_s, sparse_s) > CLEAR_FACTOR * min(dense_s, sparse_s):
+        return dense_s, sparse_s
     samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
         for fn, out in zip(fns, samples):
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            out.append(time.perf_counter() - start)
+            out.append(timed(fn))
     return min(samples[0]), min(samples[1])
 
 
@@ -238,8 +250,9 @@ def _check_int(value, name, minimum=1):
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
 
 
-def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn):
-    """(layout, reason, dense_s, sparse_s) of one swappable masked layer."""
+def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn, won):
+    """(layout, reason, dense_s, sparse_s) of one swappable masked layer;
+    ``won``: the density at which it last measured faster sparse, or None."""
     numel = mask.numel()
     density = nnz / max(1, numel)
     shape = tuple(lin.weight.shape)
@@ -260,6 +273,10 @@ def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn):
         return "dense", "rule", nan, nan
     if on_cpu and density <= SURE_DENSITY:
         return "sparse", "rule", nan, nan
+    if won is not None and density <= won:
+        # a sparse product only gets cheaper against the dense one as the
+        # layer gets sparser
+        return "sparse", "sparse at a higher density", nan, nan
     dense_s, sparse_s = measure_fn(lin, mask.to(device), batch_size, repeats)
     layout = "sparse" if sparse_s <= MARGIN * dense_s else "dense"
     return layout, "measured", float(dense_s), float(sparse_s)
@@ -274,6 +291,7 @@ def choose_training_layouts(
     measure: bool = True,
     repeats: int = 3,
     measure_fn=None,
+    sparse_at: dict | None = None,
 ) -> list[dict]:
     """Decide, per masked Linear layer, whether it trains sparse or dense.
 
@@ -302,6 +320,11 @@ def choose_training_layouts(
     measure_fn : callable, optional
         ``f(linear, mask, batch_size, repeats) -> (dense_s, sparse_s)``;
         defaults to :func:`measure_training_step`.
+    sparse_at : dict, optional
+        ``{param: density}``: the densities at which layers were measured
+        faster sparse at this batch size (a pruner keeps them from round to
+        round); at that density or below they train sparse without a new
+        timing.
 
     Returns
     -------
@@ -339,8 +362,9 @@ def choose_training_layouts(
         elif lin.weight.dtype not in DTYPES:
             decision = ("dense", f"dtype {lin.weight.dtype}", math.nan, math.nan)
         else:
+            won = (sparse_at or {}).get(param)
             decision = _decide(
-                mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn
+                mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn, won
             )
         layout, reason, dense_s, sparse_s = decision
         rows.append(
@@ -375,6 +399,7 @@ def to_sparse_training(
     measure: bool = True,
     repeats: int = 3,
     measure_fn=None,
+    sparse_at: dict | None = None,
 ) -> list[dict]:
     """Swap masked ``nn.Linear`` layers for their sparse-training twins, in place.
 
@@ -389,7 +414,7 @@ def to_sparse_training(
     module : torch.nn.Module
     masks : dict of str to bool tensor
         Keyed like ``module.named_parameters()``; True = kept.
-    mode, batch_size, measure, repeats, measure_fn
+    mode, batch_size, measure, repeats, measure_fn, sparse_at
         See :func:`choose_training_layouts`.
 
     Returns
@@ -425,6 +450,7 @@ def to_sparse_training(
         measure=measure,
         repeats=repeats,
         measure_fn=measure_fn,
+        sparse_at=sparse_at,
     )
     swap_in(module, masks, [r["name"] for r in rows if r["layout"] == "sparse"])
     return rows

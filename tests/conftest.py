@@ -135,3 +135,19 @@ def iris_table():
     frame["species"] = frame.pop("target").map({0: "setosa", 1: "versicolor",
                                                  2: "virginica"})
     return frame
+
+
+def train_side_by_side(dense, sparse, masks, opt_cls, kwargs, x, steps=5):
+    """``steps`` optimizer steps of the same loss on a masked dense module and
+    its sparse-training copy (masks multiplied into the dense one after each
+    step, as ``ApplyMasks`` does)."""
+    from sklottery.pruning.masks import DeviceMasks
+
+    opt_d = opt_cls(dense.parameters(), **kwargs)
+    opt_s = opt_cls(sparse.parameters(), **kwargs)
+    for _ in range(steps):
+        for module, opt in ((dense, opt_d), (sparse, opt_s)):
+            opt.zero_grad()
+            module(x).pow(2).mean().backward()
+            opt.step()
+        DeviceMasks(dense, masks).apply()

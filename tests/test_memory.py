@@ -68,6 +68,16 @@ def no_thresholds(monkeypatch):
     monkeypatch.setattr(rounds, "TRIM_BYTES", 0)
 
 
+def _assert_same_ticket(a, b):
+    """Same masks, weights and rewind point, bit for bit."""
+    for n, m in a.masks_.items():
+        assert torch.equal(m, b.masks_[n])
+    for p, q in zip(a.net_.module_.parameters(), b.net_.module_.parameters()):
+        assert torch.equal(p, q)
+    for n, t in a.rewind_point_.items():
+        assert torch.equal(t, b.rewind_point_[n])
+
+
 def _fit(tiny_net, data, **kw):
     X, y = data
     params = {"n_rounds": 3, "prune_rate": 0.5, "random_state": 0, **kw}
@@ -94,12 +104,7 @@ def test_large_fit_measures_change_no_result(tiny_net, data, monkeypatch, params
     spilled = _fit(tiny_net, data, **params)
     assert plain.selected_round_ == spilled.selected_round_
     assert plain.rounds_["score"].tolist() == spilled.rounds_["score"].tolist()
-    for n, m in plain.masks_.items():
-        assert torch.equal(m, spilled.masks_[n])
-    for p, q in zip(plain.net_.module_.parameters(), spilled.net_.module_.parameters()):
-        assert torch.equal(p, q)
-    for n, t in plain.rewind_point_.items():
-        assert torch.equal(t, spilled.rewind_point_[n])
+    _assert_same_ticket(plain, spilled)
 
 
 def test_interrupt_falls_back_to_a_spilled_round(tiny_net, data, no_thresholds):
@@ -114,13 +119,8 @@ def test_interrupt_falls_back_to_a_spilled_round(tiny_net, data, no_thresholds):
             net, n_rounds=3, prune_rate=0.5, random_state=0
         ).fit(X, y)
     assert clf.interrupted_ and clf.selected_round_ == 1
-    for n, m in full.masks_.items():
-        assert torch.equal(m, clf.masks_[n])
-    for p, q in zip(full.net_.module_.parameters(), clf.net_.module_.parameters()):
-        assert torch.equal(p, q)
-    # the rewind point came back from its file, whole
-    for n, t in full.rewind_point_.items():
-        assert torch.equal(t, clf.rewind_point_[n])
+    # the round and the rewind point came back from their files, whole
+    _assert_same_ticket(full, clf)
 
 
 def test_return_freed_memory_skips_small_nets():

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_net as tiny_net
+from conftest import train_side_by_side
 from sklearn.base import clone
 from skorch.callbacks import Callback
 from torch import nn
 
 from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.pruning.masks import DeviceMasks
 from sklottery.pruning.sparse_linear import (
     SparseTrainingLinear,
     sparse_training_layers,
@@ -70,15 +70,8 @@ def test_sparse_and_masked_dense_training_agree(opt_cls, kwargs):
     sparse = copy.deepcopy(dense)
     to_sparse_training(sparse, masks, mode=True, batch_size=8)
     assert sparse_training_layers(sparse) == ["0", "2"]
-    opt_d = opt_cls(dense.parameters(), **kwargs)
-    opt_s = opt_cls(sparse.parameters(), **kwargs)
     x = torch.randn(8, 12, generator=torch.Generator().manual_seed(1))
-    for _ in range(5):
-        for module, opt in ((dense, opt_d), (sparse, opt_s)):
-            opt.zero_grad()
-            module(x).pow(2).mean().backward()
-            opt.step()
-        DeviceMasks(dense, masks).apply()
+    train_side_by_side(dense, sparse, masks, opt_cls, kwargs, x)
     assert to_dense(sparse) == ["0", "2"]
     for (name, p), q in zip(dense.named_parameters(), sparse.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6, msg=name)

@@ -42,8 +42,9 @@ from .pruning.at_init import needs_data
 from .pruning.masks import load_values
 from .round_zero import DenseRound, cached_dense_round, dense_round, module_code
 from .selection import RoundSelector
-from .spill import spill, unspill
+from .spill import n_bytes, spill, unspill
 from .training import (
+    FROM_PREDICTIONS,
     RoundData,
     ValidationOutputs,
     forward_macs_of,
@@ -191,7 +192,7 @@ def _train(net, pruner, data, lrs, round_, outputs=None):
     parked = None
     try:
         with deferred_interrupt() as caught:
-            size = _n_bytes(pruner.rewind_point)
+            size = n_bytes(pruner.rewind_point)
             parked = _park(pruner)
             return_freed_memory(size)
             layouts = pruner.begin_sparse_training(
@@ -213,10 +214,6 @@ def _train(net, pruner, data, lrs, round_, outputs=None):
     return interrupted or bool(caught), layouts
 
 
-def _n_bytes(tensors: dict) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors.values())
-
-
 def _park(pruner):
     """While a round trains nothing reads the pruner's rewind point and round
     start: large ones wait in a temporary file (:func:`~sklottery.spill.spill`)
@@ -224,15 +221,14 @@ def _park(pruner):
     puts back."""
     point = spill(pruner.rewind_point)
     start = None if pruner.round_start_is_rewind_point else spill(pruner.round_start)
-    if point is not pruner.rewind_point:
-        pruner.rewind_point = None
-    if start is not None:
-        pruner.round_start = None if start is not pruner.round_start else start
+    pruner.rewind_point = None
+    pruner.round_start = None
     return point, start
 
 
 def _unpark(pruner, parked) -> None:
     point, start = parked
+    # a callback may have set a new rewind point while the round trained
     if pruner.rewind_point is None:
         pruner.rewind_point = unspill(point)
     if start is not None:
@@ -468,7 +464,8 @@ def _rounds(
             frozen = lrs if config.fine_tune else None
             # with a validation split, the round's score comes from its last
             # validation pass (ValidationOutputs) when that is still the net's
-            outputs = ValidationOutputs() if data.eval_on == "valid" else None
+            reusable = data.eval_on == "valid" and score in FROM_PREDICTIONS
+            outputs = ValidationOutputs() if reusable else None
             interrupted, layouts = _train(net, pruner, data, frozen, current, outputs)
             if interrupted:
                 return True

@@ -20,7 +20,7 @@ import weakref
 
 import torch
 
-__all__ = ["SPILL_BYTES", "Spilled", "spill", "unspill"]
+__all__ = ["SPILL_BYTES", "Spilled", "n_bytes", "spill", "unspill"]
 
 #: Dicts of tensors over this many bytes are spilled (32 MiB).
 SPILL_BYTES = 32 << 20
@@ -41,12 +41,16 @@ class Spilled:
         return torch.load(self._file, weights_only=True)
 
 
+def n_bytes(tensors: dict) -> int:
+    """Bytes held by a dict of tensors."""
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
 def spill(tensors: dict):
     """``tensors`` as a :class:`Spilled` file when they hold more than
     :data:`SPILL_BYTES` (and a temporary file can be written); else
     ``tensors`` themselves."""
-    size = sum(t.numel() * t.element_size() for t in tensors.values())
-    if size <= SPILL_BYTES:
+    if n_bytes(tensors) <= SPILL_BYTES:
         return tensors
     try:
         return Spilled(tensors, tempfile.TemporaryFile())

@@ -469,9 +469,9 @@ FROM_PREDICTIONS = {accuracy: accuracy_from_predictions, r2: r2_from_predictions
 
 
 class ValidationOutputs(Callback):
-    """Keeps the predictions of the last epoch's validation pass (what
-    ``predict_proba`` would give: the net's predict nonlinearity applied),
-    with the state of the weights that made them.
+    """Keeps the module's outputs of the last epoch's validation pass, with
+    the state of the weights that made them; :meth:`predictions` gives what
+    ``predict_proba`` would (the net's predict nonlinearity applied).
 
     After training, :meth:`predictions` gives them back when the module still
     holds those very weights (:func:`~sklottery.callbacks.parameter_state`:
@@ -493,7 +493,7 @@ class ValidationOutputs(Callback):
         if self.state_ is None:
             self.state_ = parameter_state(net.module_)
         out = y_pred[0] if isinstance(y_pred, tuple) else y_pred
-        self.preds_.append(predict_nonlinearity(net)(out).detach().cpu())
+        self.preds_.append(out.detach().cpu())
         self.ys_.append(torch.as_tensor(batch[1]).cpu())
 
     def predictions(self, net, y):
@@ -505,7 +505,8 @@ class ValidationOutputs(Callback):
         y = torch.as_tensor(y).cpu()
         if seen.shape != y.shape or not torch.equal(seen.to(y.dtype), y):
             return None
-        return torch.cat(self.preds_)
+        # the nonlinearity acts row by row: applied once, to the last pass
+        return predict_nonlinearity(net)(torch.cat(self.preds_))
 
 
 def loss_batches(net, X, y, *, max_batches=10, seed=0):

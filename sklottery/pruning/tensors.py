@@ -42,12 +42,17 @@ def masked_values(tensor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 _RADIX_BITS = 16
 
 
+def _flip_negatives(ints: torch.Tensor, int_dtype) -> torch.Tensor:
+    """IEEE bits (as ``int_dtype`` integers) <-> order keys: the negative
+    half's value bits flipped. Its own inverse."""
+    return torch.where(ints < 0, ints ^ torch.iinfo(int_dtype).max, ints)
+
+
 def _order_keys(values: torch.Tensor) -> torch.Tensor:
-    """Integers in the order of the float ``values`` (IEEE bits, the
-    negative half flipped); -0.0 sorts just before +0.0."""
-    ints = values.view(torch.int32 if values.element_size() == 4 else torch.int64)
-    flip = torch.iinfo(ints.dtype).max
-    return torch.where(ints < 0, ints ^ flip, ints).long()
+    """Integers in the order of the float ``values``; -0.0 sorts just before
+    +0.0."""
+    int_dtype = torch.int32 if values.element_size() == 4 else torch.int64
+    return _flip_negatives(values.view(int_dtype), int_dtype).long()
 
 
 @torch.no_grad()
@@ -91,8 +96,6 @@ def kth_smallest(values: torch.Tensor, k: int, mask: torch.Tensor | None = None)
             prefix = digit - n_buckets // 2
         else:
             prefix = (prefix << _RADIX_BITS) | digit
-    ints = torch.tensor([prefix], dtype=torch.int64)
     int_dtype = torch.int32 if bits == 32 else torch.int64
-    flip = torch.iinfo(int_dtype).max
-    ints = torch.where(ints < 0, ints ^ flip, ints).to(int_dtype)
+    ints = _flip_negatives(torch.tensor([prefix], dtype=int_dtype), int_dtype)
     return ints.view(values.dtype)[0]

@@ -151,3 +151,20 @@ def train_side_by_side(dense, sparse, masks, opt_cls, kwargs, x, steps=5):
             module(x).pow(2).mean().backward()
             opt.step()
         DeviceMasks(dense, masks).apply()
+
+
+def cli_error(argv, capsys, code):
+    """Run ``sklottery`` with ``argv``; assert exit status ``code`` and a
+    one-line error without a traceback; return that line."""
+    from sklottery import cli
+
+    capsys.readouterr()
+    try:
+        status = cli.main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    assert status == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli_error
 from sklearn.model_selection import train_test_split
 
 from sklottery import cli, cli_fit
@@ -277,17 +278,9 @@ ERRORS = [
 @pytest.mark.parametrize("make_args, code, message", ERRORS)
 def test_errors_are_one_line(iris_files, tmp_path, capsys, make_args, code, message):
     (tmp_path / "iris.csv").write_bytes((iris_files / "iris.csv").read_bytes())
-    args = [str(a) for a in make_args(tmp_path)]
-    try:
-        status = cli.main(args)
-    except SystemExit as exc:  # argparse's usage errors
-        status = exc.code
-    assert status == code
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = cli_error(make_args(tmp_path), capsys, code)
     assert message in err
     assert err.startswith("sklottery")
-    assert "Traceback" not in err
 
 
 def test_errors_through_python_m_are_one_line(iris_files):

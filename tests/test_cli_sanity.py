@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from conftest import cli_error
 
 from sklottery import cli
 from sklottery.sanity import COLUMNS, CONTROLS
@@ -80,16 +81,8 @@ def _without_rewind_point(d):
      2, "--repeats"),
 ])
 def test_errors_are_one_line(fitted, capsys, make_args, code, message):
-    capsys.readouterr()
-    try:
-        status = cli.main(["sanity-check", *map(str, make_args(fitted))])
-    except SystemExit as exc:  # argparse's usage errors
-        status = exc.code
-    assert status == code
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = cli_error(["sanity-check", *make_args(fitted)], capsys, code)
     assert message in err
-    assert "Traceback" not in err
 
 
 def test_an_at_init_ticket_end_to_end(fitted, capsys):

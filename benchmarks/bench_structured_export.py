@@ -13,7 +13,7 @@ same rows, in batches of 256:
   Linear layer, CSR or dense, whichever a short timing at export says is
   faster (the export before issue 13);
 * structured export: ``to_sparse(module, masks)`` -- dead hidden units
-  removed first (:mod:`sklottery.structured`), then the same per-layer
+  removed first (:mod:`sklottery.export._dead_units`), then the same per-layer
   choice on the smaller layers (the default export now);
 * structured, all dense: ``to_sparse(module, masks, layout="dense")`` -- the
   smaller layers alone, no CSR: the effect of removing units by itself, free
@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from sklottery import MLP
-from sklottery.sparse import SparseLinear, to_sparse
+from sklottery.export._sparse import SparseLinear, to_sparse
 
 # the ticket maker and the timing of the sparse-export benchmark, shared
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -5,7 +5,7 @@ The estimators declare :data:`PARAMETER_CONSTRAINTS` (scikit-learn's
 own ``_validate_params`` at the start of ``fit``); :func:`make_config` then
 checks what depends on several parameters, resolves the options and returns
 one frozen :class:`LotteryConfig` that the :class:`~sklottery.Pruner` and the
-rounds loop (:func:`~sklottery.rounds.run_lottery`) are built from. The
+rounds loop (:func:`~sklottery.lottery._loop.run_lottery`) are built from. The
 :class:`~sklottery.Pruner` checks its own arguments through the same helpers
 of :mod:`sklottery.pruning` when it is used on its own.
 """
@@ -26,18 +26,20 @@ from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
 from .pruning.sparse_training import check_sparse_training
 from .pruning.strategies import ALIASES, resolve_strategy
-from .selection import SELECT_MODES
 
 __all__ = [
     "EARLY_BIRD_DEFAULTS",
     "INFERENCE_MODES",
     "PARAMETER_CONSTRAINTS",
+    "SELECT_MODES",
     "SCHEDULES",
     "LotteryConfig",
     "make_config",
 ]
 
 INFERENCE_MODES = ("dense", "sparse")
+#: ``select``: which round becomes the fitted model.
+SELECT_MODES = ("last", "best", "ticket")
 #: The estimators' schedules: the Pruner's, and pruning at initialization
 #: (one prune of the initialization to what "oneshot" reaches, then training).
 SCHEDULES = (*PRUNER_SCHEDULES, "at_init")
@@ -99,12 +101,12 @@ class LotteryConfig:
     rewind_epoch : int or None
         Late rewinding's epoch of the dense round.
     early_bird : mapping or None
-        :class:`~sklottery.callbacks.EarlyBird` options.
+        :class:`~sklottery.training._callbacks.EarlyBird` options.
     fine_tune : bool
         ``rewind="none"``: later rounds keep the learning rate the previous
         round ended with.
     select, tol
-        Round selection (:class:`~sklottery.selection.RoundSelector`).
+        Round selection (:class:`~sklottery.lottery._selection.RoundSelector`).
     seed : int
         The fit's seed: initialization, shuffling, the validation split and
         random strategies.
@@ -151,7 +153,7 @@ def _bool_is_not_a_number(params):
 
 
 def early_bird_options(value) -> dict | None:
-    """``early_bird`` as a dict of :class:`~sklottery.callbacks.EarlyBird`
+    """``early_bird`` as a dict of :class:`~sklottery.training._callbacks.EarlyBird`
     options, or None."""
     if value is None or value is False:
         return None

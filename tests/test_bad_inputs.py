@@ -15,8 +15,8 @@ from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch import nn
 
 from sklottery import LotteryTicketClassifier, LotteryTicketRegressor
-from sklottery.checks import initialize_net
-from sklottery.rounds import dense_round
+from sklottery.training._net import initialize_net
+from sklottery.lottery._loop import dense_round
 
 
 @pytest.fixture(scope="module")

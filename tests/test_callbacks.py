@@ -8,7 +8,7 @@ from skorch.history import History
 from torch import nn
 
 from sklottery import Pruner
-from sklottery.callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
+from sklottery.training._callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from sklottery.pruning.masks import FLOAT_MASK_MAX_NUMEL
 
 

@@ -14,7 +14,8 @@ import pytest
 from conftest import cli_error
 from sklearn.model_selection import train_test_split
 
-from sklottery import cli, cli_fit
+from sklottery import cli
+from sklottery.cli import _fit as cli_fit
 from sklottery.tickets import load_ticket
 
 ROOT = Path(__file__).resolve().parents[1]

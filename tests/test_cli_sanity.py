@@ -5,7 +5,7 @@ import pytest
 from conftest import cli_error
 
 from sklottery import cli
-from sklottery.sanity import COLUMNS, CONTROLS
+from sklottery.analysis._sanity import COLUMNS, CONTROLS
 from sklottery.tickets import load_ticket, save_estimator_ticket
 
 FIT = ["--rounds", "2", "--prune-rate", "0.5", "--epochs", "3", "--hidden", "8",

@@ -18,7 +18,7 @@ class MLP64(MLP):
 
     scikit-learn's sample-weight checks compare a fit with integer weights to
     a fit on repeated rows at rtol=1e-7. The weighted loss is sum(w*l)/sum(w)
-    (:class:`sklottery.training.SampleWeightedLoss`), equal to repetition in
+    (:class:`sklottery.training._train.SampleWeightedLoss`), equal to repetition in
     exact arithmetic; in float32 the sums run in another order and differ by
     1-2 ulps, so the checks run the same MLP in float64, where that rounding
     is far below the tolerance. Every other check is as strict in float64.
@@ -69,7 +69,7 @@ def small_regressor(estimator=LotteryTicketRegressor, **params):
     [
         small_classifier(),
         small_regressor(),
-        # predict through the sparse export (sklottery.sparse.to_sparse)
+        # predict through the sparse export (sklottery.export._sparse.to_sparse)
         small_classifier().set_params(inference="sparse"),
         # learned supermasks (edge-popup) over the same networks
         small_classifier(SupermaskClassifier, density=0.5),

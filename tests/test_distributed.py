@@ -17,7 +17,7 @@ joblib = pytest.importorskip("joblib")
 def _imported_sklottery():
     import sys
 
-    return "sklottery.estimator" in sys.modules
+    return "sklottery.estimators._lottery" in sys.modules
 
 
 def _search(tiny_net):

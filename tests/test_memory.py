@@ -6,11 +6,11 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-import sklottery.rounds as rounds
-import sklottery.spill as spill_module
+import sklottery.lottery._loop as rounds
+import sklottery.lottery._memory as spill_module
 from sklottery import LotteryTicketClassifier
 from sklottery.pruning.masks import load_values
-from sklottery.spill import Spilled, spill, unspill
+from sklottery.lottery._memory import Spilled, spill, unspill
 
 
 def test_spill_round_trips_exactly(monkeypatch):

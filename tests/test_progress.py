@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from sklottery import LotteryTicketClassifier
-from sklottery.progress import RoundProgress
-from sklottery.rounds import RoundRecord
+from sklottery.lottery._progress import RoundProgress
+from sklottery.lottery._loop import RoundRecord
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The lottery loop (sklottery.rounds): round 0 and its cache, the pruning
+"""The lottery loop (sklottery.lottery._loop): round 0 and its cache, the pruning
 rounds, warm starts resumed from the fitted state, Ctrl-C in every phase after
 round 0, and seeds that make a fit repeatable."""
 
@@ -13,12 +13,12 @@ from sklearn.base import clone
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 
-import sklottery.rounds as rounds
+import sklottery.lottery._loop as rounds
 from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.callbacks import StopRound
+from sklottery.training._callbacks import StopRound
 from sklottery.config import make_config
-from sklottery.progress import RoundProgress
-from sklottery.training import RoundData, accuracy
+from sklottery.lottery._progress import RoundProgress
+from sklottery.training._train import RoundData, accuracy
 
 # What callbacks saw in this process. Module level: the estimator clones the
 # net (and deep-copies its callbacks) for every fit and for round 0.

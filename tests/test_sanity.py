@@ -1,4 +1,4 @@
-"""sklottery.sanity: the ticket beside controls at its per-layer sparsity."""
+"""sklottery.analysis._sanity: the ticket beside controls at its per-layer sparsity."""
 
 import matplotlib
 import numpy as np
@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.dataset import ValidSplit
 
 from sklottery import LotteryTicketClassifier, LotteryTicketRegressor, sanity_checks
-from sklottery.sanity import (
+from sklottery.analysis._sanity import (
     COLUMNS,
     CONTROLS,
     _warn_if_not_winning,

@@ -8,8 +8,8 @@ import torch
 from skorch.dataset import ValidSplit
 
 from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.rounds import RoundRecord
-from sklottery.selection import RoundSelector
+from sklottery.lottery._loop import RoundRecord
+from sklottery.lottery._selection import RoundSelector
 
 N_ROUNDS = 4
 
@@ -145,7 +145,7 @@ def _record(round_, score):
 
 
 def test_selector_keeps_one_copy(monkeypatch):
-    import sklottery.selection as selection
+    import sklottery.lottery._selection as selection
 
     copies = []
     real = selection.survivors

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sklottery import MLP, Pruner
-from sklottery.sparse import (
+from sklottery.export._sparse import (
     MARGIN,
     SparseLinear,
     choose_layouts,

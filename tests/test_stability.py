@@ -1,4 +1,4 @@
-"""sklottery.stability: error barriers between copies, and the rewind epoch."""
+"""sklottery.analysis._stability: error barriers between copies, and the rewind epoch."""
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ from sklottery import (
     stability_analysis,
     suggest_rewind_epoch,
 )
-from sklottery.stability import COLUMNS, interpolate
+from sklottery.analysis._stability import COLUMNS, interpolate
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_interpolation_is_exact_at_the_ends_and_keeps_zeros():
 
 
 def test_masked_path_keeps_the_masks(fitted_ticket, data, monkeypatch):
-    import sklottery.stability as stability
+    import sklottery.analysis._stability as stability
 
     seen = []
     real = stability.evaluate

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from sklottery import MLP, Pruner
-from sklottery.sparse import SparseLinear, to_sparse
-from sklottery.structured import remove_dead_units, structured_chains
+from sklottery.export._sparse import SparseLinear, to_sparse
+from sklottery.export._dead_units import remove_dead_units, structured_chains
 
 
 def _dense_random(module):

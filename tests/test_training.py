@@ -10,8 +10,8 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 
 from sklottery import Pruner
-from sklottery.callbacks import StopRound
-from sklottery.training import (
+from sklottery.training._callbacks import StopRound
+from sklottery.training._train import (
     FixedValidation,
     RoundData,
     accuracy,
@@ -226,7 +226,7 @@ FORWARD_SCORINGS = {"n": 0}
 
 @pytest.fixture
 def count_forward_scorings(monkeypatch):
-    import sklottery.training as training
+    import sklottery.training._train as training
 
     original = training._predictions
 
@@ -264,7 +264,7 @@ def _valid_fit(tiny_net, data, callbacks=(), **fit_params):
 def test_round_score_comes_from_the_validation_pass(
     tiny_net, data, monkeypatch, count_forward_scorings, weighted
 ):
-    import sklottery.training as training
+    import sklottery.training._train as training
 
     kw = {"sample_weight": np.linspace(0.5, 2.0, len(data[0]))} if weighted else {}
     reused = _valid_fit(tiny_net, data, **kw)
@@ -282,7 +282,7 @@ def test_round_score_comes_from_the_validation_pass(
 def test_round_score_is_recomputed_when_weights_change_after_validation(
     tiny_net, data, monkeypatch, count_forward_scorings
 ):
-    import sklottery.training as training
+    import sklottery.training._train as training
 
     changed = _valid_fit(tiny_net, data, callbacks=[("halve", HalveAtEnd())])
     assert count_forward_scorings["n"] == 3  # no reuse: the weights moved
@@ -294,7 +294,7 @@ def test_round_score_is_recomputed_when_weights_change_after_validation(
 def test_regressor_round_score_comes_from_the_validation_pass(
     tiny_regressor_net, count_forward_scorings, monkeypatch
 ):
-    import sklottery.training as training
+    import sklottery.training._train as training
     from sklottery import LotteryTicketRegressor
 
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """Pruning machinery for any PyTorch loop: strategies, scopes, masks, Pruner.
 
 Imports torch only; the skorch callbacks that drive it during training live
-in :mod:`sklottery.callbacks`.
+in :mod:`sklottery.training._callbacks`.
 """
 
 from .masks import (

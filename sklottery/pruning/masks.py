@@ -1,7 +1,7 @@
 """The one place where a module's tensors are changed: masks and rewinds.
 
 (The skorch callback that applies masks during training,
-:class:`sklottery.callbacks.ApplyMasks`, calls :class:`DeviceMasks` from here.)
+:class:`sklottery.training._callbacks.ApplyMasks`, calls :class:`DeviceMasks` from here.)
 
 Masks are plain boolean tensors kept beside the parameters (True = kept) and
 applied in place, after every optimizer step, with ``torch.mul_``. No forward

@@ -36,7 +36,7 @@ STATE_FIELDS: dict[str, tuple[type, bool]] = {
     "interrupted": (bool, True),
     "rescale": (bool, False),
     "y_1d": (bool, False),
-    # what X was (sklottery.inputs.input_state): kind, sample shape, dtype,
+    # what X was (sklottery.inputs._validation.input_state): kind, sample shape, dtype,
     # largest id; absent in files of tables written before it was recorded
     "input": (dict, False),
 }

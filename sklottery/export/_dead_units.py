@@ -5,7 +5,7 @@ are pruned (nothing they compute reaches the next layer), or all their
 incoming weights are (they output the constant ``act(bias)`` whatever the
 input). Removing them gives physically smaller dense layers -- fewer rows of
 one weight matrix, fewer columns of the next -- which are faster in every
-layout, before :func:`~sklottery.sparse.to_sparse` chooses CSR or dense per
+layout, before :func:`~sklottery.export._sparse.to_sparse` chooses CSR or dense per
 layer.
 
 Only what can be proved exact is removed:
@@ -40,8 +40,8 @@ from collections import Counter
 import torch
 from torch import nn
 
-from .modules import MLP
-from .pruning.masks import _Rescale
+from ..modules import MLP
+from ..pruning.masks import _Rescale
 
 __all__ = ["remove_dead_units", "structured_chains"]
 

@@ -6,8 +6,8 @@ returns a :class:`DenseRound` of plain values, so that ``memory`` (a
 parameters train the dense network once. The cache key covers the net's
 parameters, the data, the seed and the module's code (:func:`module_code`).
 Round 0 may also set a late-rewinding point
-(:class:`~sklottery.callbacks.RewindCheckpoint`, Frankle et al. 2020) and
-stop early once its masks settle (:class:`~sklottery.callbacks.EarlyBird`,
+(:class:`~sklottery.training._callbacks.RewindCheckpoint`, Frankle et al. 2020) and
+stop early once its masks settle (:class:`~sklottery.training._callbacks.EarlyBird`,
 You et al. 2020).
 """
 
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .callbacks import EarlyBird, RewindCheckpoint
-from .checks import initialize_lazy
-from .config import LotteryConfig
-from .loader import as_rows
-from .pruning import Pruner
-from .training import RoundData, gradient_function, last_value, train_round
+from ..training._callbacks import EarlyBird, RewindCheckpoint
+from ..training._net import initialize_lazy
+from ..config import LotteryConfig
+from ..training._loader import as_rows
+from ..pruning import Pruner
+from ..training._train import RoundData, gradient_function, last_value, train_round
 
 __all__ = ["DenseRound", "cached_dense_round", "dense_round", "module_code"]
 
@@ -102,7 +102,7 @@ def dense_round(
         Unfitted net; cloned, never changed. Its ``train_split`` is ignored:
         the validation data is ``X_eval``/``y_eval``.
     X_train, y_train, X_eval, y_eval : ndarray
-        (``X`` may also be :class:`~sklottery.loader.SparseRows`.)
+        (``X`` may also be :class:`~sklottery.training._loader.SparseRows`.)
     eval_on : {"valid", "train"}
         ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
     seed : int
@@ -232,7 +232,7 @@ def cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
 
 
 def _plain(X):
-    """A tensor as the ndarray it holds (:class:`~sklottery.loader.SparseRows`
+    """A tensor as the ndarray it holds (:class:`~sklottery.training._loader.SparseRows`
     as they are): the cache key's form of the data."""
     return X.numpy() if isinstance(X, torch.Tensor) else X
 

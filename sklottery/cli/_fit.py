@@ -1,7 +1,7 @@
 """``sklottery fit DATA --target COLUMN``: a ticket from a CSV or Parquet table.
 
 The table's numeric columns are standardized and the others one-hot encoded
-(:mod:`sklottery.tabular`), a regression target is standardized too, and the
+(:mod:`sklottery.cli._tables`), a regression target is standardized too, and the
 estimator is a :class:`~sklottery.LotteryTicketClassifier` or
 :class:`~sklottery.LotteryTicketRegressor` around a LeNet-style
 :class:`~sklottery.MLP` with a validation split. Writes the ticket file (with
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import TICKET_SUFFIX, CLIError, _jsonable, _summary_text
-from .tabular import read_table, split_features
+from ._main import TICKET_SUFFIX, CLIError, _jsonable, _summary_text
+from ._tables import read_table, split_features
 
 __all__ = ["fit"]
 
@@ -47,7 +47,7 @@ def _make_net(task, hidden, *, lr=1e-3, batch_size=60, epochs=1, seed=0,
     from skorch import NeuralNetClassifier, NeuralNetRegressor
     from skorch.dataset import ValidSplit
 
-    from .modules import MLP
+    from ..modules import MLP
 
     common = {
         "module__hidden_units": tuple(hidden),
@@ -73,7 +73,7 @@ def _make_net(task, hidden, *, lr=1e-3, batch_size=60, epochs=1, seed=0,
 
 def fit(args) -> int:
     """Run ``sklottery fit`` with the parsed ``args``; return 0."""
-    from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
+    from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
 
     lottery = {
         "n_rounds": args.rounds, "prune_rate": args.prune_rate,
@@ -204,7 +204,7 @@ def _save_with_summary(clf, path, summary) -> None:
     with the command line's summary in the header's free ``info``."""
     import io
 
-    from .tickets import load_ticket, save_estimator_ticket
+    from ..tickets import load_ticket, save_estimator_ticket
 
     buf = io.BytesIO()
     clf.save_ticket(buf, rewind_point=True)

@@ -1,5 +1,5 @@
 """The lottery-ticket estimators: `LotteryTicketClassifier` and
-`LotteryTicketRegressor` (their shared machinery is :mod:`sklottery.base`)."""
+`LotteryTicketRegressor` (their shared machinery is :mod:`sklottery.estimators._base`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetRegressor
 
-from .base import BaseLotteryTicket
-from .training import accuracy, r2
+from ._base import BaseLotteryTicket
+from ..training._train import accuracy, r2
 
 __all__ = ["LotteryTicketClassifier", "LotteryTicketRegressor"]
 
@@ -246,7 +246,7 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         ``select="last"``, the last completed round -- its weights and masks);
         a ``RuntimeWarning`` says so. An interrupt during round 0, before any
         round completed, is re-raised. Deliberate stops (skorch's
-        ``EarlyStopping``, :class:`~sklottery.rounds.StopRound`) only end the
+        ``EarlyStopping``, :class:`~sklottery.lottery._loop.StopRound`) only end the
         round. ``warm_start=True`` resumes the remaining rounds.
     sparse_module_ : torch.nn.Module
         Only with ``inference="sparse"``: the sparse export used by

@@ -16,7 +16,7 @@ integer array                 int64 token ids, never cast through float
                               (``int_as="ids"``); numeric features as float32
                               when the network takes floats (``int_as="float"``)
 scipy sparse matrix           float32 CSR rows, densified one batch at a time
-                              (:class:`~sklottery.loader.SparseRows`)
+                              (:class:`~sklottery.training._loader.SparseRows`)
 torch tensor                  as the numpy array (or sparse matrix) it holds
 ============================  ==============================================
 
@@ -41,7 +41,7 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, _check_y, validate_data
 
-from .loader import SparseRows
+from ..training._loader import SparseRows
 
 __all__ = [
     "InputInfo",
@@ -126,7 +126,7 @@ def input_state(estimator) -> dict:
 
 
 def ticket_input(info) -> InputInfo:
-    """The :class:`~sklottery.inputs.InputInfo` a ticket file records (files
+    """The :class:`~sklottery.inputs._validation.InputInfo` a ticket file records (files
     written before inputs other than tables were taken: a 2-D float table)."""
     given = info.get("input")
     if given is None:
@@ -154,7 +154,7 @@ def integer_input(net) -> str:
     numbers for the float networks of :mod:`sklottery.modules` (``MLP``,
     ``ConvNet``, ``RecurrentNet``), else ``"ids"`` (int64 token ids; also for
     ``net=None``, whose default for integer ``X`` is an ``EmbeddingNet``)."""
-    from .modules import takes_floats
+    from ..modules import takes_floats
 
     return "float" if net is not None and takes_floats(net.module) else "ids"
 
@@ -272,7 +272,7 @@ def check_X(
     -------
     X : ndarray or SparseRows
         float32 or int64 C-contiguous writable ndarray, or
-        :class:`~sklottery.loader.SparseRows`.
+        :class:`~sklottery.training._loader.SparseRows`.
     info : InputInfo
 
     Raises
@@ -452,7 +452,7 @@ def embedding_vocabulary(module: torch.nn.Module) -> tuple[str, int] | None:
     ``embedding``, or ``module`` itself when it is an ``Embedding`` or
     ``EmbeddingBag``. None otherwise (a module of the user's may map ids
     before its embedding, e.g. by hashing)."""
-    from .modules import EmbeddingNet
+    from ..modules import EmbeddingNet
 
     if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
         return "", int(module.num_embeddings)

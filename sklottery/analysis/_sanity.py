@@ -55,10 +55,10 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
-from .pruning.masks import snapshot
-from .pruning.rewind import fresh_values
-from .pruning.strategies import compute_scores, needs_grad, resolve_strategy
-from .retrain import prepare, train_from
+from ..pruning.masks import snapshot
+from ..pruning.rewind import fresh_values
+from ..pruning.strategies import compute_scores, needs_grad, resolve_strategy
+from ..lottery._retrain import prepare, train_from
 
 __all__ = [
     "CONTROLS",
@@ -179,8 +179,8 @@ def _ticket_start(estimator) -> dict:
 # -- the checks --------------------------------------------------------------------
 def _inversion_scores(estimator, setup, seed) -> dict:
     """The strategy's scores of a one-shot prune of the ticket's network."""
-    from .pruning import Pruner
-    from .training import gradient_function
+    from ..pruning import Pruner
+    from ..training._train import gradient_function
 
     point = estimator.rewind_point_
     if setup.config.at_init:
@@ -209,9 +209,9 @@ def _inversion_scores(estimator, setup, seed) -> dict:
 
 def _init_scores(estimator, setup, seed) -> dict:
     """An at-initialization strategy's scores of the ticket's initialization."""
-    from .pruning.at_init import init_scores
-    from .pruning.masks import load_values
-    from .rounds import at_init_options
+    from ..pruning.at_init import init_scores
+    from ..pruning.masks import load_values
+    from ..lottery._loop import at_init_options
 
     module = setup.net.module_
     load_values(module, dict(estimator.rewind_point_))
@@ -236,7 +236,7 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
     split as ``fit`` splits, then scored as ``rounds_`` is (accuracy or R²
     on the net's validation split; on the training data when the net has
     none). Within a repeat every variant sees the same data order. See
-    :mod:`sklottery.sanity` for the variants.
+    :mod:`sklottery.analysis._sanity` for the variants.
 
     Parameters
     ----------
@@ -273,7 +273,7 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
     ValueError
         Unknown variants or a bad ``n_repeats``.
     """
-    from .retrain import _check_estimator
+    from ..lottery._retrain import _check_estimator
 
     _check_estimator(estimator, fitted=True)
     names = _check_variants(variants)
@@ -353,7 +353,7 @@ def plot_sanity_checks(frame, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    from .plotting import _require_matplotlib
+    from ..plotting import _require_matplotlib
 
     if not isinstance(frame, pd.DataFrame) or not {"variant", "score"} <= set(
         frame.columns

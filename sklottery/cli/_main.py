@@ -9,7 +9,7 @@
     file (``PREFIX.ticket.safetensors``, see :mod:`sklottery.tickets`) and the
     rounds table (``PREFIX.rounds.csv``); print a summary, which the ticket
     file keeps with the preprocessing (plain JSON, see
-    :mod:`sklottery.tabular`).
+    :mod:`sklottery.cli._tables`).
 ``sklottery predict TICKET DATA [--out FILE] [--proba]``
     Apply the same preprocessing to the rows of DATA and write the ticket's
     predictions (in the target's original units) or class probabilities as
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tabular import READERS, TableError, read_table, split_features
+from ._tables import READERS, TableError, read_table, split_features
 
 __all__ = ["main", "read_table", "split_features", "READERS"]
 
@@ -112,13 +112,13 @@ def _hidden(text):
 
 
 def _strategies():
-    from .pruning.strategies import valid_names
+    from ..pruning.strategies import valid_names
 
     return valid_names()
 
 
 def _rewind_modes():
-    from .pruning import REWIND_MODES
+    from ..pruning import REWIND_MODES
 
     return list(REWIND_MODES)
 
@@ -139,7 +139,7 @@ def _sparse_training(text):
 
 
 def _select_modes():
-    from .selection import SELECT_MODES
+    from ..config import SELECT_MODES
 
     return list(SELECT_MODES)
 
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the CSV to write (default: standard output)")
     predict.add_argument("--proba", action="store_true",
                          help="class probabilities instead of labels")
-    from .cli_sanity import add_parser  # sanity-check: its own module
+    from ._sanity import add_parser  # sanity-check: its own module
     add_parser(sub)
     return parser
 
@@ -301,7 +301,7 @@ def _jsonable(value):
 
 
 def cmd_demo(args) -> int:
-    from .demo import run
+    from ..demo import run
 
     run(args.rounds, args.epochs, args.seed)
     return 0
@@ -314,7 +314,7 @@ def load_summary(path) -> tuple[dict, list[dict], str]:
     """``(summary, round records, estimator class)`` of a ticket written by
     ``fit``; the whole file is checked as the estimator's ``load_ticket``
     checks it."""
-    from .tickets import load_ticket, read_estimator_ticket
+    from ..tickets import load_ticket, read_estimator_ticket
 
     path = Path(path)
     if not path.is_file():
@@ -338,7 +338,7 @@ def load_summary(path) -> tuple[dict, list[dict], str]:
 
 
 def _reads_as(path, name) -> bool:
-    from .tickets import read_estimator_ticket
+    from ..tickets import read_estimator_ticket
 
     try:
         read_estimator_ticket(path, name)
@@ -361,13 +361,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .cli_fit import fit
+    from ._fit import fit
 
     return fit(args)
 
 
 def cmd_predict(args) -> int:
-    from .cli_predict import predict
+    from ._predict import predict
 
     return predict(args)
 
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
 
     Examples
     --------
-    >>> from sklottery.cli import main
+    >>> from sklottery.cli._main import main
     >>> main(["report", "no-such-file.ticket.safetensors"])
     1
     """

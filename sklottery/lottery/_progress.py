@@ -7,7 +7,7 @@ __all__ = ["RoundProgress"]
 
 class RoundProgress:
     """A tqdm bar over the rounds showing each completed round's sparsity and
-    score; :func:`~sklottery.rounds.run_lottery` calls :meth:`update` after
+    score; :func:`~sklottery.lottery._loop.run_lottery` calls :meth:`update` after
     every completed round and :meth:`close` at the end."""
 
     def __init__(self, total: int, initial: int = 0):

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cli import PROG, CLIError, load_summary
-from .cli_fit import _make_net, _unscale
-from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
-from .tabular import check_preprocessing, encode, read_table
+from ._main import PROG, CLIError, load_summary
+from ._fit import _make_net, _unscale
+from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+from ._tables import check_preprocessing, encode, read_table
 
 __all__ = ["features", "load_cli_ticket", "predict"]
 
@@ -57,7 +57,7 @@ def features(frame, target, pre, path):
 
 
 def predict(args) -> int:
-    """``sklottery predict`` (see :mod:`sklottery.cli`)."""
+    """``sklottery predict`` (see :mod:`sklottery.cli._main`)."""
     out = _out_file(args.out) if args.out != "-" else None
     summary, pre, task, hidden, target = load_cli_ticket(args.ticket)
     X, unseen = features(read_table(args.data), target, pre, args.data)

@@ -1,13 +1,13 @@
 """Retraining an estimator's network outside a fit: the building block of
-:mod:`sklottery.sanity` and :mod:`sklottery.stability`.
+:mod:`sklottery.analysis._sanity` and :mod:`sklottery.analysis._stability`.
 
 :func:`prepare` rebuilds what ``fit`` builds before its lottery -- the
 net (a fresh clone of the estimator's ``net``, sized for the data), the
-split data (:func:`~sklottery.training.split_data`), the validated
+split data (:func:`~sklottery.training._train.split_data`), the validated
 configuration and the per-round score -- without changing the estimator.
 :func:`train_from` then trains that net from given values under given masks
 exactly as a pruning round of the fit trains
-(:func:`sklottery.rounds._train`: a fresh optimizer, history and callbacks,
+(:func:`sklottery.lottery._loop._train`: a fresh optimizer, history and callbacks,
 sparse training where the estimator uses it, the masks kept by
 :class:`~sklottery.ApplyMasks`) and scores it as rounds are scored.
 """
@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import inputs
-from .callbacks import ApplyMasks
-from .checks import check_fit
-from .checks import initialize_net as _initialize
-from .config import LotteryConfig, make_config
-from .pruning import Pruner
-from .pruning.masks import load_values, snapshot
-from .rounds import MASKS_CALLBACK, _train
-from .training import RoundData, split_data
+from ..inputs import _validation as inputs
+from ..training._callbacks import ApplyMasks
+from ..training._net import check_fit
+from ..training._net import initialize_net as _initialize
+from ..config import LotteryConfig, make_config
+from ..pruning import Pruner
+from ..pruning.masks import load_values, snapshot
+from ._loop import MASKS_CALLBACK, _train
+from ..training._train import RoundData, split_data
 
 __all__ = ["Retraining", "evaluate", "prepare", "train_from"]
 
@@ -49,7 +49,7 @@ class Retraining:
 
 
 def _check_estimator(estimator, fitted: bool):
-    from .base import BaseLotteryTicket
+    from ..estimators._base import BaseLotteryTicket
 
     if hasattr(estimator, "steps") and isinstance(
         estimator.steps[-1][1], BaseLotteryTicket
@@ -171,6 +171,6 @@ def evaluate(setup: Retraining, values: dict, masks: dict | None) -> float:
 
 
 def _prunable_names(module) -> set:
-    from .pruning import find_prunable
+    from ..pruning import find_prunable
 
     return {t.name for t in find_prunable(module)}

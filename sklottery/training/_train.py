@@ -40,9 +40,9 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
-from .callbacks import StopRound, parameter_state
-from .loader import WeightedDataset, as_rows, take_rows
-from .pruning.sparse_training import forward_macs, train_macs
+from ._callbacks import StopRound, parameter_state
+from ._loader import WeightedDataset, as_rows, take_rows
+from ..pruning.sparse_training import forward_macs, train_macs
 
 __all__ = [
     "FixedValidation",
@@ -78,7 +78,7 @@ class RoundData:
 
     ``X_eval``/``y_eval`` are the validation split when the net has one, else
     the training data (``eval_on`` says which). ``X`` is a tensor or
-    :class:`~sklottery.loader.SparseRows`; ``w_train``/``w_eval`` are the
+    :class:`~sklottery.training._loader.SparseRows`; ``w_train``/``w_eval`` are the
     rows' ``sample_weight`` (None: unweighted).
     """
 
@@ -168,7 +168,7 @@ def _rows(ds, X, y, w):
 
 def split_data(net, X, y, sample_weight=None) -> RoundData:
     """Split once per fit with the net's own ``train_split``; ``X`` is an
-    ndarray, a tensor or :class:`~sklottery.loader.SparseRows`."""
+    ndarray, a tensor or :class:`~sklottery.training._loader.SparseRows`."""
     X_t, y_t = as_rows(X), torch.from_numpy(y)
     w = None if sample_weight is None else torch.as_tensor(sample_weight)
     if net.train_split is None:
@@ -202,7 +202,7 @@ def install_round_callbacks(net, callbacks=(), *, drop_lr_schedulers=False):
 
 def deliberate_stop(net, exc: KeyboardInterrupt) -> bool:
     """True if ``exc`` came from a callback that stops training on purpose
-    (:class:`~sklottery.callbacks.StopRound`, skorch's ``EarlyStopping``)."""
+    (:class:`~sklottery.training._callbacks.StopRound`, skorch's ``EarlyStopping``)."""
     if isinstance(exc, StopRound):
         return True
     return any(
@@ -237,7 +237,7 @@ class SampleWeightedLoss(torch.nn.Module):
     """The net's criterion with each sample's loss weighted.
 
     Targets ``(y, w)`` (training batches of a
-    :class:`~sklottery.loader.WeightedDataset`) give the weighted mean
+    :class:`~sklottery.training._loader.WeightedDataset`) give the weighted mean
     ``sum_i(w_i * l_i) / sum_i(w_i)`` over the batch, ``l_i`` the criterion's
     unreduced loss of sample ``i`` (averaged over its outputs) -- the
     convention of torch's class weights: an integer weight counts a sample
@@ -299,7 +299,7 @@ def train_round(
     schedules and early stopping restart every round. Returns True when the
     round was interrupted by the user (``KeyboardInterrupt``, which skorch
     itself would swallow); a deliberate stop by a callback
-    (:class:`~sklottery.callbacks.StopRound`, skorch's ``EarlyStopping``)
+    (:class:`~sklottery.training._callbacks.StopRound`, skorch's ``EarlyStopping``)
     just ends the round.
 
     ``callbacks`` are ``(name, callback)`` pairs added for this round only.
@@ -474,7 +474,7 @@ class ValidationOutputs(Callback):
     ``predict_proba`` would (the net's predict nonlinearity applied).
 
     After training, :meth:`predictions` gives them back when the module still
-    holds those very weights (:func:`~sklottery.callbacks.parameter_state`:
+    holds those very weights (:func:`~sklottery.training._callbacks.parameter_state`:
     no step, ``load_best``, swap or rewind since) and they cover the
     evaluation rows in order; else None and the round is scored by a forward
     pass as before.

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from skorch.callbacks import Callback
 
-from .pruning import Pruner, mask_distance
-from .pruning.masks import DeviceMasks
+from ..pruning import Pruner, mask_distance
+from ..pruning.masks import DeviceMasks
 
 __all__ = [
     "ApplyMasks",

@@ -1,7 +1,7 @@
 """`BaseLotteryTicket`: what the lottery-ticket estimators share.
 
 ``fit`` validates, builds the net and the pruner, runs the lottery
-(:func:`~sklottery.rounds.run_lottery`) and sets the fitted attributes from
+(:func:`~sklottery.lottery._loop.run_lottery`) and sets the fitted attributes from
 its result; the rest is inference, export and ticket files.
 """
 
@@ -22,17 +22,17 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
-from . import inputs
-from .callbacks import ApplyMasks
-from .checks import check_fit, check_no_missing_targets
-from .checks import initialize_net as _initialize
-from .config import PARAMETER_CONSTRAINTS, make_config
-from .loader import SUPPORTED_OPTIONS, TensorLoader, as_rows
-from .modules import MLP, default_module_for, default_type_rates, fill_module_sizes
-from .progress import RoundProgress
-from .pruning import Pruner, find_prunable
-from .pruning.rewind import KEEP_TRAINED
-from .rounds import (
+from ..inputs import _validation as inputs
+from ..training._callbacks import ApplyMasks
+from ..training._net import check_fit, check_no_missing_targets
+from ..training._net import initialize_net as _initialize
+from ..config import PARAMETER_CONSTRAINTS, make_config
+from ..training._loader import SUPPORTED_OPTIONS, TensorLoader, as_rows
+from ..modules import MLP, default_module_for, default_type_rates, fill_module_sizes
+from ..lottery._progress import RoundProgress
+from ..pruning import Pruner, find_prunable
+from ..pruning.rewind import KEEP_TRAINED
+from ..lottery._loop import (
     MASKS_CALLBACK,
     LotteryState,
     RoundRecord,
@@ -40,9 +40,9 @@ from .rounds import (
     records_frame,
     run_lottery,
 )
-from .sparse import to_sparse
-from .ticket_io import TicketIOMixin
-from .training import predict_nonlinearity, seed_train_split, split_data
+from ..export._sparse import to_sparse
+from ..tickets._mixin import TicketIOMixin
+from ..training._train import predict_nonlinearity, seed_train_split, split_data
 
 __all__ = ["BaseLotteryTicket"]
 
@@ -158,7 +158,7 @@ class BaseLotteryTicket(
 
     def _build_net(self, n_features, n_outputs, seed):
         """A clone of ``net`` (or the default net for the input) sized for the
-        data (``n_features``: an int or :class:`~sklottery.inputs.InputInfo`),
+        data (``n_features``: an int or :class:`~sklottery.inputs._validation.InputInfo`),
         with the fast batch loader where it changes nothing and the fit's
         seed for a validation split that has none."""
         info = inputs.as_info(n_features)
@@ -404,11 +404,11 @@ class BaseLotteryTicket(
 
         Dead hidden units (all incoming or all outgoing weights pruned) are
         removed first where the network's dataflow is known, giving smaller
-        layers (see :mod:`sklottery.structured`); then pruned ``Linear``
+        layers (see :mod:`sklottery.export._dead_units`); then pruned ``Linear``
         layers are stored in torch's CSR layout where that is faster than
         dense for the layer's shape and density; every other layer stays
         dense with its pruned weights exactly zero (see
-        :func:`sklottery.sparse.to_sparse`). The module's outputs are the
+        :func:`sklottery.export._sparse.to_sparse`). The module's outputs are the
         logits of ``net_.module_`` (allclose); ``predict`` uses it when
         ``inference="sparse"``.
 

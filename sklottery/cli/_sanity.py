@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 
-from .cli import PROG, CLIError, _int_at_least
-from .cli_fit import _make_net
-from .cli_predict import features, load_cli_ticket
-from .sanity import CONTROLS, sanity_checks
-from .tabular import read_table
+from ._main import PROG, CLIError, _int_at_least
+from ._fit import _make_net
+from ._predict import features, load_cli_ticket
+from ..analysis._sanity import CONTROLS, sanity_checks
+from ._tables import read_table
 
 __all__ = ["add_parser", "sanity_check"]
 
@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
 
 
 def _estimator(args, summary, task, hidden, y):
-    from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
+    from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
 
     try:
         params = {k: summary["params"][k] for k in _PARAMS}
@@ -98,7 +98,7 @@ def _estimator(args, summary, task, hidden, y):
 
 
 def sanity_check(args) -> int:
-    """``sklottery sanity-check`` (see :mod:`sklottery.cli_sanity`)."""
+    """``sklottery sanity-check`` (see :mod:`sklottery.cli._sanity`)."""
     summary, pre, task, hidden, target = load_cli_ticket(args.ticket)
     frame = read_table(args.data)
     if target not in frame.columns:

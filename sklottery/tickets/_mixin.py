@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import inputs
-from .checks import initialize_net
-from .config import make_config
-from .pruning import Pruner, find_prunable
-from .rounds import LotteryResult, RoundRecord, deferred_interrupt
-from .tickets import apply_ticket, read_estimator_ticket, save_estimator_ticket
+from ..inputs import _validation as inputs
+from ..training._net import initialize_net
+from ..config import make_config
+from ..pruning import Pruner, find_prunable
+from ..lottery._loop import LotteryResult, RoundRecord, deferred_interrupt
+from . import apply_ticket, read_estimator_ticket, save_estimator_ticket
 
 __all__ = ["TicketIOMixin"]
 

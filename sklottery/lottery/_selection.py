@@ -9,7 +9,7 @@ what a fit falls back to when the user interrupts a round (Ctrl-C): with
 ``select="last"`` it is the last completed round.
 
 A large copy is kept in an anonymous temporary file
-(:func:`~sklottery.spill.spill`) rather than in the process's memory: it is
+(:func:`~sklottery.lottery._memory.spill`) rather than in the process's memory: it is
 read back only if the fit falls back to it or selects it, and while the
 next round trains it would sit on top of that round's peak (a dense copy
 after round 0).
@@ -21,12 +21,11 @@ import copy
 import math
 from typing import NamedTuple
 
-from .pruning.masks import load_survivors, survivors
-from .spill import spill, unspill
+from ..pruning.masks import load_survivors, survivors
+from ._memory import spill, unspill
 
-__all__ = ["SELECT_MODES", "RoundSelector"]
+__all__ = ["RoundSelector"]
 
-SELECT_MODES = ("last", "best", "ticket")
 
 class _Candidate(NamedTuple):
     """The kept round: its number, score and (unless it is the final round,

@@ -6,7 +6,7 @@ which weights to keep, with edge-popup (Ramanujan et al. 2020; the maths is
 input validation, the default network for the input's shape, the fitted
 net, ``predict``/``transform``, the CSR export (:meth:`to_sparse`) and
 ticket files (:meth:`save_ticket`/:meth:`load_ticket`) -- is the lottery
-estimators' own (:class:`~sklottery.base.BaseLotteryTicket`): after ``fit``
+estimators' own (:class:`~sklottery.estimators._base.BaseLotteryTicket`): after ``fit``
 ``net_.module_`` holds the frozen weights times the mask (exact zeros
 elsewhere) and ``masks_`` are ordinary sklottery masks.
 """
@@ -21,17 +21,17 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetRegressor
 
-from . import inputs
-from .base import BaseLotteryTicket
-from .checks import check_fit
-from .checks import initialize_net as _initialize
-from .config import INFERENCE_MODES
-from .estimator import LotteryTicketClassifier, LotteryTicketRegressor
-from .modules import MLP
-from .pruning import Pruner, snapshot
-from .pruning.edge_popup import SCOPES, WEIGHT_INITS, EdgePopup, frozen_init
-from .rounds import LotteryResult, RoundRecord, deferred_interrupt
-from .training import (
+from ..inputs import _validation as inputs
+from ._base import BaseLotteryTicket
+from ..training._net import check_fit
+from ..training._net import initialize_net as _initialize
+from ..config import INFERENCE_MODES
+from ._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+from ..modules import MLP
+from ..pruning import Pruner, snapshot
+from ..pruning.edge_popup import SCOPES, WEIGHT_INITS, EdgePopup, frozen_init
+from ..lottery._loop import LotteryResult, RoundRecord, deferred_interrupt
+from ..training._train import (
     accuracy,
     forward_macs_of,
     last_value,

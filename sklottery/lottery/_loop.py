@@ -6,12 +6,12 @@ each round prunes the trained weights with the pruner's strategy and plan,
 rewinds the survivors and retrains from a fresh optimizer, history and
 callbacks. A warm start is the same loop resumed from a
 :class:`LotteryState`. The loop owns round selection (which round becomes
-the fitted model, :class:`~sklottery.selection.RoundSelector`) and
+the fitted model, :class:`~sklottery.lottery._selection.RoundSelector`) and
 interruption: a Ctrl-C anywhere after round 0 ends the lottery with the last
 completed round in place. It returns a :class:`LotteryResult`; nothing in it
 calls back into an estimator.
 
-Round 0 is :func:`~sklottery.round_zero.dense_round` (cached with
+Round 0 is :func:`~sklottery.lottery._dense.dense_round` (cached with
 ``memory``). With ``fine_tune`` later rounds keep the learning rate the
 previous round ended with (``rewind="none"``); otherwise every round replays
 the learning-rate schedule (Renda et al. 2020's learning-rate rewinding when
@@ -35,15 +35,15 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from skorch.history import History
 
-from .callbacks import ApplyMasks
-from .config import LotteryConfig
-from .pruning import Pruner
-from .pruning.at_init import needs_data
-from .pruning.masks import load_values
-from .round_zero import DenseRound, cached_dense_round, dense_round, module_code
-from .selection import RoundSelector
-from .spill import n_bytes, spill, unspill
-from .training import (
+from ..training._callbacks import ApplyMasks
+from ..config import LotteryConfig
+from ..pruning import Pruner
+from ..pruning.at_init import needs_data
+from ..pruning.masks import load_values
+from ._dense import DenseRound, cached_dense_round, dense_round, module_code
+from ._selection import RoundSelector
+from ._memory import n_bytes, spill, unspill
+from ..training._train import (
     FROM_PREDICTIONS,
     RoundData,
     ValidationOutputs,
@@ -185,7 +185,7 @@ def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
 def _train(net, pruner, data, lrs, round_, outputs=None):
     """:func:`train_round` with the pruner's layers swapped for sparse training
     before the optimizer is built, and back after (Ctrl-C or not);
-    ``outputs`` (a :class:`~sklottery.training.ValidationOutputs`) keeps the
+    ``outputs`` (a :class:`~sklottery.training._train.ValidationOutputs`) keeps the
     last validation pass's predictions. The rewind point is parked and freed
     memory returned first, so that the layout timing and the swap happen
     below the round's training peak."""
@@ -216,7 +216,7 @@ def _train(net, pruner, data, lrs, round_, outputs=None):
 
 def _park(pruner):
     """While a round trains nothing reads the pruner's rewind point and round
-    start: large ones wait in a temporary file (:func:`~sklottery.spill.spill`)
+    start: large ones wait in a temporary file (:func:`~sklottery.lottery._memory.spill`)
     instead of under the round's memory peak. Returns what :func:`_unpark`
     puts back."""
     point = spill(pruner.rewind_point)

@@ -1,0 +1,5 @@
+"""The ``sklottery`` command line: one module per command over a common module."""
+
+from ._main import build_parser, console_main, main
+
+__all__ = ["build_parser", "console_main", "main"]

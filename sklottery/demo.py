@@ -17,7 +17,7 @@ from sklearn.preprocessing import MinMaxScaler
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit
 
-from .estimators._lottery import LotteryTicketClassifier
+from .estimators import LotteryTicketClassifier
 from .modules import MLP
 
 

@@ -29,7 +29,7 @@ from sklearn.metrics import check_scoring
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .estimators._base import BaseLotteryTicket
+from .estimators import BaseLotteryTicket
 
 __all__ = ["make_sparsest_refit", "make_ticket_scorer", "sparsity_scorer"]
 

@@ -58,7 +58,7 @@ from sklearn.utils import check_random_state
 from ..pruning.masks import snapshot
 from ..pruning.rewind import fresh_values
 from ..pruning.strategies import compute_scores, needs_grad, resolve_strategy
-from ..lottery._retrain import prepare, train_from
+from ..lottery import prepare, train_from
 
 __all__ = [
     "CONTROLS",
@@ -180,7 +180,7 @@ def _ticket_start(estimator) -> dict:
 def _inversion_scores(estimator, setup, seed) -> dict:
     """The strategy's scores of a one-shot prune of the ticket's network."""
     from ..pruning import Pruner
-    from ..training._train import gradient_function
+    from ..training import gradient_function
 
     point = estimator.rewind_point_
     if setup.config.at_init:

@@ -25,11 +25,11 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
-from ..training._callbacks import RewindCheckpoint
+from ..training import RewindCheckpoint
 from ..pruning import Pruner
 from ..pruning.masks import load_values, snapshot
 from ..lottery._retrain import _check_estimator, evaluate, prepare, train_from
-from ..training._train import train_round
+from ..training import train_round
 
 __all__ = ["interpolate", "stability_analysis", "suggest_rewind_epoch"]
 

@@ -73,7 +73,7 @@ def _make_net(task, hidden, *, lr=1e-3, batch_size=60, epochs=1, seed=0,
 
 def fit(args) -> int:
     """Run ``sklottery fit`` with the parsed ``args``; return 0."""
-    from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
 
     lottery = {
         "n_rounds": args.rounds, "prune_rate": args.prune_rate,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ._main import PROG, CLIError, load_summary
 from ._fit import _make_net, _unscale
-from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
 from ._tables import check_preprocessing, encode, read_table
 
 __all__ = ["features", "load_cli_ticket", "predict"]

@@ -21,7 +21,7 @@ import numpy as np
 from ._main import PROG, CLIError, _int_at_least
 from ._fit import _make_net
 from ._predict import features, load_cli_ticket
-from ..analysis._sanity import CONTROLS, sanity_checks
+from ..analysis import CONTROLS, sanity_checks
 from ._tables import read_table
 
 __all__ = ["add_parser", "sanity_check"]
@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
 
 
 def _estimator(args, summary, task, hidden, y):
-    from ..estimators._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
 
     try:
         params = {k: summary["params"][k] for k in _PARAMS}

@@ -22,14 +22,14 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from skorch import NeuralNetClassifier
 from torch.utils.data import DataLoader
 
-from ..inputs import _validation as inputs
-from ..training._callbacks import ApplyMasks
-from ..training._net import check_fit, check_no_missing_targets
-from ..training._net import initialize_net as _initialize
+from .. import inputs
+from ..training import ApplyMasks
+from ..training import check_fit, check_no_missing_targets
+from ..training import initialize_net as _initialize
 from ..config import PARAMETER_CONSTRAINTS, make_config
 from ..training._loader import SUPPORTED_OPTIONS, TensorLoader, as_rows
 from ..modules import MLP, default_module_for, default_type_rates, fill_module_sizes
-from ..lottery._progress import RoundProgress
+from ..lottery import RoundProgress
 from ..pruning import Pruner, find_prunable
 from ..pruning.rewind import KEEP_TRAINED
 from ..lottery._loop import (
@@ -40,9 +40,9 @@ from ..lottery._loop import (
     records_frame,
     run_lottery,
 )
-from ..export._sparse import to_sparse
+from ..export import to_sparse
 from ..tickets._mixin import TicketIOMixin
-from ..training._train import predict_nonlinearity, seed_train_split, split_data
+from ..training import predict_nonlinearity, seed_train_split, split_data
 
 __all__ = ["BaseLotteryTicket"]
 

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetRegressor
 
 from ._base import BaseLotteryTicket
-from ..training._train import accuracy, r2
+from ..training import accuracy, r2
 
 __all__ = ["LotteryTicketClassifier", "LotteryTicketRegressor"]
 

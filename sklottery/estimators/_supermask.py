@@ -21,10 +21,10 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetRegressor
 
-from ..inputs import _validation as inputs
+from .. import inputs
 from ._base import BaseLotteryTicket
-from ..training._net import check_fit
-from ..training._net import initialize_net as _initialize
+from ..training import check_fit
+from ..training import initialize_net as _initialize
 from ..config import INFERENCE_MODES
 from ._lottery import LotteryTicketClassifier, LotteryTicketRegressor
 from ..modules import MLP

@@ -41,7 +41,7 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, _check_y, validate_data
 
-from ..training._loader import SparseRows
+from ..training import SparseRows
 
 __all__ = [
     "InputInfo",

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..training._callbacks import EarlyBird, RewindCheckpoint
-from ..training._net import initialize_lazy
+from ..training import EarlyBird, RewindCheckpoint
+from ..training import initialize_lazy
 from ..config import LotteryConfig
-from ..training._loader import as_rows
+from ..training import as_rows
 from ..pruning import Pruner
 from ..training._train import RoundData, gradient_function, last_value, train_round
 

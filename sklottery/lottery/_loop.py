@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from skorch.history import History
 
-from ..training._callbacks import ApplyMasks
+from ..training import ApplyMasks
 from ..config import LotteryConfig
 from ..pruning import Pruner
 from ..pruning.at_init import needs_data

@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..inputs import _validation as inputs
-from ..training._callbacks import ApplyMasks
-from ..training._net import check_fit
-from ..training._net import initialize_net as _initialize
+from .. import inputs
+from ..training import ApplyMasks
+from ..training import check_fit
+from ..training import initialize_net as _initialize
 from ..config import LotteryConfig, make_config
 from ..pruning import Pruner
 from ..pruning.masks import load_values, snapshot
 from ._loop import MASKS_CALLBACK, _train
-from ..training._train import RoundData, split_data
+from ..training import RoundData, split_data
 
 __all__ = ["Retraining", "evaluate", "prepare", "train_from"]
 
@@ -49,7 +49,7 @@ class Retraining:
 
 
 def _check_estimator(estimator, fitted: bool):
-    from ..estimators._base import BaseLotteryTicket
+    from ..estimators import BaseLotteryTicket
 
     if hasattr(estimator, "steps") and isinstance(
         estimator.steps[-1][1], BaseLotteryTicket

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ..inputs import _validation as inputs
-from ..training._net import initialize_net
+from .. import inputs
+from ..training import initialize_net
 from ..config import make_config
 from ..pruning import Pruner, find_prunable
 from ..lottery._loop import LotteryResult, RoundRecord, deferred_interrupt

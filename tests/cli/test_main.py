@@ -18,7 +18,7 @@ from sklottery import cli
 from sklottery.cli import _fit as cli_fit
 from sklottery.tickets import load_ticket
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--rounds", "1", "--epochs", "1", "--hidden", "8", "--no-progress"]
 
 
@@ -387,7 +387,7 @@ def test_regression_targets_are_scaled(tmp_path, capsys):
 
 
 def _crafted(src, d, name, **edits):
-    import ticket_helpers as th
+    from tests.tickets import ticket_helpers as th
 
     path = d / name
     path.write_bytes(th.craft(src.read_bytes(), **edits))

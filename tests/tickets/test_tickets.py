@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-import ticket_helpers as th
+from tests.tickets import ticket_helpers as th
 import torch
 from torch import nn
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli_error
+from tests.conftest import cli_error
 from sklearn.model_selection import train_test_split
 
 from sklottery import cli

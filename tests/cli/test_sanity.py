@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from conftest import cli_error
+from tests.conftest import cli_error
 
 from sklottery import cli
 from sklottery.analysis._sanity import COLUMNS, CONTROLS

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import train_side_by_side
+from tests.conftest import train_side_by_side
 from skorch import NeuralNetClassifier
 from torch import nn
 

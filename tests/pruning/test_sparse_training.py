@@ -10,8 +10,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_net as tiny_net
-from conftest import train_side_by_side
+from tests.conftest import make_tiny_net as tiny_net
+from tests.conftest import train_side_by_side
 from sklearn.base import clone
 from skorch.callbacks import Callback
 from torch import nn

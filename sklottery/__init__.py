@@ -8,7 +8,7 @@ from .analysis import plot_sanity_checks, sanity_checks
 from .analysis import stability_analysis, suggest_rewind_epoch
 from .estimators import SupermaskClassifier, SupermaskRegressor
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ApplyMasks",

@@ -63,6 +63,7 @@ from ._format import (
     Ticket,
     ticket_path,
 )
+from ._mixin import TicketIOMixin
 from ._read import apply_ticket, check_compatible, load_ticket
 from ._write import save_ticket
 
@@ -76,6 +77,7 @@ __all__ = [
     "ROUND_FIELDS",
     "STATE_FIELDS",
     "Ticket",
+    "TicketIOMixin",
     "apply_ticket",
     "check_compatible",
     "load_ticket",

@@ -10,18 +10,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..pruning.targets import find_prunable
+from ..pruning import find_prunable
 from ._format import (
     LEGACY_VERSION,
     Ticket,
-    _check_against_module,
     _fail,
     _Invalid,
     _is_int,
     _json_default,
     _short,
 )
-from ._read import _load
+from ._read import _check_against_module, _load
 from ._write import _write
 
 # -- fitted estimators ---------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The ticket format's constants, :class:`Ticket`, and the header checks
-shared by reading and writing (see :mod:`sklottery.tickets`)."""
+"""The ticket format: its constants and dtypes, :class:`Ticket`, the path rule,
+and the checks of sklottery's header (see :mod:`sklottery.tickets`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
-
-from ..pruning.targets import find_prunable
 
 FORMAT_NAME = "sklottery-ticket"
 #: 2: safetensors (sklottery >= 0.2); 1: numpy .npz (0.1.0, still read).
@@ -149,7 +147,7 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-# -- loading: helpers ----------------------------------------------------------
+# -- errors, and the checks of a header ------------------------------------------
 def _describe(file) -> str:
     if isinstance(file, (str, os.PathLike)):
         return repr(os.fspath(file))
@@ -374,101 +372,35 @@ def _expected(specs: list[_Spec], rewind: bool) -> dict[str, tuple[tuple, str]]:
     return out
 
 
-def _check_against_module(specs: list[_Spec], module: nn.Module) -> None:
-    """`check_compatible` on the header alone, before any tensor is read."""
-    state = _state(module)
-    have = {s.name: s for s in specs}
-    problems = []
-    missing = sorted(set(state) - set(have))
-    extra = sorted(set(have) - set(state))
-    if missing:
-        problems.append(f"tensors missing from the ticket: {missing}")
-    if extra:
-        problems.append(f"tensors the network does not have: {_short(extra, 200)}")
-    for s in specs:
-        if s.name not in state:
-            continue
-        t = state[s.name]
-        dtype = _DTYPES[s.dtype][0]
-        if tuple(t.shape) != s.shape:
-            problems.append(
-                f"{s.name!r}: ticket shape {_short(s.shape)}, network "
-                f"{tuple(t.shape)}"
-            )
-        elif t.dtype != dtype:
-            problems.append(f"{s.name!r}: ticket dtype {dtype}, network {t.dtype}")
-    if not problems:
-        prunable = {t.name for t in find_prunable(module)}
-        masked = {s.name for s in specs if s.masked}
-        if masked != prunable:
-            problems.append(
-                f"the ticket prunes {sorted(masked)} but the network's prunable "
-                f"tensors are {sorted(prunable)}"
-            )
-    if problems:
-        raise ValueError(
-            f"the ticket does not fit this {type(module).__name__}: "
-            + "; ".join(problems)
-        )
+class _Parsed(NamedTuple):
+    """sklottery's checked header and what it implies."""
+
+    header: dict
+    specs: list[_Spec]
+    extras: list[dict]
+    #: every tensor array of the ticket (not the extra arrays): key -> (shape, dtype)
+    expected: dict[str, tuple[tuple, str]]
 
 
-def _to_torch(arr: np.ndarray, dtype: str) -> torch.Tensor:
-    t = torch.from_numpy(arr)
-    if dtype == "bfloat16":
-        t = t.view(torch.bfloat16)
-    return t
-
-
-def _finite(name: str, t: torch.Tensor, what: str) -> None:
-    if (t.is_floating_point() or t.is_complex()) and not bool(
-        torch.isfinite(t).all()
-    ):
-        raise _Invalid(f"{what} of {name!r} holds NaN or infinite values")
-
-
-def _unpack(get, prefix: str, s: _Spec, what: str):
-    """Dense tensor (and mask) of one saved tensor from validated arrays."""
-    if not s.masked:
-        arr = np.array(get(f"{prefix}.dense"), copy=True).reshape(s.shape)
-        t = _to_torch(arr, s.dtype)
-        _finite(s.name, t, what)
-        return t, None
-    bits = get(f"{prefix}.bits")
-    unpacked = np.unpackbits(bits)
-    if unpacked[s.numel :].any():
-        raise _Invalid(f"the mask bits of {s.name!r} have set padding bits")
-    flat = unpacked[: s.numel].astype(bool)
-    del unpacked
-    kept = int(np.count_nonzero(flat))
-    if kept != s.n_kept:
-        raise _Invalid(
-            f"the mask of {s.name!r} keeps {kept} weights; header field "
-            f"'n_kept' says {s.n_kept}"
-        )
-    values = get(f"{prefix}.values")
-    dense = np.zeros(s.numel, dtype=np.dtype(_NUMPY[s.dtype]))
-    dense[flat] = values
-    t = _to_torch(dense.reshape(s.shape), s.dtype)
-    _finite(s.name, t, what)
-    return t, torch.from_numpy(flat.reshape(s.shape))
-
-
-def _build(header, version, specs, extras, get, get_extra) -> Ticket:
-    values: dict[str, torch.Tensor] = {}
-    masks: dict[str, torch.Tensor] = {}
-    rewind = {} if header["rewind_point"] else None
-    for s in specs:
-        values[s.name], mask = _unpack(get, f"t{s.index}", s, "the values")
-        if mask is not None:
-            masks[s.name] = mask
-        if rewind is not None:
-            rewind[s.name], _ = _unpack(get, f"r{s.index}", s, "the rewind point")
-    arrays = {e["name"]: get_extra(e) for e in extras}
-    estimator, state = None, {}
-    if version >= 2 and header["estimator"] is not None:
-        estimator = header["estimator"]["class"]
-        state = header["estimator"]["state"]
-    return Ticket(
-        values, masks, rewind, header["rounds"], header["info"], arrays,
-        estimator, state,
+def _parse_header(raw: bytes, what: str, version: int) -> _Parsed:
+    """Parse and check sklottery's JSON header (``what`` names it in errors)."""
+    header = _check_header(_json(raw, what), version)
+    specs = _specs(header)
+    return _Parsed(
+        header, specs, _extra_specs(header, version),
+        _expected(specs, header["rewind_point"]),
     )
+
+
+def _check_names(have, implied, what: str) -> None:
+    """`_Invalid` unless a file holds exactly the ``what`` (tensors, arrays)
+    its header implies."""
+    have, implied = set(have), set(implied)
+    missing = sorted(implied - have)
+    if missing:
+        raise _Invalid(f"{what} {_short(missing, 200)} are missing")
+    if have != implied:
+        raise _Invalid(
+            f"it holds {what} the header does not describe: "
+            + _short(sorted(have - implied), 200)
+        )

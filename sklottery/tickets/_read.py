@@ -1,5 +1,6 @@
-"""Reading ticket files, bounded and strict: safetensors, and sklottery
-0.1.0's ``.npz`` archives through the same checks."""
+"""Reading ticket files, bounded and strict: every format through the same
+steps (:func:`_read_ticket`), safetensors here and sklottery 0.1.0's ``.npz``
+archives in :mod:`._npz`; and fitting a ticket to a network."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import io
 import math
 import os
 import struct
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..pruning.masks import load_values
+from ..pruning import find_prunable, load_values
 from ._format import (
     _BY_CODE,
     _BY_TORCH,
@@ -23,29 +22,148 @@ from ._format import (
     _METADATA_KEY,
     _NUMPY,
     FORMAT_VERSION,
-    LEGACY_MAX_RATIO,
-    LEGACY_VERSION,
     MAX_HEADER_BYTES,
     Ticket,
-    _build,
-    _check_against_module,
-    _check_header,
-    _expected,
-    _extra_specs,
+    _check_names,
     _fail,
     _Invalid,
     _is_int,
     _json,
+    _parse_header,
+    _Parsed,
     _shape,
     _short,
     _Spec,
-    _specs,
     _state,
     ticket_path,
 )
+from ._npz import _ZIP_ERRORS, _ZIP_MAGIC, _open_npz
 
 
-# -- loading: safetensors ------------------------------------------------------
+# -- the steps of reading a ticket, in every format ------------------------------
+def _read_ticket(fmt, resolve) -> Ticket:
+    """Read a ticket through one format's reader ``fmt``: :class:`_SafetensorsTicket`
+    or :class:`._npz._NpzTicket`.
+
+    ``fmt.header()`` checks the file's layout and returns sklottery's raw
+    header and its name in messages; ``fmt.check_tensors(parsed)`` checks the
+    file holds exactly the tensors the header implies; ``resolve(header,
+    specs)`` gives the network to check them against (or None);
+    ``fmt.read(parsed, module)`` reads them, as ``(get, get_extra)``.
+    """
+    parsed = _parse_header(*fmt.header(), fmt.version)
+    fmt.check_tensors(parsed)
+    module = resolve(parsed.header, parsed.specs)
+    if module is not None:
+        _check_against_module(parsed.specs, module)
+    # everything declared is consistent and within the file: read the data
+    get, get_extra = fmt.read(parsed, module)
+    return _build(parsed, fmt.version, get, get_extra)
+
+
+def _check_against_module(specs: list[_Spec], module: nn.Module) -> None:
+    """`check_compatible` on the header alone, before any tensor is read."""
+    state = _state(module)
+    have = {s.name: s for s in specs}
+    problems = []
+    missing = sorted(set(state) - set(have))
+    extra = sorted(set(have) - set(state))
+    if missing:
+        problems.append(f"tensors missing from the ticket: {missing}")
+    if extra:
+        problems.append(f"tensors the network does not have: {_short(extra, 200)}")
+    for s in specs:
+        if s.name not in state:
+            continue
+        t = state[s.name]
+        dtype = _DTYPES[s.dtype][0]
+        if tuple(t.shape) != s.shape:
+            problems.append(
+                f"{s.name!r}: ticket shape {_short(s.shape)}, network "
+                f"{tuple(t.shape)}"
+            )
+        elif t.dtype != dtype:
+            problems.append(f"{s.name!r}: ticket dtype {dtype}, network {t.dtype}")
+    if not problems:
+        prunable = {t.name for t in find_prunable(module)}
+        masked = {s.name for s in specs if s.masked}
+        if masked != prunable:
+            problems.append(
+                f"the ticket prunes {sorted(masked)} but the network's prunable "
+                f"tensors are {sorted(prunable)}"
+            )
+    if problems:
+        raise ValueError(
+            f"the ticket does not fit this {type(module).__name__}: "
+            + "; ".join(problems)
+        )
+
+
+def _to_torch(arr: np.ndarray, dtype: str) -> torch.Tensor:
+    t = torch.from_numpy(arr)
+    if dtype == "bfloat16":
+        t = t.view(torch.bfloat16)
+    return t
+
+
+def _finite(name: str, t: torch.Tensor, what: str) -> None:
+    if (t.is_floating_point() or t.is_complex()) and not bool(
+        torch.isfinite(t).all()
+    ):
+        raise _Invalid(f"{what} of {name!r} holds NaN or infinite values")
+
+
+def _unpack(get, prefix: str, s: _Spec, what: str):
+    """Dense tensor (and mask) of one saved tensor from validated arrays."""
+    if not s.masked:
+        arr = np.array(get(f"{prefix}.dense"), copy=True).reshape(s.shape)
+        t = _to_torch(arr, s.dtype)
+        _finite(s.name, t, what)
+        return t, None
+    bits = get(f"{prefix}.bits")
+    unpacked = np.unpackbits(bits)
+    if unpacked[s.numel :].any():
+        raise _Invalid(f"the mask bits of {s.name!r} have set padding bits")
+    flat = unpacked[: s.numel].astype(bool)
+    del unpacked
+    kept = int(np.count_nonzero(flat))
+    if kept != s.n_kept:
+        raise _Invalid(
+            f"the mask of {s.name!r} keeps {kept} weights; header field "
+            f"'n_kept' says {s.n_kept}"
+        )
+    values = get(f"{prefix}.values")
+    dense = np.zeros(s.numel, dtype=np.dtype(_NUMPY[s.dtype]))
+    dense[flat] = values
+    t = _to_torch(dense.reshape(s.shape), s.dtype)
+    _finite(s.name, t, what)
+    return t, torch.from_numpy(flat.reshape(s.shape))
+
+
+def _build(parsed: _Parsed, version: int, get, get_extra) -> Ticket:
+    """The :class:`Ticket` from the checked header and the validated arrays."""
+    header, specs, extras = parsed.header, parsed.specs, parsed.extras
+    values: dict[str, torch.Tensor] = {}
+    masks: dict[str, torch.Tensor] = {}
+    rewind = {} if header["rewind_point"] else None
+    for s in specs:
+        values[s.name], mask = _unpack(get, f"t{s.index}", s, "the values")
+        if mask is not None:
+            masks[s.name] = mask
+        if rewind is not None:
+            rewind[s.name], _ = _unpack(get, f"r{s.index}", s, "the rewind point")
+    arrays = {e["name"]: get_extra(e) for e in extras}
+    estimator, state = None, {}
+    if version >= 2 and header["estimator"] is not None:
+        estimator = header["estimator"]["class"]
+        state = header["estimator"]["state"]
+    return Ticket(
+        values, masks, rewind, header["rounds"], header["info"], arrays,
+        estimator, state,
+    )
+
+
+# -- safetensors -----------------------------------------------------------------
 def _read_exact(fh, n: int, what: str) -> bytes:
     data = fh.read(n)
     if len(data) != n:
@@ -53,7 +171,63 @@ def _read_exact(fh, n: int, what: str) -> bytes:
     return data
 
 
-def _load_safetensors(fh, size: int, resolve) -> Ticket:
+class _SafetensorsTicket:
+    """The steps of reading a safetensors ticket: its whole layout is checked
+    before sklottery's header is read, and both before any tensor."""
+
+    version = FORMAT_VERSION
+
+    def __init__(self, fh, size: int):
+        self.fh, self.size = fh, size
+        self.data_len = 0
+        self.entries: dict[str, tuple[tuple[int, ...], str, int, int]] = {}
+
+    def header(self) -> tuple[bytes, str]:
+        n = _header_length(self.fh, self.size)
+        outer, meta = _outer_header(_read_exact(self.fh, n, "header"))
+        self.data_len = data_len = self.size - 8 - n
+        self.entries = {k: _entry(k, e, data_len) for k, e in outer.items()}
+        _check_tiling(self.entries.values(), data_len)
+        return meta.encode("utf-8"), "sklottery's header"
+
+    def check_tensors(self, parsed: _Parsed) -> None:
+        """Every entry is a tensor the header implies, of its shape and dtype."""
+        entries, implied = self.entries, dict(parsed.expected)
+        for e in parsed.extras:
+            if e["kind"] == "numeric":
+                key = f"x.{e['name']}"
+                if key not in entries:
+                    raise _Invalid(f"extra array {e['name']!r} is missing")
+                implied[key] = entries[key][:2]
+        _check_names(entries, implied, "tensors")
+        for key, (shape, dtype) in implied.items():
+            if entries[key][:2] != (shape, dtype):
+                raise _Invalid(
+                    f"tensor {key!r} is {entries[key][1]} of shape "
+                    f"{_short(entries[key][0])}; the header implies {dtype} of "
+                    f"shape {_short(shape)}"
+                )
+
+    def read(self, parsed: _Parsed, module):
+        data = _read_exact(self.fh, self.data_len, "tensor data")
+        entries = self.entries
+
+        def get(key):
+            shape, dtype, begin, _ = entries[key]
+            return np.frombuffer(data, dtype=_NUMPY[dtype], count=math.prod(shape),
+                                 offset=begin)
+
+        def get_extra(e):
+            if e["kind"] == "str":
+                arr = np.array(e["values"], dtype=str).reshape(e["shape"])
+                return arr.astype(object) if e["object"] else arr
+            key = f"x.{e['name']}"
+            return np.array(get(key), copy=True).reshape(entries[key][0])
+
+        return get, get_extra
+
+
+def _header_length(fh, size: int) -> int:
     if size < 8:
         raise _Invalid(f"it is truncated ({size} bytes)")
     (n,) = struct.unpack("<Q", _read_exact(fh, 8, "header length"))
@@ -64,7 +238,12 @@ def _load_safetensors(fh, size: int, resolve) -> Ticket:
         )
     if n > MAX_HEADER_BYTES:
         raise _Invalid(f"its header length {n} is over {MAX_HEADER_BYTES} bytes")
-    outer = _json(_read_exact(fh, n, "header"), "its safetensors header")
+    return n
+
+
+def _outer_header(raw: bytes) -> tuple[dict, str]:
+    """The safetensors header's tensor entries and sklottery's header (text)."""
+    outer = _json(raw, "its safetensors header")
     if not isinstance(outer, dict):
         raise _Invalid("its safetensors header is not a JSON object")
     meta = outer.pop("__metadata__", None)
@@ -73,58 +252,58 @@ def _load_safetensors(fh, size: int, resolve) -> Ticket:
             f"it is a safetensors file without sklottery's header (metadata key "
             f"{_METADATA_KEY!r})"
         )
-    data_len = size - 8 - n
-    entries = {}
-    for key, entry in outer.items():
-        if not isinstance(entry, dict) or set(entry) != {
-            "dtype", "shape", "data_offsets",
-        }:
-            raise _Invalid(
-                f"safetensors entry {_short(key)} must have exactly 'dtype', "
-                "'shape' and 'data_offsets'"
-            )
-        dtype = _BY_CODE.get(entry["dtype"])
-        if dtype is None:
-            raise _Invalid(
-                f"safetensors entry {_short(key)} has unsupported dtype "
-                f"{_short(entry['dtype'])}"
-            )
-        shape = _shape(entry["shape"], f"safetensors entry {_short(key)} 'shape'")
-        offsets = entry["data_offsets"]
-        if (
-            isinstance(offsets, list)
-            and len(offsets) == 2
-            and all(_is_int(o) for o in offsets)
-            and 0 <= offsets[0] <= offsets[1]
-            and offsets[1] > data_len
-        ):
-            raise _Invalid(
-                f"it is truncated or corrupt: safetensors entry {_short(key)} ends "
-                f"at data byte {offsets[1]}, but only {data_len} data bytes follow "
-                "the header"
-            )
-        if not (
-            isinstance(offsets, list)
-            and len(offsets) == 2
-            and all(_is_int(o) for o in offsets)
-            and 0 <= offsets[0] <= offsets[1] <= data_len
-        ):
-            raise _Invalid(
-                f"safetensors entry {_short(key)} 'data_offsets' "
-                f"{_short(offsets)} must be [begin, end] within the "
-                f"{data_len} data bytes"
-            )
-        nbytes = math.prod(shape) * _DTYPES[dtype][2]
-        if offsets[1] - offsets[0] != nbytes:
-            raise _Invalid(
-                f"safetensors entry {_short(key)}: shape {_short(shape)} of "
-                f"{dtype} needs {nbytes} bytes; its byte range holds "
-                f"{offsets[1] - offsets[0]}"
-            )
-        entries[key] = (shape, dtype, offsets[0], offsets[1])
-    # the byte ranges must tile the data exactly (no overlap, no gap)
+    return outer, meta[_METADATA_KEY]
+
+
+def _entry(key, entry, data_len: int) -> tuple[tuple[int, ...], str, int, int]:
+    """``(shape, dtype, begin, end)`` of one safetensors entry, checked."""
+    if not isinstance(entry, dict) or set(entry) != {
+        "dtype", "shape", "data_offsets",
+    }:
+        raise _Invalid(
+            f"safetensors entry {_short(key)} must have exactly 'dtype', "
+            "'shape' and 'data_offsets'"
+        )
+    dtype = _BY_CODE.get(entry["dtype"])
+    if dtype is None:
+        raise _Invalid(
+            f"safetensors entry {_short(key)} has unsupported dtype "
+            f"{_short(entry['dtype'])}"
+        )
+    shape = _shape(entry["shape"], f"safetensors entry {_short(key)} 'shape'")
+    offsets = entry["data_offsets"]
+    ordered = (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_is_int(o) for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    )
+    if ordered and offsets[1] > data_len:
+        raise _Invalid(
+            f"it is truncated or corrupt: safetensors entry {_short(key)} ends "
+            f"at data byte {offsets[1]}, but only {data_len} data bytes follow "
+            "the header"
+        )
+    if not ordered:
+        raise _Invalid(
+            f"safetensors entry {_short(key)} 'data_offsets' "
+            f"{_short(offsets)} must be [begin, end] within the "
+            f"{data_len} data bytes"
+        )
+    nbytes = math.prod(shape) * _DTYPES[dtype][2]
+    if offsets[1] - offsets[0] != nbytes:
+        raise _Invalid(
+            f"safetensors entry {_short(key)}: shape {_short(shape)} of "
+            f"{dtype} needs {nbytes} bytes; its byte range holds "
+            f"{offsets[1] - offsets[0]}"
+        )
+    return shape, dtype, offsets[0], offsets[1]
+
+
+def _check_tiling(entries, data_len: int) -> None:
+    """The byte ranges must tile the data exactly (no overlap, no gap)."""
     end = 0
-    for _, _, begin, stop in sorted(entries.values(), key=lambda e: (e[2], e[3])):
+    for _, _, begin, stop in sorted(entries, key=lambda e: (e[2], e[3])):
         if begin != end:
             raise _Invalid("the tensors' byte ranges overlap or leave gaps")
         end = stop
@@ -133,213 +312,9 @@ def _load_safetensors(fh, size: int, resolve) -> Ticket:
             f"the tensors' byte ranges cover {end} bytes; the file holds "
             f"{data_len} after the header"
         )
-    header = _check_header(
-        _json(meta[_METADATA_KEY].encode("utf-8"), "sklottery's header"),
-        FORMAT_VERSION,
-    )
-    specs = _specs(header)
-    extras = _extra_specs(header, FORMAT_VERSION)
-    expected = _expected(specs, header["rewind_point"])
-    for e in extras:
-        if e["kind"] == "numeric":
-            key = f"x.{e['name']}"
-            if key not in entries:
-                raise _Invalid(f"extra array {e['name']!r} is missing")
-            expected[key] = entries[key][:2]
-    if set(entries) != set(expected):
-        missing = sorted(set(expected) - set(entries))
-        if missing:
-            raise _Invalid(f"tensors {_short(missing, 200)} are missing")
-        raise _Invalid(
-            "it holds tensors the header does not describe: "
-            + _short(sorted(set(entries) - set(expected)), 200)
-        )
-    for key, (shape, dtype) in expected.items():
-        if entries[key][:2] != (shape, dtype):
-            raise _Invalid(
-                f"tensor {key!r} is {entries[key][1]} of shape "
-                f"{_short(entries[key][0])}; the header implies {dtype} of shape "
-                f"{_short(shape)}"
-            )
-    module = resolve(header, specs)
-    if module is not None:
-        _check_against_module(specs, module)
-    # everything declared is consistent and within the file: read the data
-    data = _read_exact(fh, data_len, "tensor data")
-
-    def get(key):
-        shape, dtype, begin, stop = entries[key]
-        return np.frombuffer(data, dtype=_NUMPY[dtype], count=math.prod(shape),
-                             offset=begin)
-
-    def get_extra(e):
-        if e["kind"] == "str":
-            arr = np.array(e["values"], dtype=str).reshape(e["shape"])
-            return arr.astype(object) if e["object"] else arr
-        key = f"x.{e['name']}"
-        shape, dtype = entries[key][:2]
-        return np.array(get(key), copy=True).reshape(shape)
-
-    return _build(header, FORMAT_VERSION, specs, extras, get, get_extra)
 
 
-# -- loading: sklottery 0.1.0's .npz -------------------------------------------
-def _npy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype, shape):
-    """Read one .npy member whose declared size was already bounded.
-
-    ``dtype``/``shape`` None accept any (numeric, bool or str) array.
-    """
-    try:
-        return _npy_read(zf, info, dtype, shape)
-    except _Invalid:
-        raise
-    except ValueError as exc:  # numpy's checks of the .npy header
-        raise _Invalid(f"member {info.filename!r}: {exc}") from None
-
-
-def _npy_read(zf, info, dtype, shape):
-    with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise _Invalid(f"member {info.filename!r} has npy version {version}")
-        name = info.filename[:-4]
-        if got_dtype.hasobject or got_dtype.kind not in "biufcU" or got_dtype.fields:
-            raise _Invalid(
-                f"array {name!r} has dtype {got_dtype} (object arrays are never "
-                "loaded)"
-            )
-        if dtype is not None and got_dtype != np.dtype(dtype):
-            raise _Invalid(
-                f"array {name!r} has dtype {got_dtype}; expected {np.dtype(dtype)}"
-            )
-        if shape is not None and tuple(got_shape) != tuple(shape):
-            raise _Invalid(
-                f"array {name!r} has shape {tuple(got_shape)}; expected "
-                f"{tuple(shape)}"
-            )
-        nbytes = math.prod(got_shape) * got_dtype.itemsize
-        if fp.tell() + nbytes != info.file_size:
-            raise _Invalid(
-                f"array {name!r}: its header declares {nbytes} data bytes but the "
-                f"zip member holds {info.file_size - fp.tell()}"
-            )
-        raw = fp.read(nbytes)
-        if len(raw) != nbytes:
-            raise _Invalid(f"array {name!r} is truncated")
-        arr = np.frombuffer(raw, dtype=got_dtype).reshape(
-            got_shape, order="F" if fortran else "C"
-        )
-        return np.ascontiguousarray(arr)
-
-
-def _load_npz(fh, size: int, resolve) -> Ticket:
-    try:
-        zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-            NotImplementedError, RuntimeError, OverflowError, struct.error) as exc:
-        raise _Invalid(f"it is truncated or corrupt ({type(exc).__name__}: {exc})")
-    with zf:
-        members: dict[str, zipfile.ZipInfo] = {}
-        for info in zf.infolist():
-            if info.flag_bits & 0x1:
-                raise _Invalid(f"zip member {info.filename!r} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise _Invalid(
-                    f"zip member {info.filename!r} uses compression method "
-                    f"{info.compress_type}; only stored and deflated are read"
-                )
-            if not info.filename.endswith(".npy") or info.filename in members:
-                raise _Invalid(f"unexpected zip member {_short(info.filename)}")
-            members[info.filename] = info
-        head = members.get("header.npy")
-        if head is None:
-            raise _Invalid("its 'header' array is missing")
-        if head.file_size > MAX_HEADER_BYTES + 4096 or head.file_size > (
-            LEGACY_MAX_RATIO * size + 2**20
-        ):
-            raise _Invalid(
-                f"its 'header' array declares {head.file_size} bytes: too large"
-            )
-        raw = _npy_member(zf, head, None, None)
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise _Invalid("its 'header' array is not uint8 bytes")
-        header = _check_header(_json(raw.tobytes(), "its header"), LEGACY_VERSION)
-        specs = _specs(header)
-        extras = _extra_specs(header, LEGACY_VERSION)
-        expected = _expected(specs, header["rewind_point"])
-        names = {f"{k}.npy" for k in expected} | {"header.npy"}
-        names |= {f"x.{e['name']}.npy" for e in extras}
-        if set(members) != names:
-            missing = sorted(n[:-4] for n in names - set(members))
-            if missing:
-                raise _Invalid(f"arrays {_short(missing, 200)} are missing")
-            raise _Invalid(
-                "it holds arrays the header does not describe: "
-                + _short(sorted(n[:-4] for n in set(members) - names), 200)
-            )
-        module = resolve(header, specs)
-        if module is not None:
-            _check_against_module(specs, module)
-        # each member's declared size against what the header implies, and
-        # all of them against the file, before anything is decompressed
-        npy_header = 65536 + 12
-        for key, (shape, dtype) in expected.items():
-            info = members[f"{key}.npy"]
-            nbytes = math.prod(shape) * np.dtype(_NUMPY[dtype]).itemsize
-            if not nbytes < info.file_size <= nbytes + npy_header:
-                raise _Invalid(
-                    f"zip member {info.filename!r} declares {info.file_size} bytes; "
-                    f"the header implies {nbytes} data bytes"
-                )
-        for e in extras:
-            info = members[f"x.{e['name']}.npy"]
-            if info.file_size > LEGACY_MAX_RATIO * max(info.compress_size, 1) + 2**16:
-                raise _Invalid(
-                    f"zip member {info.filename!r} declares {info.file_size} bytes "
-                    f"from {info.compress_size}: not a plain array"
-                )
-        total = sum(i.file_size for i in members.values())
-        if module is None and total > LEGACY_MAX_RATIO * size + 2**20:
-            raise _Invalid(
-                f"its arrays declare {total} bytes uncompressed, over "
-                f"{LEGACY_MAX_RATIO} times the file's {size} bytes; pass the "
-                "network (module=...) to check them against it"
-            )
-        arrays = {}
-        for key, (shape, dtype) in expected.items():
-            arrays[key] = _npy_member(
-                zf, members[f"{key}.npy"], _NUMPY[dtype].replace("<", "="), shape
-            )
-        for e in extras:
-            arrays[f"x.{e['name']}"] = _npy_member(
-                zf, members[f"x.{e['name']}.npy"], None, None
-            )
-
-    def get(key):
-        arr = arrays[key]
-        return arr.view(np.uint16) if arr.dtype == np.dtype("<u2") else arr
-
-    def get_extra(e):
-        return arrays[f"x.{e['name']}"]
-
-    return _build(header, LEGACY_VERSION, specs, extras, get, get_extra)
-
-
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    struct.error,
-)
-
-
+# -- opening a file, and fitting a ticket to a network ---------------------------
 def _open(file):
     """``(file handle, size, close?)`` of a path or a binary file object."""
     target = ticket_path(file)
@@ -406,9 +381,10 @@ def _load(file, resolve) -> Ticket:
         start = fh.tell()
         magic = fh.read(4)
         fh.seek(start)
-        if magic == b"PK\x03\x04":
-            return _load_npz(fh, size, resolve)
-        return _load_safetensors(fh, size, resolve)
+        if magic == _ZIP_MAGIC:
+            with _open_npz(fh, size) as npz:
+                return _read_ticket(npz, resolve)
+        return _read_ticket(_SafetensorsTicket(fh, size), resolve)
     except _Invalid as exc:
         raise _fail(file, str(exc)) from None
     except _ZIP_ERRORS as exc:

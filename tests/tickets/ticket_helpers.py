@@ -1,11 +1,18 @@
-"""Build and take apart ticket files byte by byte, to craft broken ones."""
+"""Build and take apart ticket files byte by byte, to craft broken ones; the
+network and the files the ticket tests share."""
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 
 import numpy as np
+import torch
+from torch import nn
+
+from sklottery import Pruner
+from sklottery.tickets import load_ticket
 
 
 def split(data: bytes) -> tuple[dict, dict, bytes]:
@@ -62,3 +69,70 @@ def edit_state(**fields):
 
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
+
+
+ROUNDS = [
+    {"round": 0, "weights_remaining": 1.0, "score": 0.5, "valid_loss": float("nan")},
+    {"round": 1, "weights_remaining": 0.1, "score": 0.75, "valid_loss": 0.25},
+]
+
+
+class Net(nn.Module):
+    """Linear, conv, batch norm (float and int buffers) and an LSTM."""
+
+    def __init__(self, hidden=16):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 3, 3)
+        self.norm = nn.BatchNorm1d(3)
+        self.rnn = nn.LSTM(3, 5, batch_first=True)
+        self.fc = nn.Linear(5 * 6, hidden)
+        self.out = nn.Linear(hidden, 2)
+
+    def forward(self, x):
+        h = self.norm(self.conv(x)).transpose(1, 2)
+        h, _ = self.rnn(h)
+        return self.out(torch.relu(self.fc(h.reshape(len(h), -1))))
+
+
+def ticket_net(seed=0, rate=0.9, **kwargs):
+    torch.manual_seed(seed)
+    net = Net(**kwargs)
+    net.train()
+    net(torch.randn(4, 2, 8))  # moves the batch-norm statistics
+    pruner = Pruner(net, prune_rate=rate, output_rate_factor=None)
+    init = pruner.rewind_point
+    with torch.no_grad():  # "training": move every weight
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    pruner.prune()
+    return net, pruner.masks, init
+
+
+def state(module):
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    return {n: t.detach().clone() for n, t in state.items()}
+
+
+
+def fc_index(data):
+    return spec_index(split(data)[1], "fc.weight")
+
+
+def load_bytes(data, module=None):
+    return load_ticket(io.BytesIO(data), module)
+
+
+def nan_first(values):
+    values = values.copy()
+    values[0] = np.nan
+    return values
+
+
+#: A ticket saved by sklottery 0.1.0 (a LotteryTicketClassifier on digits).
+LEGACY = "tests/data/v010_classifier.npz"
+
+
+def legacy_bytes():
+    with open(LEGACY, "rb") as fh:
+        return fh.read()

@@ -1,5 +1,8 @@
 """Training with skorch: every call into skorch, wrapped once; data split,
 scores, sample-weighted loss, batch loading and the mask callbacks.
+
+The uses of skorch's private API, each with its reason, are listed in
+:mod:`sklottery.training._skorch`.
 """
 
 from ._callbacks import (
@@ -9,13 +12,17 @@ from ._callbacks import (
     StopRound,
     parameter_state,
 )
+from ._cost import forward_macs_of, round_cost, training_batch_size
+from ._gradients import gradient_function, loss_batches
 from ._loader import (
+    SUPPORTED_OPTIONS,
     SparseRows,
     TensorLoader,
     WeightedDataset,
     as_rows,
     take_rows,
 )
+from ._loss import SampleWeightedLoss
 from ._net import (
     check_batches,
     check_device,
@@ -24,29 +31,20 @@ from ._net import (
     initialize_lazy,
     initialize_net,
 )
-from ._train import (
-    FixedValidation,
-    RoundData,
-    SampleWeightedLoss,
-    ValidationOutputs,
-    accuracy,
-    deliberate_stop,
-    forward_macs_of,
-    gradient_function,
-    loss_batches,
-    install_round_callbacks,
-    predict_nonlinearity,
-    r2,
+from ._round import (
+    last_value,
     rebuild_optimizer,
-    round_cost,
+    release_optimizer,
     round_checkpoints,
-    seed_train_split,
-    split_data,
     train_round,
-    training_batch_size,
 )
+from ._scores import FROM_PREDICTIONS, ValidationOutputs, accuracy, r2
+from ._skorch import deliberate_stop, install_round_callbacks, predict_nonlinearity
+from ._split import FixedValidation, RoundData, seed_train_split, split_data
 
 __all__ = [
+    "FROM_PREDICTIONS",
+    "SUPPORTED_OPTIONS",
     "ApplyMasks",
     "EarlyBird",
     "FixedValidation",
@@ -70,11 +68,13 @@ __all__ = [
     "initialize_lazy",
     "initialize_net",
     "install_round_callbacks",
+    "last_value",
     "loss_batches",
     "parameter_state",
     "predict_nonlinearity",
     "r2",
     "rebuild_optimizer",
+    "release_optimizer",
     "round_checkpoints",
     "round_cost",
     "seed_train_split",

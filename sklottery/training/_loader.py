@@ -11,7 +11,7 @@ uses the default ``DataLoader`` with no options beyond ``batch_size``,
 :class:`SparseRows` holds a scipy sparse matrix and densifies only the rows a
 batch asks for; :class:`WeightedDataset` pairs the training targets with
 ``sample_weight`` (batches ``(X, (y, w))``, see
-:class:`~sklottery.training._train.SampleWeightedLoss`).
+:class:`~sklottery.training.SampleWeightedLoss`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,17 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["SparseRows", "TensorLoader", "WeightedDataset", "as_rows", "take_rows"]
+__all__ = [
+    "SUPPORTED_OPTIONS",
+    "SparseRows",
+    "TensorLoader",
+    "WeightedDataset",
+    "as_rows",
+    "take_rows",
+]
 
+#: The ``iterator_*`` options :class:`TensorLoader` supports (beyond them the
+#: net keeps its own loader).
 SUPPORTED_OPTIONS = frozenset({"batch_size", "shuffle", "drop_last"})
 
 
@@ -161,7 +170,7 @@ class WeightedDataset(torch.utils.data.Dataset):
 
     Handed to skorch as ``X`` (with ``y=None``), it brings ``sample_weight``
     to the loss: :class:`TensorLoader` yields ``(X_batch, (y_batch,
-    w_batch))`` and :class:`~sklottery.training._train.SampleWeightedLoss` weights
+    w_batch))`` and :class:`~sklottery.training.SampleWeightedLoss` weights
     each sample's loss. The attributes are not named ``X``/``y`` on purpose:
     skorch would otherwise take the (tuple) targets for labels.
     """

@@ -57,7 +57,7 @@ def initialize_net(net, X=None):
 
 def check_fit(net, data):
     """:func:`check_device` and :func:`check_batches` for a fit's split
-    ``data`` (a :class:`~sklottery.training._train.RoundData`); returns ``data``."""
+    ``data`` (a :class:`~sklottery.training.RoundData`); returns ``data``."""
     check_device(net)
     n_valid = len(data.X_eval) if data.eval_on == "valid" else 0
     check_batches(net, len(data.X_train), n_valid)

@@ -8,8 +8,8 @@ from skorch.history import History
 from torch import nn
 
 from sklottery import Pruner
-from sklottery.training._callbacks import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 from sklottery.pruning.masks import FLOAT_MASK_MAX_NUMEL
+from sklottery.training import ApplyMasks, EarlyBird, RewindCheckpoint, StopRound
 
 
 class EpochStates(Callback):

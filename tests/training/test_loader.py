@@ -8,7 +8,7 @@ from skorch.dataset import Dataset
 from torch.utils.data import DataLoader
 
 from sklottery import LotteryTicketClassifier
-from sklottery.training._loader import SUPPORTED_OPTIONS, TensorLoader
+from sklottery.training import SUPPORTED_OPTIONS, TensorLoader
 
 
 def _dataset(n=10, with_y=True):

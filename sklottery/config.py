@@ -22,6 +22,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from .pruning import SCHEDULES as PRUNER_SCHEDULES
 from .pruning import STRATEGIES
 from .pruning.at_init import AT_INIT_ONLY, check_at_init_strategy
+from .pruning.edge_popup import SCOPES as SUPERMASK_SCOPES
+from .pruning.edge_popup import WEIGHT_INITS
 from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
 from .pruning.sparse_training import check_sparse_training
@@ -32,6 +34,7 @@ __all__ = [
     "INFERENCE_MODES",
     "PARAMETER_CONSTRAINTS",
     "SELECT_MODES",
+    "SUPERMASK_CONSTRAINTS",
     "SCHEDULES",
     "LotteryConfig",
     "make_config",
@@ -49,7 +52,7 @@ EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
 #: scikit-learn's ``_parameter_constraints`` of both estimators.
 PARAMETER_CONSTRAINTS: dict = {
-    "net": "no_validation",  # checked by BaseLotteryTicket._check_net
+    "net": "no_validation",  # checked by the task (Task.check_net)
     "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
     "prune_rate": [Interval(numbers.Real, 0, 1, closed="neither"), None],
     "target_sparsity": [Interval(numbers.Real, 0, 1, closed="neither"), None],
@@ -82,6 +85,18 @@ PARAMETER_CONSTRAINTS: dict = {
     "warm_start": ["boolean"],
     "inference": [StrOptions(set(INFERENCE_MODES))],
     "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+
+#: scikit-learn's ``_parameter_constraints`` of the supermask estimators.
+SUPERMASK_CONSTRAINTS: dict = {
+    "net": "no_validation",  # checked by the task (Task.check_net)
+    "density": [Interval(numbers.Real, 0, 1, closed="right")],
+    "weight_init": [StrOptions(set(WEIGHT_INITS))],
+    "scope": [StrOptions(set(SUPERMASK_SCOPES))],
+    "scale_fan": ["boolean"],
+    "inference": [StrOptions(set(INFERENCE_MODES))],
     "random_state": ["random_state"],
 }
 

@@ -309,7 +309,7 @@ def module_sizes(module_class, info, n_outputs: int, given=()) -> dict:
     Parameters
     ----------
     module_class : type
-    info : sklottery.inputs._validation.InputInfo
+    info : sklottery.inputs.InputInfo
     n_outputs : int
         Classes (classifier) or targets (regressor).
     given : collection of str, default=()
@@ -378,7 +378,7 @@ def default_module_for(info) -> type:
 
     Parameters
     ----------
-    info : sklottery.inputs._validation.InputInfo
+    info : sklottery.inputs.InputInfo
 
     Returns
     -------

@@ -35,7 +35,7 @@ _COST_LABELS = {
 }
 
 
-def _require_matplotlib():
+def require_matplotlib():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
@@ -163,7 +163,7 @@ def plot_rounds(
     >>> ax.get_lines()[0].get_xdata().tolist()
     [100.0, 80.0, 64.0]
     """
-    plt = _require_matplotlib()
+    plt = require_matplotlib()
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     runs = _as_runs(results)

@@ -55,10 +55,11 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
+from ..lottery import train_from
 from ..pruning.masks import snapshot
 from ..pruning.rewind import fresh_values
 from ..pruning.strategies import compute_scores, needs_grad, resolve_strategy
-from ..lottery import prepare, train_from
+from ._retraining import check_estimator, prepare_retraining
 
 __all__ = [
     "CONTROLS",
@@ -209,9 +210,9 @@ def _inversion_scores(estimator, setup, seed) -> dict:
 
 def _init_scores(estimator, setup, seed) -> dict:
     """An at-initialization strategy's scores of the ticket's initialization."""
+    from ..lottery import at_init_options
     from ..pruning.at_init import init_scores
     from ..pruning.masks import load_values
-    from ..lottery._loop import at_init_options
 
     module = setup.net.module_
     load_values(module, dict(estimator.rewind_point_))
@@ -273,14 +274,12 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
     ValueError
         Unknown variants or a bad ``n_repeats``.
     """
-    from ..lottery._retrain import _check_estimator
-
-    _check_estimator(estimator, fitted=True)
+    check_estimator(estimator, fitted=True)
     names = _check_variants(variants)
     n_repeats = _check_n_repeats(n_repeats)
     rng = check_random_state(random_state)
     start = _ticket_start(estimator)
-    setup = prepare(estimator, X, y, sample_weight, fitted=True)
+    setup = prepare_retraining(estimator, X, y, sample_weight)
     if setup.data.eval_on == "train":
         warnings.warn(
             "sanity_checks without a validation split: the variants are scored "
@@ -353,7 +352,7 @@ def plot_sanity_checks(frame, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    from ..plotting import _require_matplotlib
+    from ..plotting import require_matplotlib
 
     if not isinstance(frame, pd.DataFrame) or not {"variant", "score"} <= set(
         frame.columns
@@ -361,7 +360,7 @@ def plot_sanity_checks(frame, ax=None):
         raise TypeError(
             "plot_sanity_checks needs the DataFrame returned by sanity_checks"
         )
-    plt = _require_matplotlib()
+    plt = require_matplotlib()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     means = frame.groupby("variant", sort=False)["score"].mean()

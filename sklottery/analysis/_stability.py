@@ -25,11 +25,10 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
+from ..lottery import RoundPlan, evaluate, run_round, train_from
+from ..pruning import Pruner, load_values, snapshot
 from ..training import RewindCheckpoint
-from ..pruning import Pruner
-from ..pruning.masks import load_values, snapshot
-from ..lottery._retrain import _check_estimator, evaluate, prepare, train_from
-from ..training import train_round
+from ._retraining import check_estimator, prepare_retraining
 
 __all__ = ["interpolate", "stability_analysis", "suggest_rewind_epoch"]
 
@@ -114,18 +113,14 @@ def _rewind_points(setup, start, epochs, seed) -> dict:
     checkpoints = [(k, RewindCheckpoint(Pruner(module), k)) for k in later]
     net.callbacks = list(setup.user_callbacks)
     net.initialize_callbacks()
-    max_epochs = net.max_epochs
-    net.max_epochs = later[-1]
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            interrupted = train_round(
-                net, setup.data.X_train, setup.data.y_train,
-                callbacks=[(f"stability_rewind_{k}", cb) for k, cb in checkpoints],
-                sample_weight=setup.data.w_train,
-            )
-    finally:
-        net.max_epochs = max_epochs
+    plan = RoundPlan(
+        callbacks=[(f"stability_rewind_{k}", cb) for k, cb in checkpoints],
+        max_epochs=later[-1], record=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        interrupted = run_round(net, None, setup.data, plan,
+                                score=setup.score).interrupted
     if interrupted:
         raise KeyboardInterrupt("stability_analysis was interrupted")
     for k, cb in checkpoints:
@@ -189,7 +184,7 @@ def stability_analysis(estimator, X, y, *, rewind_epochs=(0, 1, 2), n_points=11,
     """
     fitted = hasattr(estimator, "masks_")
     copy_seeds = _check_options(n_points, n_repeats, copy_seeds, use_masks)
-    _check_estimator(estimator, fitted=use_masks)
+    check_estimator(estimator, fitted=use_masks)
     rng = check_random_state(random_state)
     start = None
     if fitted:
@@ -200,7 +195,7 @@ def stability_analysis(estimator, X, y, *, rewind_epochs=(0, 1, 2), n_points=11,
                 "was loaded from a ticket file saved without it (use "
                 "save_ticket(..., rewind_point=True))"
             )
-    setup = prepare(estimator, X, y, sample_weight, fitted=fitted)
+    setup = prepare_retraining(estimator, X, y, sample_weight)
     epochs = _check_epochs(rewind_epochs, setup.net.max_epochs)
     start = setup.init if start is None else start
     masks = None

@@ -1,17 +1,13 @@
 """The lottery-ticket estimators: `LotteryTicketClassifier` and
-`LotteryTicketRegressor` (their shared machinery is :mod:`sklottery.estimators._base`)."""
+`LotteryTicketRegressor` (their shared machinery is ``BaseLotteryTicket``)."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
-from skorch import NeuralNetRegressor
 
 from ._base import BaseLotteryTicket
-from ..training import accuracy, r2
+from ._task import REGRESSION
 
 __all__ = ["LotteryTicketClassifier", "LotteryTicketRegressor"]
 
@@ -296,20 +292,7 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
     (3,)
     """
 
-    _default_net_kwargs = {"criterion": torch.nn.CrossEntropyLoss}
 
-    def _encode_y(self, y):
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; "
-                f"got {len(self.classes_)} class: {self.classes_.tolist()}"
-            )
-        return encoder.transform(y).astype(np.int64), len(self.classes_)
-
-    _round_score = staticmethod(accuracy)
 
     def predict_proba(self, X):
         """Class probabilities from the final ticket."""
@@ -391,16 +374,9 @@ sparse_module_
     (3,)
     """
 
-    _net_class = NeuralNetRegressor
-    _y_checks = {"y_numeric": True, "multi_output": True}
+    _task = REGRESSION
 
-    def _encode_y(self, y):
-        y = np.asarray(y, dtype=np.float32)
-        self._y_1d = y.ndim == 1
-        y = np.require(y.reshape(len(y), -1), requirements=["C", "W"])
-        return y, y.shape[1]
 
-    _round_score = staticmethod(r2)
 
     def predict(self, X):
         """Predicted targets from the selected ticket.

@@ -13,33 +13,24 @@ elsewhere) and ``masks_`` are ordinary sklottery masks.
 
 from __future__ import annotations
 
-import numbers
-import time
-
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
-from skorch import NeuralNetRegressor
 
-from .. import inputs
-from ._base import BaseLotteryTicket
-from ..training import check_fit
-from ..training import initialize_net as _initialize
-from ..config import INFERENCE_MODES
-from ._lottery import LotteryTicketClassifier, LotteryTicketRegressor
-from ..modules import MLP
-from ..pruning import Pruner, snapshot
-from ..pruning.edge_popup import SCOPES, WEIGHT_INITS, EdgePopup, frozen_init
-from ..lottery._loop import LotteryResult, RoundRecord, deferred_interrupt
-from ..training._train import (
-    accuracy,
-    forward_macs_of,
-    last_value,
-    r2,
-    round_cost,
-    split_data,
-    train_round,
+from ..config import SUPERMASK_CONSTRAINTS
+from ..lottery import (
+    RoundPlan,
+    deferred_interrupt,
+    make_record,
+    make_result,
+    prepare,
+    run_round,
 )
+from ..pruning import Pruner, snapshot
+from ..pruning.edge_popup import EdgePopup, frozen_init
+from ..training import forward_macs_of
+from ._base import BaseLotteryTicket
+from ._lottery import LotteryTicketClassifier, LotteryTicketRegressor
+from ._task import REGRESSION
 
 __all__ = ["SupermaskClassifier", "SupermaskRegressor"]
 
@@ -47,15 +38,7 @@ __all__ = ["SupermaskClassifier", "SupermaskRegressor"]
 class _BaseSupermask(BaseLotteryTicket):
     """Shared machinery of the supermask estimators (not used directly)."""
 
-    _parameter_constraints: dict = {
-        "net": "no_validation",  # checked by BaseLotteryTicket._check_net
-        "density": [Interval(numbers.Real, 0, 1, closed="right")],
-        "weight_init": [StrOptions(set(WEIGHT_INITS))],
-        "scope": [StrOptions(set(SCOPES))],
-        "scale_fan": ["boolean"],
-        "inference": [StrOptions(set(INFERENCE_MODES))],
-        "random_state": ["random_state"],
-    }
+    _parameter_constraints: dict = dict(SUPERMASK_CONSTRAINTS)
     # what the lottery machinery reads of its own parameters: a supermask
     # has one round, no forward rescaling and nothing to select
     rescale = False
@@ -80,12 +63,6 @@ class _BaseSupermask(BaseLotteryTicket):
         self.inference = inference
         self.random_state = random_state
 
-    def _default_net(self, module=MLP):
-        """``net=None``: the lottery estimators' default network for the input
-        (a LeNet-300-100-shaped :class:`~sklottery.MLP` for tables) whose
-        scores train with Adam at lr 0.01 (batch 60, 10 epochs)."""
-        return super()._default_net(module).set_params(lr=0.01)
-
     def _pruner_options(self) -> dict:
         """The :class:`~sklottery.Pruner` a loaded ticket is described by."""
         return {"scope": self.scope}
@@ -108,27 +85,17 @@ class _BaseSupermask(BaseLotteryTicket):
         -------
         self
         """
-        return super().fit(X, y, sample_weight)
-
-    def _fit(self, X, y, sample_weight):
-        self._validate_params()
-        self._check_net()
-        seed = self._seed()
-        X, y, info = self._validate_X_y(X, y, reset=True)
-        sample_weight = inputs.check_sample_weight(sample_weight, len(X))
-        y, n_outputs = self._encode_y(y)
-        net = self._build_net(info, n_outputs, seed)
-        data = check_fit(net, split_data(net, X, y, sample_weight))
-        user_split, user_callbacks = net.train_split, net.callbacks
-        net.set_params(train_split=data.valid_split())
-        start = time.perf_counter()
+        # net=None: the lottery estimators' default network for the input
+        # (a LeNet-300-100-shaped MLP for tables) whose scores train with
+        # Adam at lr 0.01 (batch 60, 10 epochs)
+        prep = prepare(self, X, y, sample_weight, task=self._task, lottery=False,
+                       default_changes={"lr": 0.01})
+        net, data = prep.net, prep.data
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            _initialize(net, data.X_train)
-            inputs.check_network(net.module_, X, info)
+            torch.set_rng_state(prep.rng_state)
             data.macs = forward_macs_of(net, data.X_train)
             module = net.module_
-            generator = torch.Generator().manual_seed(seed)
+            generator = torch.Generator().manual_seed(prep.seed)
             frozen_init(module, self.weight_init, density=float(self.density),
                         scale_fan=bool(self.scale_fan), generator=generator)
             init = snapshot(module)
@@ -136,10 +103,8 @@ class _BaseSupermask(BaseLotteryTicket):
                               generator=generator)
             net.module_ = popup
             try:
-                interrupted = train_round(
-                    net, data.X_train, data.y_train, round_=0,
-                    sample_weight=data.w_train,
-                )
+                outcome = run_round(net, None, data, RoundPlan(round=0, record=False),
+                                    score=None)
             finally:
                 with deferred_interrupt():
                     scores = {
@@ -148,32 +113,17 @@ class _BaseSupermask(BaseLotteryTicket):
                     }
                     net.module_, masks = popup.unwrap()
                     net.initialize_optimizer()
-        if interrupted:
+        if outcome.interrupted:
             raise KeyboardInterrupt
         pruner = Pruner(net.module_, masks=masks, **self._pruner_options())
-        record = RoundRecord(
-            round=0,
-            weights_remaining=1.0 - pruner.sparsity(),
-            n_weights=sum(pruner.n_kept().values()),
-            epochs=len(net.history),
-            train_loss=last_value(net.history, "train_loss"),
-            valid_loss=last_value(net.history, "valid_loss"),
-            score=float(data.score(type(self)._round_score, net)),
-            score_on=data.eval_on,
-            wall_time=time.perf_counter() - start,
-            **round_cost(data, [], len(net.history), None),
+        record = make_record(
+            0, masks, net.history, data,
+            score=data.score(self._task.score, net),
+            wall_time=outcome.wall_time,
         )
-        result = LotteryResult(
-            records=[record],
-            selected_round=0,
-            masks={n: m.detach().cpu() for n, m in masks.items()},
-            rewind_point={n: t.detach().cpu() for n, t in init.items()},
-            round_start=None,
-            sparsity=pruner.sparsity(),
-            layers=pruner.layer_table(),
-        )
+        result = make_result([record], 0, pruner, rewind_point=init)
         with deferred_interrupt():
-            self._set_fitted(net, result, user_split, user_callbacks, n_outputs, X[:1])
+            self._set_fitted(prep, result)
             self.scores_ = scores
         return self
 
@@ -307,9 +257,6 @@ class SupermaskClassifier(ClassifierMixin, _BaseSupermask):
     """
     )
 
-    _default_net_kwargs = {"criterion": torch.nn.CrossEntropyLoss}
-    _encode_y = LotteryTicketClassifier._encode_y
-    _round_score = staticmethod(accuracy)
     predict_proba = LotteryTicketClassifier.predict_proba
     predict = LotteryTicketClassifier.predict
 
@@ -340,10 +287,7 @@ class SupermaskRegressor(RegressorMixin, _BaseSupermask):
         + _REFERENCES
     )
 
-    _net_class = NeuralNetRegressor
-    _y_checks = {"y_numeric": True, "multi_output": True}
-    _encode_y = LotteryTicketRegressor._encode_y
-    _round_score = staticmethod(r2)
+    _task = REGRESSION
     predict = LotteryTicketRegressor.predict
 
     def __sklearn_tags__(self):

@@ -1,22 +1,33 @@
 """Validation of ``X``, ``y`` and ``sample_weight``; writes nothing on an estimator.
+
+:func:`check_X`/:func:`check_X_y` take every input form the estimators
+accept and return what the network receives with an :class:`InputInfo`;
+in ``fit`` what is learnt from ``X`` comes back in the ``learnt`` dict
+(:data:`LEARNT_FROM_X`), for the estimator to set once its fit succeeds.
+:func:`check_network` checks the network's side before training.
 """
 
-from ._validation import (
+from ._info import (
+    INPUT_KINDS,
     InputInfo,
     as_info,
-    check_X,
-    check_X_y,
+    fitted_info,
+    input_state,
+    integer_input,
+    kind_of,
+    ticket_input,
+)
+from ._network import (
     check_forward,
     check_module_input,
     check_network,
-    check_sample_weight,
     embedding_vocabulary,
-    input_state,
-    integer_input,
-    ticket_input,
 )
+from ._validation import LEARNT_FROM_X, check_sample_weight, check_X, check_X_y
 
 __all__ = [
+    "INPUT_KINDS",
+    "LEARNT_FROM_X",
     "InputInfo",
     "as_info",
     "check_X",
@@ -26,7 +37,9 @@ __all__ = [
     "check_network",
     "check_sample_weight",
     "embedding_vocabulary",
+    "fitted_info",
     "input_state",
     "integer_input",
+    "kind_of",
     "ticket_input",
 ]

@@ -29,11 +29,7 @@ vocabulary of an embedding network and inputs a network cannot take
 ``pandas`` DataFrames are tables: whatever their column dtypes, they become
 float32 (as before sklottery took images and ids).
 """
-
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,141 +38,15 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, _check_y, validate_data
 
 from ..training import SparseRows
+from ._info import InputInfo, fitted_info, kind_of
+from ._network import check_module_input
 
 __all__ = [
-    "InputInfo",
-    "as_info",
+    "LEARNT_FROM_X",
     "check_X",
     "check_X_y",
-    "check_forward",
-    "check_module_input",
-    "check_network",
     "check_sample_weight",
-    "embedding_vocabulary",
-    "input_state",
-    "integer_input",
-    "ticket_input",
 ]
-
-#: Input kinds, by what one sample is.
-INPUT_KINDS = ("table", "sparse", "ids", "sequence", "image", "tensor")
-
-
-@dataclass(frozen=True)
-class InputInfo:
-    """What a fitted estimator was trained on (kept as its ``_input_info``).
-
-    Attributes
-    ----------
-    kind : {"table", "sparse", "ids", "sequence", "image", "tensor"}
-        ``"table"``: 2-D float; ``"sparse"``: a scipy sparse matrix (2-D
-        float); ``"ids"``: integer token ids of any rank; ``"sequence"``: float
-        ``(n, T, F)``; ``"image"``: float ``(n, C, H, W)``; ``"tensor"``: float
-        of another rank.
-    shape : tuple of int
-        The shape of one sample (``X.shape[1:]``).
-    dtype : {"float32", "int64"}
-        The dtype the network receives.
-    max_id : int or None
-        For ids: the largest id in the training data (the default embedding
-        network has ``max_id + 1`` rows).
-    """
-
-    kind: str
-    shape: tuple[int, ...]
-    dtype: str
-    max_id: int | None = None
-
-    @property
-    def n_features(self) -> int:
-        """Numbers per sample (the product of :attr:`shape`)."""
-        return math.prod(self.shape)
-
-    @property
-    def sparse(self) -> bool:
-        return self.kind == "sparse"
-
-    def describe(self) -> str:
-        """``X`` in words, e.g. ``"float32 X of shape (n, 1, 8, 8)"``."""
-        dims = ", ".join(["n", *(str(s) for s in self.shape)])
-        what = "sparse " if self.sparse else ""
-        return f"{what}{self.dtype} X of shape ({dims})"
-
-
-def as_info(n_features) -> InputInfo:
-    """``n_features`` (the columns of a 2-D float table) as an
-    :class:`InputInfo`; an :class:`InputInfo` as it is."""
-    if isinstance(n_features, InputInfo):
-        return n_features
-    return InputInfo("table", (int(n_features),), "float32")
-
-
-def input_state(estimator) -> dict:
-    """What a ticket file records of a fitted estimator's input."""
-    info = fitted_info(estimator)
-    return {
-        "n_features_in": int(getattr(estimator, "n_features_in_", info.n_features)),
-        "input": {
-            "kind": info.kind,
-            "shape": [int(s) for s in info.shape],
-            "dtype": info.dtype,
-            "max_id": info.max_id,
-        },
-    }
-
-
-def ticket_input(info) -> InputInfo:
-    """The :class:`~sklottery.inputs._validation.InputInfo` a ticket file records (files
-    written before inputs other than tables were taken: a 2-D float table)."""
-    given = info.get("input")
-    if given is None:
-        return InputInfo("table", (info["n_features_in"],), "float32")
-    try:
-        shape = tuple(int(s) for s in given["shape"])
-        kind, dtype, max_id = given["kind"], given["dtype"], given["max_id"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"the ticket's input description {given!r} is malformed"
-        ) from exc
-    if (
-        kind not in INPUT_KINDS
-        or dtype not in ("float32", "int64")
-        or not shape
-        or min(shape) < 1
-    ):
-        raise ValueError(f"the ticket's input description {given!r} is malformed")
-    return InputInfo(kind, shape, dtype, None if max_id is None else int(max_id))
-
-
-
-def integer_input(net) -> str:
-    """What integer ``X`` is for the estimator parameter ``net``: ``"float"``
-    numbers for the float networks of :mod:`sklottery.modules` (``MLP``,
-    ``ConvNet``, ``RecurrentNet``), else ``"ids"`` (int64 token ids; also for
-    ``net=None``, whose default for integer ``X`` is an ``EmbeddingNet``)."""
-    from ..modules import takes_floats
-
-    return "float" if net is not None and takes_floats(net.module) else "ids"
-
-
-def _kind_of(ndim: int, dtype: str, sparse: bool) -> str:
-    if sparse:
-        return "sparse"
-    if dtype == "int64":
-        return "ids"
-    return {2: "table", 3: "sequence", 4: "image"}.get(ndim, "tensor")
-
-
-def fitted_info(estimator) -> InputInfo | None:
-    """The estimator's :class:`InputInfo`, or None when it was never fitted.
-
-    Estimators fitted before sklottery took other inputs have only
-    ``n_features_in_``: they were fitted on 2-D floats.
-    """
-    info = getattr(estimator, "_input_info", None)
-    if info is None and hasattr(estimator, "n_features_in_"):
-        info = InputInfo("table", (int(estimator.n_features_in_),), "float32")
-    return info
 
 
 # -- validation ---------------------------------------------------------------
@@ -246,16 +116,20 @@ def check_X(
     reset: bool,
     int_as: str = "ids",
     module: torch.nn.Module | None = None,
+    learnt: dict | None = None,
 ):
     """Validate ``X`` for ``estimator`` and prepare it for its network.
+
+    Nothing is written on ``estimator``: with ``reset=True`` scikit-learn's
+    checks run on a bare instance of its class, and what ``fit`` learns from
+    ``X`` (``n_features_in_``, ``feature_names_in_`` for 2-D inputs, and
+    ``_input_info``) goes into ``learnt``.
 
     Parameters
     ----------
     estimator : estimator
-        With ``reset=True`` its ``n_features_in_`` and ``feature_names_in_``
-        are set the way scikit-learn sets them (for 2-D inputs; removed for
-        inputs of other ranks) and ``_input_info`` records the input. With
-        ``reset=False`` ``X`` is checked against them.
+        With ``reset=False`` ``X`` is checked against its fitted
+        ``n_features_in_``, ``feature_names_in_`` and ``_input_info``.
     X : array-like, DataFrame, scipy sparse matrix or torch tensor
     reset : bool
         True in ``fit``; False in ``predict``, ``transform``, ``score``.
@@ -267,6 +141,10 @@ def check_X(
     module : torch.nn.Module, optional
         The fitted network; with ids, :func:`check_module_input` checks them
         against its vocabulary.
+    learnt : dict, optional
+        With ``reset=True``: receives the fitted attributes learnt from ``X``
+        (attribute name to value), for the estimator to set once its fit
+        succeeds.
 
     Returns
     -------
@@ -286,41 +164,56 @@ def check_X(
     if int_as not in ("ids", "float"):
         raise ValueError(f"int_as must be 'ids' or 'float'; got {int_as!r}")
     fitted = None if reset else fitted_info(estimator)
+    # sklearn's validate_data records n_features_in_/feature_names_in_ on the
+    # estimator it is given: in fit, a bare instance of the class takes them
+    target = _bare(estimator) if reset else estimator
     if fitted is not None:
         int_as = "ids" if fitted.dtype == "int64" else "float"
     if isinstance(X, torch.Tensor):
         X = _from_torch(X)
-
     if sp.issparse(X):
-        if fitted is not None and fitted.dtype == "int64":
-            raise ValueError(
-                f"{_name(estimator)} was fitted on integer token ids; a sparse "
-                "matrix is float features. Pass int64 ids as in fit"
-            )
-        if fitted is not None and len(fitted.shape) != 1:
-            _shape_mismatch(estimator, X.shape, fitted)
-        Xc = validate_data(
-            estimator,
-            X,
-            reset=reset,
-            accept_sparse=["csr", "csc", "coo"],
-            accept_large_sparse=True,
-            dtype=np.float32,
+        Xc, info = _check_sparse(estimator, target, X, reset, fitted)
+    elif (hasattr(X, "iloc") and hasattr(X, "columns")) or hasattr(
+        X, "__dataframe__"
+    ):
+        Xc, info = _check_frame(estimator, target, X, reset, fitted)
+    else:
+        Xc, info = _check_array(estimator, target, X, reset, fitted, int_as)
+    return _finish(estimator, Xc, info, fitted, module, learnt, target)
+
+
+def _check_sparse(estimator, target, X, reset, fitted):
+    """A scipy sparse matrix: float32 CSR rows."""
+    if fitted is not None and fitted.dtype == "int64":
+        raise ValueError(
+            f"{_name(estimator)} was fitted on integer token ids; a sparse "
+            "matrix is float features. Pass int64 ids as in fit"
         )
-        rows = SparseRows(Xc)
-        info = InputInfo("sparse", (rows.shape[1],), "float32")
-        return _finish(estimator, rows, info, reset, fitted, module)
+    if fitted is not None and len(fitted.shape) != 1:
+        _shape_mismatch(estimator, X.shape, fitted)
+    Xc = validate_data(
+        target,
+        X,
+        reset=reset,
+        accept_sparse=["csr", "csc", "coo"],
+        accept_large_sparse=True,
+        dtype=np.float32,
+    )
+    rows = SparseRows(Xc)
+    return rows, InputInfo("sparse", (rows.shape[1],), "float32")
 
-    is_frame = hasattr(X, "iloc") and hasattr(X, "columns")
-    if is_frame or hasattr(X, "__dataframe__"):
-        # tables: float32 whatever the column dtypes, as always
-        if fitted is not None and (len(fitted.shape) != 1 or fitted.dtype != "float32"):
-            _shape_mismatch(estimator, X.shape, fitted)
-        Xc = validate_data(estimator, X, reset=reset, dtype=np.float32)
-        Xc = np.require(Xc, dtype=np.float32, requirements=["C", "W"])
-        info = InputInfo("table", (Xc.shape[1],), "float32")
-        return _finish(estimator, Xc, info, reset, fitted, module)
 
+def _check_frame(estimator, target, X, reset, fitted):
+    """A DataFrame: a table, float32 whatever the column dtypes, as always."""
+    if fitted is not None and (len(fitted.shape) != 1 or fitted.dtype != "float32"):
+        _shape_mismatch(estimator, X.shape, fitted)
+    Xc = validate_data(target, X, reset=reset, dtype=np.float32)
+    Xc = np.require(Xc, dtype=np.float32, requirements=["C", "W"])
+    return Xc, InputInfo("table", (Xc.shape[1],), "float32")
+
+
+def _check_array(estimator, target, X, reset, fitted, int_as):
+    """Arrays and array-likes: float32 samples of any rank, or int64 ids."""
     if not hasattr(X, "dtype") or not hasattr(X, "shape"):
         # lists and other array-likes: numpy decides the dtype, as sklearn
         X = np.asarray(X) if not isinstance(X, (str, bytes)) else X
@@ -351,13 +244,10 @@ def check_X(
     if ndim is None or ndim <= 2:
         # 2-D (and bad ranks, for sklearn's messages): sklearn's validation
         Xc = validate_data(
-            estimator, X, reset=reset, dtype=np.int64 if as_ids else np.float32
+            target, X, reset=reset, dtype=np.int64 if as_ids else np.float32
         )
     else:
-        if reset:
-            # 2-D bookkeeping does not apply: no n_features_in_ for N-D data
-            for attr in ("n_features_in_", "feature_names_in_"):
-                estimator.__dict__.pop(attr, None)
+        # 2-D bookkeeping does not apply: no n_features_in_ for N-D data
         Xc = check_array(
             X,
             allow_nd=True,
@@ -388,9 +278,9 @@ def check_X(
             )
         max_id = int(Xc.max())
     info = InputInfo(
-        _kind_of(Xc.ndim, dtype_name, False), tuple(Xc.shape[1:]), dtype_name, max_id
+        kind_of(Xc.ndim, dtype_name, False), tuple(Xc.shape[1:]), dtype_name, max_id
     )
-    return _finish(estimator, Xc, info, reset, fitted, module)
+    return Xc, info
 
 
 def _shape_mismatch(estimator, shape, fitted: InputInfo):
@@ -401,7 +291,17 @@ def _shape_mismatch(estimator, shape, fitted: InputInfo):
     )
 
 
-def _finish(estimator, X, info, reset, fitted, module):
+def _bare(estimator):
+    """An instance of ``estimator``'s class with no attributes: what
+    scikit-learn's validation writes on in ``fit``."""
+    return object.__new__(type(estimator))
+
+
+#: What ``fit`` learns from ``X`` (see ``learnt`` of :func:`check_X`).
+LEARNT_FROM_X = ("n_features_in_", "feature_names_in_", "_input_info")
+
+
+def _finish(estimator, X, info, fitted, module, learnt, target):
     if fitted is not None:
         if info.shape != fitted.shape:
             _shape_mismatch(estimator, (len(X), *info.shape), fitted)
@@ -412,14 +312,18 @@ def _finish(estimator, X, info, reset, fitted, module):
             fitted.dtype,
             fitted.max_id,
         )
-    if reset:
-        estimator._input_info = info
+    elif learnt is not None:
+        learnt.update(
+            {a: v for a, v in vars(target).items() if a in LEARNT_FROM_X}
+        )
+        learnt["_input_info"] = info
     if module is not None:
         check_module_input(module, X, info)
     return X, info
 
 
-def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", **y_checks):
+def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", learnt=None,
+              **y_checks):
     """:func:`check_X` and ``y`` checked by scikit-learn.
 
     ``y_checks`` go to scikit-learn's ``validate_data`` for ``y`` (e.g.
@@ -434,7 +338,7 @@ def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", **y_checks):
         raise ValueError(
             f"{_name(estimator)} requires y to be passed, but the target y is None"
         )
-    X, info = check_X(estimator, X, reset=reset, int_as=int_as)
+    X, info = check_X(estimator, X, reset=reset, int_as=int_as, learnt=learnt)
     # (validate_data(X="no_validation") would drop feature_names_in_)
     y = _check_y(y, estimator=estimator, **y_checks)
     if len(X) != len(y):
@@ -443,85 +347,6 @@ def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", **y_checks):
             f"[{len(X)}, {len(y)}]"
         )
     return X, y, info
-
-
-# -- the network's side --------------------------------------------------------
-def embedding_vocabulary(module: torch.nn.Module) -> tuple[str, int] | None:
-    """``(layer name, num_embeddings)`` of the embedding that receives the
-    ids, where that is known: an :class:`~sklottery.EmbeddingNet`'s
-    ``embedding``, or ``module`` itself when it is an ``Embedding`` or
-    ``EmbeddingBag``. None otherwise (a module of the user's may map ids
-    before its embedding, e.g. by hashing)."""
-    from ..modules import EmbeddingNet
-
-    if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
-        return "", int(module.num_embeddings)
-    if isinstance(module, EmbeddingNet):
-        return "embedding", int(module.embedding.num_embeddings)
-    return None
-
-
-def check_module_input(module: torch.nn.Module, X, info: InputInfo) -> None:
-    """Check ids against the vocabulary of ``module``'s embedding
-    (:func:`embedding_vocabulary`).
-
-    Raises
-    ------
-    ValueError
-        When an id is ``>= num_embeddings`` of that embedding (torch would
-        raise ``index out of range`` from inside the forward pass).
-    """
-    if info.dtype != "int64" or isinstance(X, SparseRows) or len(X) == 0:
-        return
-    vocab = embedding_vocabulary(module)
-    if vocab is None:
-        return
-    name, size = vocab
-    top = int(np.max(X)) if isinstance(X, np.ndarray) else int(torch.as_tensor(X).max())
-    if top >= size:
-        raise ValueError(
-            f"X holds the token id {top}, outside the vocabulary of the network's "
-            f"embedding {name!r} (num_embeddings={size}): ids must be in "
-            f"[0, {size - 1}] (map unknown tokens to a reserved id, or give the "
-            "embedding more rows)"
-        )
-
-
-def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
-    """One forward pass of two samples, so that a network that cannot take ``X``
-    fails with a ``ValueError`` saying so rather than a torch traceback in the
-    middle of training.
-
-    The module is put in eval mode for the pass and back; no gradients, and
-    torch's random generator is left as it was.
-    """
-    if len(X) == 0:
-        return
-    batch = X[:2]
-    if not isinstance(batch, torch.Tensor):
-        batch = torch.as_tensor(batch)
-    try:
-        device = next(module.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    training = module.training
-    try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            module.eval()
-            module(batch.to(device))
-    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
-        hint = ""
-        if info.dtype == "int64":
-            hint = (
-                " Integer X is kept as int64 token ids; for numeric features "
-                "pass X.astype(np.float32)."
-            )
-        raise ValueError(
-            f"the network's module {type(module).__name__} cannot take "
-            f"{info.describe()}: {type(exc).__name__}: {exc}.{hint}"
-        ) from exc
-    finally:
-        module.train(training)
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
@@ -549,10 +374,3 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     if np.all(w == 1):
         return None  # all ones: exactly the unweighted fit
     return w.astype(np.float32)
-
-
-def check_network(module: torch.nn.Module, X, info: InputInfo) -> None:
-    """Before training: ids within the network's vocabulary
-    (:func:`check_module_input`) and one forward pass (:func:`check_forward`)."""
-    check_module_input(module, X, info)
-    check_forward(module, X, info)

@@ -22,12 +22,17 @@ from dataclasses import dataclass
 
 import torch
 
-from ..training import EarlyBird, RewindCheckpoint
-from ..training import initialize_lazy
 from ..config import LotteryConfig
-from ..training import as_rows
 from ..pruning import Pruner
-from ..training._train import RoundData, gradient_function, last_value, train_round
+from ..training import (
+    EarlyBird,
+    RewindCheckpoint,
+    RoundData,
+    gradient_function,
+    initialize_lazy,
+    last_value,
+)
+from ._round import RoundPlan, run_round
 
 __all__ = ["DenseRound", "cached_dense_round", "dense_round", "module_code"]
 
@@ -74,24 +79,19 @@ def module_code(module) -> str:
 
 def dense_round(
     net,
-    X_train,
-    y_train,
-    X_eval,
-    y_eval,
+    data: RoundData,
     *,
-    eval_on: str,
     seed: int,
     rewind_epoch: int | None = None,
     early_bird: dict | None = None,
     code: str = "",
-    w_train=None,
-    w_eval=None,
 ) -> DenseRound:
     """Round 0: initialize a clone of ``net`` from ``seed`` and train it dense.
 
     Its inputs are an *unfitted* skorch net (a specification: its
-    parameters), numpy arrays and plain values -- exactly what determines the
-    dense round, and nothing about pruning -- so it can be cached
+    parameters), the split data (tensors, converted once by the fit) and
+    plain values -- exactly what determines the dense round, and nothing
+    about pruning -- so it can be cached
     (``joblib.Memory``): candidates of a search that differ only in pruning
     parameters share one result. ``code`` (:func:`module_code`) only takes
     part in the cache key.
@@ -101,10 +101,10 @@ def dense_round(
     net : skorch.NeuralNet
         Unfitted net; cloned, never changed. Its ``train_split`` is ignored:
         the validation data is ``X_eval``/``y_eval``.
-    X_train, y_train, X_eval, y_eval : ndarray
-        (``X`` may also be :class:`~sklottery.training._loader.SparseRows`.)
-    eval_on : {"valid", "train"}
-        ``"valid"`` validates on ``X_eval`` every epoch (``valid_loss``).
+    data : RoundData
+        The fit's split; ``data.eval_on == "valid"`` validates on its
+        evaluation rows every epoch (``valid_loss``); its sample weights
+        weight the training loss.
     seed : int
         Seeds torch's generator for initialization and shuffling.
     rewind_epoch : int, optional
@@ -114,8 +114,6 @@ def dense_round(
         masks of the first prune settle, computed by a
         :class:`~sklottery.Pruner` built with the keyword arguments in
         ``"pruner"`` (part of the cache key, like ``rewind_epoch``).
-    w_train, w_eval : ndarray, optional
-        ``sample_weight`` of the training and evaluation rows.
 
     Raises
     ------
@@ -125,15 +123,6 @@ def dense_round(
     from sklearn.base import clone
 
     net = clone(net)
-    data = RoundData(
-        as_rows(X_train),
-        torch.from_numpy(y_train),
-        as_rows(X_eval),
-        torch.from_numpy(y_eval),
-        eval_on,
-        None if w_train is None else torch.from_numpy(w_train),
-        None if w_eval is None else torch.from_numpy(w_eval),
-    )
     net.set_params(train_split=data.valid_split())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -156,10 +145,8 @@ def dense_round(
                 bird = EarlyBird(pruner, grad_fn=grad_fn, **options)
                 callbacks.append(("lottery_early_bird", bird))
         start = time.perf_counter()
-        if train_round(
-            net, data.X_train, data.y_train, callbacks=callbacks, round_=0,
-            sample_weight=data.w_train,
-        ):
+        plan = RoundPlan(round=0, callbacks=callbacks, record=False)
+        if run_round(net, None, data, plan, score=None).interrupted:
             raise KeyboardInterrupt(
                 "fit was interrupted during round 0 (the dense training): no round "
                 "completed, so there is no ticket to keep"
@@ -218,31 +205,12 @@ def cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
         )
         return func(
             spec,
-            _plain(data.X_train),
-            data.y_train.numpy(),
-            _plain(data.X_eval),
-            data.y_eval.numpy(),
-            eval_on=data.eval_on,
+            data,
             seed=config.seed,
             rewind_epoch=config.rewind_epoch,
             early_bird=config.early_bird_with_pruner(),
             code=module_code(net.module) if memory is not None else "",
-            **_weights(data),
         )
-
-
-def _plain(X):
-    """A tensor as the ndarray it holds (:class:`~sklottery.training._loader.SparseRows`
-    as they are): the cache key's form of the data."""
-    return X.numpy() if isinstance(X, torch.Tensor) else X
-
-
-def _weights(data: RoundData) -> dict:
-    """The weights' arguments of :func:`dense_round` (none when unweighted,
-    so unweighted cache keys are as before)."""
-    if data.w_train is None:
-        return {}
-    return {"w_train": data.w_train.numpy(), "w_eval": data.w_eval.numpy()}
 
 
 def _state(module) -> dict:

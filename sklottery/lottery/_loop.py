@@ -20,280 +20,33 @@ the weights are kept, ``rewind="lr"``).
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import gc
 import math
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
 
 import torch
 from skorch.history import History
 
-from ..training import ApplyMasks
 from ..config import LotteryConfig
-from ..pruning import Pruner
+from ..pruning import Pruner, load_values
 from ..pruning.at_init import needs_data
-from ..pruning.masks import load_values
-from ._dense import DenseRound, cached_dense_round, dense_round, module_code
-from ._selection import RoundSelector
-from ._memory import n_bytes, spill, unspill
-from ..training._train import (
-    FROM_PREDICTIONS,
+from ..training import (
+    ApplyMasks,
     RoundData,
-    ValidationOutputs,
     forward_macs_of,
     gradient_function,
-    last_value,
     loss_batches,
-    rebuild_optimizer,
-    release_optimizer,
-    round_cost,
-    train_round,
-    training_batch_size,
 )
+from ._dense import cached_dense_round
+from ._interrupt import deferred_interrupt
+from ._results import LotteryResult, LotteryState, make_record, make_result
+from ._round import RoundPlan, run_round
+from ._selection import RoundSelector
 
-__all__ = [
-    "DenseRound",
-    "LotteryResult",
-    "LotteryState",
-    "RoundRecord",
-    "dense_round",
-    "module_code",
-    "run_lottery",
-]
+__all__ = ["MASKS_CALLBACK", "at_init_options", "run_lottery"]
 
 #: Name of the mask callback on the net of a fit.
 MASKS_CALLBACK = "lottery_masks"
-#: Name of the round's callback keeping the validation pass's predictions.
-OUTPUTS_CALLBACK = "lottery_valid_outputs"
-
-
-@dataclass
-class RoundRecord:
-    """One row of ``rounds_``.
-
-    ``untrained_score`` is the score of the masked, rewound network before the
-    round trains (the "supermask" score of Zhou et al. 2019; the dense
-    initialization for round 0), NaN unless ``score_untrained=True``;
-    ``ticket_epoch`` is the early-bird epoch of round 0 (NaN otherwise).
-    ``train_macs``: multiply-adds of the round's training with the layouts
-    used (:func:`~sklottery.pruning.sparse_training.train_macs`), summed
-    over rounds in ``cumulative_macs``; ``sparse_layers``: those trained sparse.
-    """
-
-    round: int
-    weights_remaining: float
-    n_weights: int
-    epochs: int
-    train_loss: float
-    valid_loss: float
-    score: float
-    score_on: str
-    wall_time: float
-    untrained_score: float = math.nan
-    ticket_epoch: float = math.nan
-    train_macs: float = math.nan
-    cumulative_macs: float = math.nan
-    sparse_layers: str = ""
-
-    @classmethod
-    def from_dict(cls, row: dict) -> RoundRecord:
-        """A record from a ``rounds_`` row or a ticket file's round record
-        (extra columns such as ``selected`` are ignored)."""
-        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
-
-
-def records_frame(records, selected_round):
-    """``rounds_``: one row per record, with the ``selected`` column."""
-    import pandas as pd
-
-    frame = pd.DataFrame.from_records([asdict(r) for r in records])
-    if records:
-        frame["selected"] = frame["round"] == selected_round
-    return frame
-
-
-@dataclass
-class LotteryState:
-    """Where a lottery stands after a fit: what a warm start resumes from.
-
-    ``values`` are the module's tensors in the selected round, ``masks`` its
-    masks, ``rewind_point`` what survivors rewind to, ``round_start`` the
-    weights the selected round started from (None when that is the masked
-    rewind point), ``history`` its skorch history and ``final_lrs`` the
-    learning rates its training ended with.
-    """
-
-    records: list[RoundRecord]
-    selected_round: int
-    # the selected round's tensors
-    values: dict
-    masks: dict
-    rewind_point: dict
-    round_start: dict | None = None
-    history: History | None = None
-    final_lrs: list | None = None
-
-    @property
-    def current(self) -> RoundRecord:
-        """The selected round's record."""
-        return next(r for r in self.records if r.round == self.selected_round)
-
-
-@dataclass
-class LotteryResult:
-    """What a lottery gives besides the net (which holds the selected round).
-
-    ``interrupted`` is True when the user pressed Ctrl-C after round 0: the
-    lottery stopped after the last completed round (``records[-1]``).
-    """
-
-    records: list[RoundRecord]
-    selected_round: int
-    masks: dict
-    rewind_point: dict
-    round_start: dict | None
-    sparsity: float
-    layers: object
-    interrupted: bool = False
-
-
-def _record(round_, pruner, history, *, score, eval_on, wall_time, **extra):
-    total = sum(m.numel() for m in pruner.masks.values())
-    kept = sum(pruner.n_kept().values())
-    return RoundRecord(
-        round=round_,
-        weights_remaining=kept / total,
-        n_weights=kept,
-        epochs=len(history),
-        train_loss=last_value(history, "train_loss"),
-        valid_loss=last_value(history, "valid_loss"),
-        score=float(score),
-        score_on=eval_on,
-        wall_time=wall_time,
-        **extra,
-    )
-
-
-# -- sparse training and cost ------------------------------------------------
-def _train(net, pruner, data, lrs, round_, outputs=None):
-    """:func:`train_round` with the pruner's layers swapped for sparse training
-    before the optimizer is built, and back after (Ctrl-C or not);
-    ``outputs`` (a :class:`~sklottery.training._train.ValidationOutputs`) keeps the
-    last validation pass's predictions. The rewind point is parked and freed
-    memory returned first, so that the layout timing and the swap happen
-    below the round's training peak."""
-    parked = None
-    try:
-        with deferred_interrupt() as caught:
-            size = n_bytes(pruner.rewind_point)
-            parked = _park(pruner)
-            return_freed_memory(size)
-            layouts = pruner.begin_sparse_training(
-                training_batch_size(net, len(data.X_train))
-            )
-        interrupted = bool(caught)
-        if not interrupted:
-            extra = [] if outputs is None else [(OUTPUTS_CALLBACK, outputs)]
-            interrupted = train_round(
-                net, data.X_train, data.y_train, lrs=lrs, round_=round_,
-                sample_weight=data.w_train, callbacks=extra,
-            )
-    finally:
-        with deferred_interrupt() as caught:
-            if parked is not None:
-                _unpark(pruner, parked)
-            if pruner.end_sparse_training():
-                rebuild_optimizer(net)
-    return interrupted or bool(caught), layouts
-
-
-def _park(pruner):
-    """While a round trains nothing reads the pruner's rewind point and round
-    start: large ones wait in a temporary file (:func:`~sklottery.lottery._memory.spill`)
-    instead of under the round's memory peak. Returns what :func:`_unpark`
-    puts back."""
-    point = spill(pruner.rewind_point)
-    start = None if pruner.round_start_is_rewind_point else spill(pruner.round_start)
-    pruner.rewind_point = None
-    pruner.round_start = None
-    return point, start
-
-
-def _unpark(pruner, parked) -> None:
-    point, start = parked
-    # a callback may have set a new rewind point while the round trained
-    if pruner.rewind_point is None:
-        pruner.rewind_point = unspill(point)
-    if start is not None:
-        pruner.round_start = unspill(start)
-
-
-#: Nets with at least this many bytes of tensors (dense) give freed memory
-#: back to the system before each round trains.
-TRIM_BYTES = 1 << 23
-
-
-@functools.cache
-def _malloc_trim():
-    """glibc's ``malloc_trim`` (None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        return None
-
-
-def return_freed_memory(n_bytes: int) -> bool:
-    """Give the memory freed between rounds back to the system (glibc only;
-    True if it was asked).
-
-    Between two rounds a fit frees the optimizer's state and the pruning
-    step's temporaries (first collected, where they sit in reference
-    cycles); glibc's allocator keeps much of that in its heap
-    (its mmap threshold grows with the blocks freed), where it would sit
-    under the next round's training peak -- measured at 2.5 times the
-    weights of a 784-4096-4096-10 net. ``malloc_trim(0)`` returns it; it
-    changes no allocator setting. Skipped for nets of fewer than
-    :data:`TRIM_BYTES` bytes of tensors (``n_bytes``, dense), where the
-    allocator keeps little.
-    """
-    trim = _malloc_trim()
-    if trim is None or n_bytes < TRIM_BYTES:
-        return False
-    # the last round's objects in reference cycles (its optimizer, the
-    # swapped layers) still hold their tensors until the collector runs
-    gc.collect()
-    trim(0)
-    return True
-
-
-# -- interruption ---------------------------------------------------------------
-@contextmanager
-def deferred_interrupt():
-    """Hold Ctrl-C while the fit's state is swapped; yields a list that gets an
-    entry if one came. Outside the main thread (joblib's thread backend) there
-    is no signal to hold and nothing changes."""
-    caught: list = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(1))
-    except ValueError:  # pragma: no cover - no signals in this interpreter
-        yield caught
-        return
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 # -- the loop --------------------------------------------------------------------
@@ -372,19 +125,8 @@ def run_lottery(
             progress.close()
     with deferred_interrupt() as caught:
         selector.restore(net, pruner)
-        return LotteryResult(
-            records=records,
-            selected_round=selector.round,
-            masks={n: m.detach().cpu() for n, m in pruner.masks.items()},
-            # CPU tensors so pickling works anywhere (no copy on the CPU)
-            rewind_point={n: t.detach().cpu() for n, t in pruner.rewind_point.items()},
-            round_start=None
-            if pruner.round_start_is_rewind_point
-            else {n: t.detach().cpu() for n, t in pruner.round_start.items()},
-            sparsity=pruner.sparsity(),
-            layers=pruner.layer_table(),
-            interrupted=interrupted or bool(caught),
-        )
+        return make_result(records, selector.round, pruner,
+                           interrupted=interrupted or bool(caught))
 
 
 def _round_zero(net, pruner, data, config, score, memory):
@@ -406,16 +148,15 @@ def _round_zero(net, pruner, data, config, score, memory):
     # later rounds continue torch's generator exactly where round 0 left it,
     # whether round 0 was trained now or came from the cache
     torch.set_rng_state(dense.rng_state)
-    record = _record(
+    record = make_record(
         0,
-        pruner,
+        pruner.masks,
         net.history,
+        data,
         score=data.score(score, net),
-        eval_on=data.eval_on,
         wall_time=dense.wall_time,
         untrained_score=untrained,
         ticket_epoch=math.nan if dense.ticket_epoch is None else dense.ticket_epoch,
-        **round_cost(data, [], dense.epochs, None),
     )
     return [record], dense.final_lrs
 
@@ -450,37 +191,19 @@ def _rounds(
                 net, pruner, data.X_train, data.y_train, seed=config.seed
             )
         for current in range(records[-1].round + 1, config.last_round + 1):
-            start = time.perf_counter()
-            release_optimizer(net)
-            if at_init is not None:
-                at_init()
-            else:
-                extra = {"grad": grad_fn()} if grad_fn is not None else {}
-                pruner.prune(**extra)
-            pruner.rewind()
-            untrained = math.nan
-            if config.score_untrained or config.at_init:
-                untrained = float(data.score(score, net))
-            frozen = lrs if config.fine_tune else None
-            # with a validation split, the round's score comes from its last
-            # validation pass (ValidationOutputs) when that is still the net's
-            reusable = data.eval_on == "valid" and score in FROM_PREDICTIONS
-            outputs = ValidationOutputs() if reusable else None
-            interrupted, layouts = _train(net, pruner, data, frozen, current, outputs)
-            if interrupted:
+            prune = at_init or functools.partial(_prune, pruner, grad_fn)
+            plan = RoundPlan(
+                round=current, prune=prune, rewind=True,
+                lrs=lrs if config.fine_tune else None,
+                score_untrained=config.score_untrained or config.at_init,
+            )
+            outcome = run_round(net, pruner, data, plan, score=score,
+                                previous=records[-1])
+            if outcome.interrupted:
                 return True
+            record = outcome.record
             if config.fine_tune:
                 lrs = [g["lr"] for g in net.optimizer_.param_groups]
-            record = _record(
-                current,
-                pruner,
-                net.history,
-                score=data.score(score, net, outputs),
-                eval_on=data.eval_on,
-                wall_time=time.perf_counter() - start,
-                untrained_score=untrained,
-                **round_cost(data, layouts, len(net.history), records[-1]),
-            )
             # the round is complete once both are done, and then only
             with deferred_interrupt() as caught:
                 selector.update(record, net, pruner)
@@ -492,6 +215,12 @@ def _rounds(
     except KeyboardInterrupt:
         return True
     return False
+
+
+def _prune(pruner, grad_fn) -> None:
+    """A pruning round's prune of the trained weights (with the loss
+    gradients of a gradient strategy)."""
+    pruner.prune(**({"grad": grad_fn()} if grad_fn is not None else {}))
 
 
 def at_init_function(net, pruner, data, config):

@@ -13,10 +13,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..config import make_config
 from ..inputs import input_state, ticket_input
-from ..lottery import LotteryResult, RoundRecord
-
-# not in sklottery.lottery's face (yet): the one private import left
-from ..lottery._loop import deferred_interrupt
+from ..lottery import (
+    Prepared,
+    RoundRecord,
+    build_net,
+    check_params,
+    deferred_interrupt,
+    make_result,
+)
 from ..pruning import Pruner, find_prunable
 from ..training import initialize_net
 from ._estimator import read_estimator_ticket, save_estimator_ticket
@@ -99,8 +103,9 @@ class TicketIOMixin:
         -------
         self
         """
-        self._validate_params()
-        self._check_net()
+        # the preamble's parameter checks, then the net built as fit builds it
+        # (sklottery.lottery.prepare), sized by the file
+        params = check_params(self, self._task)
         pruner_options = self._pruner_options()
         built = {}
 
@@ -115,7 +120,7 @@ class TicketIOMixin:
                     f"rescale={self.rescale})"
                 )
             built["given"] = given = ticket_input(info)
-            net = self._build_net(given, info["n_outputs"], 0)
+            net = build_net(params["net"], self._task, given, info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
             # a first batch of zeros sets up lazy modules
             first = torch.zeros((1, *given.shape), dtype=getattr(torch, given.dtype))
@@ -124,9 +129,7 @@ class TicketIOMixin:
             return net.module_
 
         ticket, info = read_estimator_ticket(file, type(self).__name__, network)
-        net, user_split, user_callbacks, given = (
-            built["net"], built["split"], built["callbacks"], built["given"]
-        )
+        net, given = built["net"], built["given"]
         masks = apply_ticket(ticket, net.module_)
         output_layer = find_prunable(net.module_)[-1].module_name
         if info["output_layer"] != output_layer:
@@ -141,28 +144,20 @@ class TicketIOMixin:
                 f"the ticket's selected_round {info['selected_round']} is not one "
                 f"of its rounds {[r.round for r in records]}"
             )
-        result = LotteryResult(
-            records=records,
-            selected_round=info["selected_round"],
-            masks={n: m.detach().cpu() for n, m in pruner.masks.items()},
-            rewind_point=ticket.rewind_point,
-            # ticket files keep the rewind point, not a round's other start values
-            round_start=None,
-            sparsity=pruner.sparsity(),
-            layers=pruner.layer_table(),
-            interrupted=False,
+        # ticket files keep the rewind point, not a round's other start values
+        result = make_result(records, info["selected_round"], pruner)
+        result.rewind_point, result.round_start = ticket.rewind_point, None
+        learnt = {"_input_info": given, **ticket.arrays}
+        if len(given.shape) == 1:
+            learnt["n_features_in_"] = info["n_features_in"]
+        prep = Prepared(
+            net=net, data=None, config=None, seed=0, n_outputs=info["n_outputs"],
+            info=given, learnt=learnt, user_split=built["split"],
+            user_callbacks=list(built["callbacks"] or []),
         )
         # everything is validated: from here on the estimator changes
         with deferred_interrupt():
-            for attr in ("classes_", "feature_names_in_", "n_features_in_"):
-                self.__dict__.pop(attr, None)
-            if len(given.shape) == 1:
-                self.n_features_in_ = info["n_features_in"]
-            self._input_info = given
-            self.__dict__.update(ticket.arrays)
-            self._set_fitted(
-                net, result, user_split, user_callbacks, info["n_outputs"], None
-            )
+            self._set_fitted(prep, result)
             self.interrupted_ = info["interrupted"]
             self._n_features_out = info["n_features_out"]
         return self

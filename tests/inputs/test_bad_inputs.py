@@ -15,13 +15,9 @@ from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch import nn
 
 from sklottery import LotteryTicketClassifier, LotteryTicketRegressor
+from sklottery.lottery import dense_round, draw_seed
+from sklottery.training import RoundData
 from sklottery.training._net import initialize_net
-from sklottery.lottery._loop import dense_round
-
-
-@pytest.fixture(scope="module")
-def data(digits):
-    return digits[0][:120], digits[1][:120]
 
 
 class Two(nn.Module):
@@ -64,8 +60,8 @@ def _net(module=Two, **kwargs):
     return NeuralNetClassifier(module, **params)
 
 
-def _fit(data, net=None, **params):
-    X, y = data
+def _fit(digits_120, net=None, **params):
+    X, y = digits_120
     params = {"n_rounds": 1, "random_state": 0, **params}
     return LotteryTicketClassifier(net if net is not None else _net(), **params).fit(
         X, y
@@ -73,19 +69,19 @@ def _fit(data, net=None, **params):
 
 
 # -- parameters ----------------------------------------------------------------
-def test_layer_rates_as_a_list(data):
+def test_layer_rates_as_a_list(digits_120):
     with pytest.raises(ValueError, match="'layer_rates' parameter .* 'dict'"):
-        _fit(data, layer_rates=[0.1])
+        _fit(digits_120, layer_rates=[0.1])
 
 
-def test_exclude_as_an_int(data):
+def test_exclude_as_an_int(digits_120):
     with pytest.raises(ValueError, match="'exclude' parameter .* 'str'"):
-        _fit(data, exclude=5)
+        _fit(digits_120, exclude=5)
 
 
-def test_excluding_every_layer_is_nothing_to_prune(data):
+def test_excluding_every_layer_is_nothing_to_prune(digits_120):
     with pytest.raises(ValueError, match="nothing left to prune: exclude=.*a.weight"):
-        _fit(data, exclude=["a", "b"])
+        _fit(digits_120, exclude=["a", "b"])
 
 
 def test_pruner_alone_checks_layer_rates_and_exclude_types():
@@ -97,40 +93,40 @@ def test_pruner_alone_checks_layer_rates_and_exclude_types():
         Pruner(Two(), prune_rate=0.2, exclude=5)
 
 
-def test_batch_size_zero(data):
+def test_batch_size_zero(digits_120):
     with pytest.raises(ValueError, match="batch_size must be a positive int.*=0"):
-        _fit(data, _net(batch_size=0))
+        _fit(digits_120, _net(batch_size=0))
 
 
-def test_drop_last_with_a_batch_larger_than_the_data(data):
+def test_drop_last_with_a_batch_larger_than_the_data(digits_120):
     net = _net(batch_size=500, iterator_train__drop_last=True)
     with pytest.raises(ValueError, match="drop_last=True with batch_size=500 larger "
                        "than the 120 training rows"):
-        _fit(data, net)
+        _fit(digits_120, net)
     # legal: a batch that fits
-    _fit(data, _net(batch_size=50, iterator_train__drop_last=True))
+    _fit(digits_120, _net(batch_size=50, iterator_train__drop_last=True))
 
 
-def test_a_diverging_net_says_training_diverged(data):
+def test_a_diverging_net_says_training_diverged(digits_120):
     net = _net(lr=1e30, optimizer=torch.optim.SGD)
     with pytest.raises(ValueError, match="NaN or inf: training diverged"):
-        _fit(data, net)
+        _fit(digits_120, net)
 
 
-def test_device_cuda_without_a_gpu(data, monkeypatch):
+def test_device_cuda_without_a_gpu(digits_120, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     calls = []
     monkeypatch.setattr(
         NeuralNetClassifier, "initialize", lambda self: calls.append(1)
     )
     with pytest.raises(ValueError, match="device='cuda', but CUDA is not available"):
-        _fit(data, _net(device="cuda"))
+        _fit(digits_120, _net(device="cuda"))
     assert not calls  # before any work
 
 
 @pytest.mark.parametrize("labels", ["numbers", "strings"])
-def test_y_with_none(data, labels):
-    X, y = data
+def test_y_with_none(digits_120, labels):
+    X, y = digits_120
     y = y.astype(object) if labels == "numbers" else np.array(
         [f"c{v}" for v in y], dtype=object
     )
@@ -141,8 +137,8 @@ def test_y_with_none(data, labels):
         LotteryTicketRegressor(n_rounds=1).fit(X, list(y))
 
 
-def test_rounds_that_prune_nothing_warn(data):
-    X, y = data
+def test_rounds_that_prune_nothing_warn(digits_120):
+    X, y = digits_120
     est = LotteryTicketClassifier(
         _net(max_epochs=1), target_sparsity=0.99, n_rounds=300,
         output_rate_factor=None, random_state=0,
@@ -155,21 +151,21 @@ def test_rounds_that_prune_nothing_warn(data):
 
 
 # -- parametrized and lazy layers ------------------------------------------------
-def test_weight_norm_is_refused_clearly(data):
+def test_weight_norm_is_refused_clearly(digits_120):
     with pytest.raises(ValueError, match="cannot prune layer 'a' exactly: it is "
                        "weight-normalized"):
-        _fit(data, _net(WeightNormed))
+        _fit(digits_120, _net(WeightNormed))
 
 
-def test_weight_norm_excluded_is_legal(data):
-    est = _fit(data, _net(WeightNormed), exclude="a")
+def test_weight_norm_excluded_is_legal(digits_120):
+    est = _fit(digits_120, _net(WeightNormed), exclude="a")
     assert est.masks_["a.parametrizations.weight.original1"].all()
     assert not est.masks_["b.weight"].all()
     assert torch.isfinite(est.net_.module_.a.weight).all()
 
 
-def test_spectral_norm_is_pruned_through_its_parametrization(data):
-    est = _fit(data, _net(SpectralNormed), prune_rate=0.5)
+def test_spectral_norm_is_pruned_through_its_parametrization(digits_120):
+    est = _fit(digits_120, _net(SpectralNormed), prune_rate=0.5)
     name = "a.parametrizations.weight.original"
     mask = est.masks_[name]
     assert (~mask).sum() > 0
@@ -178,9 +174,9 @@ def test_spectral_norm_is_pruned_through_its_parametrization(data):
     assert torch.all(weight[mask] != 0)
 
 
-def test_lazy_modules_are_initialized_on_a_first_batch(data):
-    X, y = data
-    est = _fit(data, _net(Lazy), prune_rate=0.5)
+def test_lazy_modules_are_initialized_on_a_first_batch(digits_120):
+    X, y = digits_120
+    est = _fit(digits_120, _net(Lazy), prune_rate=0.5)
     mask = est.masks_["a.weight"]
     assert mask.shape == (12, 64)
     assert (~mask).sum() == 12 * 64 // 2
@@ -189,18 +185,19 @@ def test_lazy_modules_are_initialized_on_a_first_batch(data):
     # the rewind point is the initialization the dense round trained from:
     # round 0 materializes the lazy layer exactly as fit does
     spec = _net(Lazy, max_epochs=0)
-    seed = est._seed()
+    seed = draw_seed(est.random_state)
     torch.manual_seed(seed)
     net = initialize_net(spec, torch.from_numpy(X))
-    dense = dense_round(_net(Lazy, max_epochs=0), X, y.astype(np.int64), X,
-                        y.astype(np.int64), eval_on="train", seed=seed)
+    y_t = torch.from_numpy(y.astype(np.int64))
+    data = RoundData(torch.from_numpy(X), y_t, torch.from_numpy(X), y_t, "train")
+    dense = dense_round(_net(Lazy, max_epochs=0), data, seed=seed)
     assert torch.equal(dense.trained["a.weight"], net.module_.a.weight.detach())
     assert torch.equal(est.rewind_point_["a.weight"], dense.trained["a.weight"])
 
 
-def test_lazy_module_ticket_round_trip(data, tmp_path):
-    X, _ = data
-    est = _fit(data, _net(Lazy), prune_rate=0.5)
+def test_lazy_module_ticket_round_trip(digits_120, tmp_path):
+    X, _ = digits_120
+    est = _fit(digits_120, _net(Lazy), prune_rate=0.5)
     est.save_ticket(tmp_path / "t.npz")
     loaded = LotteryTicketClassifier(_net(Lazy), n_rounds=1, prune_rate=0.5)
     loaded.load_ticket(tmp_path / "t.npz")
@@ -208,14 +205,14 @@ def test_lazy_module_ticket_round_trip(data, tmp_path):
 
 
 # -- skorch callbacks over rounds ---------------------------------------------------
-def test_select_ticket_without_a_validation_split_warns(data):
+def test_select_ticket_without_a_validation_split_warns(digits_120):
     with pytest.warns(UserWarning, match="select='ticket' without a validation "
                       "split: rounds are judged by their score on the training"):
-        _fit(data, select="ticket")
+        _fit(digits_120, select="ticket")
 
 
-def test_checkpoint_gets_one_file_per_round(data, tmp_path):
-    X, y = data
+def test_checkpoint_gets_one_file_per_round(digits_120, tmp_path):
+    X, y = digits_120
     cp = Checkpoint(monitor=None, dirname=str(tmp_path), fn_prefix="ck_",
                     f_optimizer=None, f_criterion=None, f_history=None)
     end = TrainEndCheckpoint(dirname=str(tmp_path), f_optimizer=None,
@@ -269,8 +266,10 @@ def _edited_module(tmp_path, act):
     return module.Edited
 
 
-def test_memory_cache_misses_after_the_module_is_edited(data, tmp_path, monkeypatch):
-    X, y = data
+def test_memory_cache_misses_after_the_module_is_edited(
+    digits_120, tmp_path, monkeypatch
+):
+    X, y = digits_120
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     cache = tmp_path / "cache"

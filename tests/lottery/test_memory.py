@@ -6,7 +6,7 @@ import pytest
 import torch
 from skorch.callbacks import Callback
 
-import sklottery.lottery._loop as rounds
+import sklottery.lottery as rounds
 import sklottery.lottery._memory as spill_module
 from sklottery import LotteryTicketClassifier
 from sklottery.pruning.masks import load_values
@@ -128,4 +128,4 @@ def test_return_freed_memory_skips_small_nets():
 
 
 def test_return_freed_memory_runs_for_large_nets_where_glibc_has_malloc_trim():
-    assert rounds.return_freed_memory(1 << 30) is (rounds._malloc_trim() is not None)
+    assert rounds.return_freed_memory(1 << 30) is (spill_module._malloc_trim() is not None)

@@ -4,18 +4,10 @@ import sys
 
 import pytest
 
-from sklottery import LotteryTicketClassifier
+from sklottery.lottery import RoundRecord
 from sklottery.lottery._progress import RoundProgress
-from sklottery.lottery._loop import RoundRecord
 
-
-@pytest.fixture(scope="module")
-def make_clf(tiny_net):
-    def make(**kwargs):
-        params = {"n_rounds": 1, "prune_rate": 0.6, "random_state": 0, **kwargs}
-        return LotteryTicketClassifier(tiny_net(max_epochs=2), **params)
-
-    return make
+pytestmark = pytest.mark.lottery(n_rounds=1, prune_rate=0.6)
 
 
 def test_round_progress_shows_each_completed_round(capsys):

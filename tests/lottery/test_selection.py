@@ -8,20 +8,14 @@ import torch
 from skorch.dataset import ValidSplit
 
 from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.lottery._loop import RoundRecord
+from sklottery.lottery import RoundRecord
 from sklottery.lottery._selection import RoundSelector
 
 N_ROUNDS = 4
-
-
-@pytest.fixture(scope="module")
-def make_clf(tiny_net):
-    def make(**kwargs):
-        net = tiny_net(max_epochs=3, train_split=ValidSplit(4, stratified=True))
-        params = {"n_rounds": N_ROUNDS, "prune_rate": 0.6, "random_state": 0, **kwargs}
-        return LotteryTicketClassifier(net, **params)
-
-    return make
+pytestmark = pytest.mark.lottery(
+    n_rounds=N_ROUNDS, prune_rate=0.6, max_epochs=3,
+    train_split=ValidSplit(4, stratified=True),
+)
 
 
 @pytest.fixture(scope="module")

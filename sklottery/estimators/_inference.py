@@ -1,0 +1,117 @@
+"""What a fitted ticket does: ``transform``, the CSR export and sparse
+inference (mixed into the estimators)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from .. import inputs
+from ..export import to_sparse
+from ..training import as_rows, predict_nonlinearity
+
+__all__ = ["SPARSE_BATCH", "InferenceMixin"]
+
+#: Rows per forward call of the sparse export (its layouts are chosen for it).
+SPARSE_BATCH = 256
+
+
+class InferenceMixin:
+    """``transform``, :meth:`to_sparse` and ``inference="sparse"`` of a fitted
+    estimator (``net_``, ``masks_``, ``_output_layer``)."""
+
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True,
+                  structured=True):
+        """The fitted ticket as a plain torch module for fast inference.
+
+        Dead hidden units (all incoming or all outgoing weights pruned) are
+        removed first where the network's dataflow is known, giving smaller
+        layers (see :mod:`sklottery.export._dead_units`); then pruned ``Linear``
+        layers are stored in torch's CSR layout where that is faster than
+        dense for the layer's shape and density; every other layer stays
+        dense with its pruned weights exactly zero (see
+        :func:`sklottery.export._sparse.to_sparse`). The module's outputs are the
+        logits of ``net_.module_`` (allclose); ``predict`` uses it when
+        ``inference="sparse"``.
+
+        Parameters
+        ----------
+        layout : {"auto", "sparse", "dense"}, default="auto"
+            ``"auto"`` keeps, per layer, whichever of dense and CSR is faster.
+        batch_size : int, default=256
+            Rows per forward call the choice is made for.
+        measure : bool, default=True
+            Decide by a short timing at export (``False``: by a calibrated
+            rule, deterministic).
+        structured : bool, default=True
+            Remove dead hidden units and conv channels first.
+
+        Returns
+        -------
+        torch.nn.Module
+            In eval mode, on the device of ``net_.module_``; the per-layer
+            decisions are in its ``sparse_layouts`` attribute and the number
+            of units removed per layer in its ``removed_units`` attribute.
+        """
+        check_is_fitted(self)
+        return to_sparse(
+            self.net_.module_,
+            self.masks_,
+            layout=layout,
+            batch_size=batch_size,
+            measure=measure,
+            structured=structured,
+        )
+
+    def _forward_sparse(self, X):
+        """Outputs of the exported module after the net's predict nonlinearity."""
+        module = getattr(self, "sparse_module_", None)
+        if module is None:  # inference="sparse" set after fit
+            module = self.to_sparse(batch_size=SPARSE_BATCH)
+        device = next(iter(self.net_.module_.parameters())).device
+        nonlin = predict_nonlinearity(self.net_)
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(X), SPARSE_BATCH):
+                out = module(X[start : start + SPARSE_BATCH].to(device))
+                out = out[0] if isinstance(out, tuple) else out
+                outs.append(nonlin(out).cpu())
+        return torch.cat(outs).numpy()
+
+    # -- inference -----------------------------------------------------------
+    def _check_X(self, X):
+        check_is_fitted(self)
+        X, _ = inputs.check_X(self, X, reset=False, module=self.net_.module_)
+        return as_rows(X)
+
+    def _features(self, X):
+        """Inputs of the output layer: the features the ticket's head sees."""
+        module = self.net_.module_.get_submodule(self._output_layer)
+        captured = []
+
+        def hook(mod, args):
+            captured.append(args[0].detach().reshape(len(args[0]), -1).cpu())
+
+        handle = module.register_forward_pre_hook(hook)
+        try:
+            for _ in self.net_.forward_iter(as_rows(X), training=False):
+                pass
+        finally:
+            handle.remove()
+        return torch.cat(captured).numpy().astype(np.float32, copy=False)
+
+    def transform(self, X):
+        """Features of the pruned network: the input of its output layer.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out), float32
+        """
+        return self._features(self._check_X(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.sparse = True  # densified one batch at a time
+        return tags

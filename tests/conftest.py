@@ -4,19 +4,33 @@ The net factories are fixtures returning a function (tests build nets with
 their own options); every net is small enough to train in milliseconds.
 """
 
+import copy
 import math
 import random
 
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits, load_iris, make_classification
+from sklearn.datasets import (
+    load_digits,
+    load_iris,
+    make_classification,
+    make_regression,
+)
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 
 from sklottery import MLP
 
 # Tiny nets on two cores: one thread avoids oversubscription between workers.
 torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "lottery(**defaults): a test module's defaults for the make_clf and "
+        "make_reg factories (set as pytestmark)",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +73,65 @@ def make_tiny_regressor_net(max_epochs=20, train_split=None, **kwargs):
     return NeuralNetRegressor(MLP, **params)
 
 
+# The net options of make_lottery: they build the tiny net (net=None only).
+_NET_OPTIONS = ("max_epochs", "train_split", "hidden_units", "batch_size", "lr",
+                "callbacks")
+
+
+def make_lottery(net=None, *, regressor=False, n_rounds=2, prune_rate=0.5,
+                 random_state=0, **params):
+    """A LotteryTicketClassifier (LotteryTicketRegressor if ``regressor``) on
+    ``net`` or, by default, on the tiny net built from the net options in
+    ``params``: ``max_epochs`` (2 for the classifier, tiny_regressor_net's 20
+    for the regressor), ``train_split``, ``hidden_units`` (16,),
+    ``batch_size``, ``lr`` and ``callbacks`` (deep-copied: every net gets its
+    own). The other ``params`` go to the estimator."""
+    from sklottery import LotteryTicketClassifier, LotteryTicketRegressor
+
+    options = {k: params.pop(k) for k in _NET_OPTIONS if k in params}
+    if net is None:
+        if "hidden_units" in options:
+            options["module__hidden_units"] = options.pop("hidden_units")
+        if "callbacks" in options:
+            options["callbacks"] = copy.deepcopy(list(options["callbacks"]))
+        if regressor:
+            net = make_tiny_regressor_net(**options)
+        else:
+            net = make_tiny_net(**{"max_epochs": 2, **options})
+    elif options:
+        raise TypeError(f"net options {sorted(options)} only build the default net")
+    estimator = LotteryTicketRegressor if regressor else LotteryTicketClassifier
+    return estimator(net, n_rounds=n_rounds, prune_rate=prune_rate,
+                     random_state=random_state, **params)
+
+
+def _lottery_factory(request, regressor):
+    """make_lottery with the test module's ``pytest.mark.lottery`` defaults."""
+    marker = request.node.get_closest_marker("lottery")
+    defaults = dict(marker.kwargs) if marker else {}
+
+    def make(net=None, **params):
+        return make_lottery(net, regressor=regressor, **{**defaults, **params})
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def make_clf(request):
+    """``make_clf(net=None, **params)``: a LotteryTicketClassifier from
+    :func:`make_lottery` (2 rounds at rate 0.5, random_state 0, a 2-epoch tiny
+    net), with the module's ``pytestmark = pytest.mark.lottery(**defaults)``
+    over those defaults and ``params`` over both."""
+    return _lottery_factory(request, regressor=False)
+
+
+@pytest.fixture(scope="module")
+def make_reg(request):
+    """``make_reg(net=None, **params)``: the same for LotteryTicketRegressor
+    (on tiny_regressor_net by default)."""
+    return _lottery_factory(request, regressor=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_net():
     """``tiny_net(max_epochs=3, train_split=None, **net_params)``."""
@@ -86,12 +159,54 @@ def data(digits):
 
 
 @pytest.fixture(scope="session")
+def digits_120(digits):
+    """The first 120 digits."""
+    X, y = digits
+    return X[:120], y[:120]
+
+
+@pytest.fixture(scope="session")
+def digits_200(digits):
+    """The first 200 digits."""
+    X, y = digits
+    return X[:200], y[:200]
+
+
+@pytest.fixture(scope="session")
 def blobs():
     """240 samples, 10 float32 features, 3 classes (make_classification)."""
     X, y = make_classification(
         240, 10, n_informative=6, n_classes=3, random_state=1
     )
     return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def blobs_90x5():
+    """90 samples, 5 float32 features (3 informative), 3 classes."""
+    X, y = make_classification(
+        n_samples=90, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
+        random_state=1,
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def blobs_120x6():
+    """120 samples, 6 float32 features (4 informative), 3 classes."""
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_informative=4, n_redundant=0, n_classes=3,
+        random_state=0,
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def regression_data():
+    """160 samples, 6 float32 features (4 informative), a float64 target of
+    unit standard deviation (make_regression, noise 5)."""
+    X, y = make_regression(160, 6, n_informative=4, noise=5.0, random_state=0)
+    return X.astype(np.float32), (y / y.std()).astype(np.float64)
 
 
 def _expected_kept(sizes, rates, n_rounds):

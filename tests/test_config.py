@@ -24,12 +24,11 @@ X = rng.randn(40, 4).astype(np.float32)
 y = np.arange(40) % 2
 
 
-@pytest.fixture
-def make_clf(tiny_net):
-    def make(**kw):
-        return LotteryTicketClassifier(tiny_net(max_epochs=1), **{"n_rounds": 1, **kw})
-
-    return make
+# make_clf: one round on a 1-epoch net, every other parameter the estimator's
+# default.
+pytestmark = pytest.mark.lottery(
+    max_epochs=1, n_rounds=1, prune_rate=None, random_state=None
+)
 
 
 def constraint(name, text):

@@ -10,7 +10,6 @@ from sklearn.datasets import load_iris
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklottery import LotteryTicketClassifier
 from sklottery.plotting import plot_rounds
 
 matplotlib.use("Agg")
@@ -23,15 +22,7 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def make_clf(tiny_net):
-    def make(strategy="large_final"):
-        net = tiny_net(max_epochs=2, module__hidden_units=(8,))
-        return LotteryTicketClassifier(
-            net, n_rounds=2, prune_rate=0.5, strategy=strategy, random_state=0
-        )
-
-    return make
+pytestmark = pytest.mark.lottery(hidden_units=(8,))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +30,7 @@ def fitted(make_clf):
     X, y = load_iris(return_X_y=True)
     return {
         "ticket": make_clf().fit(X, y),
-        "random": make_clf("random").fit(X, y),
+        "random": make_clf(strategy="random").fit(X, y),
     }
 
 

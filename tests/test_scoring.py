@@ -12,18 +12,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch.dataset import ValidSplit
 
-from sklottery import LotteryTicketClassifier
 from sklottery.scoring import make_sparsest_refit, make_ticket_scorer, sparsity_scorer
 
-
-@pytest.fixture(scope="module")
-def make_clf(tiny_net):
-    def make(train_split=ValidSplit(4, stratified=True), **kwargs):
-        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
-        net = tiny_net(max_epochs=2, train_split=train_split)
-        return LotteryTicketClassifier(net, **params)
-
-    return make
+pytestmark = pytest.mark.lottery(train_split=ValidSplit(4, stratified=True))
 
 
 @pytest.fixture(scope="module")

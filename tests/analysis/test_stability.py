@@ -1,4 +1,4 @@
-"""sklottery.analysis._stability: error barriers between copies, and the rewind epoch."""
+"""sklottery.analysis._stability: error barriers between copies, the rewind epoch."""
 
 import numpy as np
 import pandas as pd

@@ -65,16 +65,35 @@ def small_regressor(estimator=LotteryTicketRegressor, **params):
     return estimator(net, random_state=0, **params)
 
 
+def float32_rounding(estimator):
+    """The checks the defaults fail, with the measured reason.
+
+    The default net (``net=None``) computes in float32, so the sample-weight
+    equivalence differs from repetition by the rounding that MLP64 avoids:
+    measured 1-2 ulps (e.g. transform 0.11304761 vs 0.11304760) on 7% of the
+    outputs, above the checks' rtol=1e-7."""
+    if estimator.net is not None:
+        return {}
+    reason = "float32 rounding of the weighted loss sum(w*l)/sum(w): 1-2 ulps"
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
 @parametrize_with_checks(
     [
         small_classifier(),
         small_regressor(),
+        # as a user gets it: every default, the default net
+        LotteryTicketRegressor(),
         # predict through the sparse export (sklottery.export._sparse.to_sparse)
         small_classifier().set_params(inference="sparse"),
         # learned supermasks (edge-popup) over the same networks
         small_classifier(SupermaskClassifier, density=0.5),
         small_regressor(SupermaskRegressor, density=0.5),
     ],
+    expected_failed_checks=float32_rounding,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

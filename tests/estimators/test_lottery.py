@@ -10,24 +10,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback, LRScheduler
 from torch import nn
 
 from sklottery import MLP, LotteryTicketClassifier
 
+# the shape of conftest's blobs_120x6, the data of these tests
 N_FEATURES = 6
 N_CLASSES = 3
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=120, n_features=N_FEATURES, n_informative=4, n_redundant=0,
-        n_classes=N_CLASSES, random_state=0,
-    )
-    return X.astype(np.float32), y
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +99,8 @@ class RecordInit(MLP):
 
 
 @pytest.fixture(scope="module")
-def recorded_fit(data, make_net):
-    X, y = data
+def recorded_fit(blobs_120x6, make_net):
+    X, y = blobs_120x6
     RecordInit.created.clear()
     log = Log()
     net = make_net(hidden=(16, 8), max_epochs=3, callbacks=[RecordRounds(log)])
@@ -220,8 +211,8 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_exact_zeros_after_fit_for_each_optimizer(data, make_net, name):
-    X, y = data
+def test_exact_zeros_after_fit_for_each_optimizer(blobs_120x6, make_net, name):
+    X, y = blobs_120x6
     optimizer, kw = OPTIMIZERS[name]
     log = Log()
     net = make_net(optimizer=optimizer, lr=0.05, callbacks=[RecordRounds(log)], **kw)
@@ -244,8 +235,8 @@ def test_exact_zeros_after_fit_for_each_optimizer(data, make_net, name):
     ],
     ids=["step_epoch", "onecycle_batch", "cyclic_batch"],
 )
-def test_exact_zeros_with_lr_scheduler(data, make_net, scheduler):
-    X, y = data
+def test_exact_zeros_with_lr_scheduler(blobs_120x6, make_net, scheduler):
+    X, y = blobs_120x6
     log = Log()
     net = make_net(
         optimizer=torch.optim.SGD, lr=0.05, optimizer__momentum=0.9,
@@ -257,26 +248,31 @@ def test_exact_zeros_with_lr_scheduler(data, make_net, scheduler):
     assert log.revived == 0 and log.batches_checked > 0
 
 
-def test_fitted_net_keeps_the_ticket_when_trained_further(data, make_net):
-    X, y = data
+def test_fitted_net_keeps_the_ticket_when_trained_further(blobs_120x6, make_net):
+    X, y = blobs_120x6
     clf = LotteryTicketClassifier(
         make_net(), n_rounds=1, prune_rate=0.5, random_state=0
     )
     clf.fit(X, y)
+    before = {n: p.detach().clone() for n, p in clf.net_.module_.named_parameters()}
     clf.net_.partial_fit(X, y)
     check_exact_zeros(clf)
+    # it did train further: the kept weights moved
+    for name, mask in clf.masks_.items():
+        now = dict(clf.net_.module_.named_parameters())[name].detach()
+        assert not torch.equal(now[mask], before[name][mask]), name
 
 
-def test_zero_rounds_is_the_dense_network(data, make_net):
-    X, y = data
+def test_zero_rounds_is_the_dense_network(blobs_120x6, make_net):
+    X, y = blobs_120x6
     clf = LotteryTicketClassifier(make_net(), n_rounds=0, random_state=0).fit(X, y)
     assert len(clf.rounds_) == 1
     assert clf.sparsity_ == 0.0
     assert all(bool(m.all()) for m in clf.masks_.values())
 
 
-def test_fitted_attributes_and_transform(data, make_net):
-    X, y = data
+def test_fitted_attributes_and_transform(blobs_120x6, make_net):
+    X, y = blobs_120x6
     net = make_net(hidden=(16, 8))
     clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0).fit(X, y)
     assert clf.n_features_in_ == N_FEATURES
@@ -293,10 +289,10 @@ def test_fitted_attributes_and_transform(data, make_net):
     assert 0.0 <= clf.score(X, y) <= 1.0
 
 
-def test_validation_split_scores_on_the_validation_set(data, make_net):
+def test_validation_split_scores_on_the_validation_set(blobs_120x6, make_net):
     from skorch.dataset import ValidSplit
 
-    X, y = data
+    X, y = blobs_120x6
     net = make_net(train_split=ValidSplit(4, stratified=True))
     clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0).fit(X, y)
     assert (clf.rounds_["score_on"] == "valid").all()
@@ -305,9 +301,9 @@ def test_validation_split_scores_on_the_validation_set(data, make_net):
     assert isinstance(clf.net_.train_split, ValidSplit)
 
 
-def test_round_score_is_the_accuracy_of_predict(recorded_fit, data):
+def test_round_score_is_the_accuracy_of_predict(recorded_fit, blobs_120x6):
     # rounds are scored in large forward passes; the score is what predict gives
-    X, y = data
+    X, y = blobs_120x6
     clf, _, _ = recorded_fit
     assert clf.rounds_["score"].iloc[-1] == np.mean(clf.predict(X) == y)
 
@@ -705,9 +701,9 @@ def test_wrong_number_of_features_at_predict(small):
 # -- pickling -------------------------------------------------------------------------
 @pytest.mark.parametrize("inference", ["dense", "sparse"])
 def test_pickle_round_trip_identical_predictions_and_warm_start(
-    make_net, data, inference
+    make_net, blobs_120x6, inference
 ):
-    X, y = data
+    X, y = blobs_120x6
     clf = LotteryTicketClassifier(
         make_net(), n_rounds=2, prune_rate=0.5, inference=inference, random_state=0
     ).fit(X, y)

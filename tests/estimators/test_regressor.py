@@ -13,13 +13,6 @@ from skorch.dataset import ValidSplit
 from sklottery import MLP, LotteryTicketRegressor
 from sklottery.scoring import make_sparsest_refit, sparsity_scorer
 
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_regression(160, 6, n_informative=4, noise=5.0, random_state=0)
-    return X.astype(np.float32), (y / y.std()).astype(np.float64)
-
-
 # (shape, dtype) of the targets each training round saw, in this process.
 TARGETS = []
 
@@ -31,17 +24,8 @@ class TargetSpy(Callback):
         TARGETS.append((tuple(y.shape), y.dtype))
 
 
-@pytest.fixture(scope="module")
-def make_reg(tiny_regressor_net):
-    def make(net=None, **kwargs):
-        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kwargs}
-        return LotteryTicketRegressor(net or tiny_regressor_net(), **params)
-
-    return make
-
-
-def test_single_target(data, make_reg, tiny_regressor_net):
-    X, y = data
+def test_single_target(regression_data, make_reg, tiny_regressor_net):
+    X, y = regression_data
     TARGETS.clear()
     reg = make_reg(tiny_regressor_net(callbacks=[("spy", TargetSpy())])).fit(X, y)
     # the net trains on float32 targets of shape (n, 1), every round
@@ -58,8 +42,8 @@ def test_single_target(data, make_reg, tiny_regressor_net):
     assert reg.transform(X).shape == (160, 16)
 
 
-def test_multi_target(data, make_reg):
-    X, _ = data
+def test_multi_target(regression_data, make_reg):
+    X, _ = regression_data
     X, Y = make_regression(160, 6, n_targets=3, random_state=1)
     Y = Y / Y.std(axis=0)
     reg = make_reg().fit(X, Y)
@@ -69,8 +53,8 @@ def test_multi_target(data, make_reg):
     assert reg.score(X, Y) == pytest.approx(r2_score(Y, pred))
 
 
-def test_selection_on_validation_r2(data, make_reg, tiny_regressor_net):
-    X, y = data
+def test_selection_on_validation_r2(regression_data, make_reg, tiny_regressor_net):
+    X, y = regression_data
     net = tiny_regressor_net(train_split=ValidSplit(4))
     reg = make_reg(net, n_rounds=3, select="best").fit(X, y)
     scores = reg.rounds_["score"].to_numpy()
@@ -83,8 +67,8 @@ def test_selection_on_validation_r2(data, make_reg, tiny_regressor_net):
     )
 
 
-def test_search_and_cache(data, tmp_path, make_reg):
-    X, y = data
+def test_search_and_cache(regression_data, tmp_path, make_reg):
+    X, y = regression_data
     search = GridSearchCV(
         make_reg(memory=str(tmp_path)),
         {"prune_rate": [0.2, 0.5, 0.8], "net__lr": [0.01, 0.03]},
@@ -104,23 +88,23 @@ def test_search_and_cache(data, tmp_path, make_reg):
     assert len(cached) == 2 * 2 + 1  # + the refit on all the data
 
 
-def test_wrong_net_type(data):
-    X, y = data
+def test_wrong_net_type(regression_data):
+    X, y = regression_data
     net = NeuralNetClassifier(MLP)
     with pytest.raises(TypeError, match="NeuralNetRegressor"):
         LotteryTicketRegressor(net).fit(X, y)
 
 
-def test_default_net(data):
-    X, y = data
+def test_default_net(regression_data):
+    X, y = regression_data
     reg = LotteryTicketRegressor(n_rounds=1, random_state=0).fit(X[:80], y[:80])
     assert reg.net_.module_.hidden[0].in_features == 6
     assert reg.net_.module_.output.out_features == 1
     assert len(reg.rounds_) == 2
 
 
-def test_sparse_inference_and_warm_start(data, make_reg):
-    X, y = data
+def test_sparse_inference_and_warm_start(regression_data, make_reg):
+    X, y = regression_data
     reg = make_reg(n_rounds=1).fit(X, y)
     dense_pred = reg.predict(X)
     reg.set_params(inference="sparse")
@@ -131,8 +115,8 @@ def test_sparse_inference_and_warm_start(data, make_reg):
     assert reg.predict(X).shape == (160,)
 
 
-def test_ticket_file_round_trip(data, tmp_path, make_reg):
-    X, y = data
+def test_ticket_file_round_trip(regression_data, tmp_path, make_reg):
+    X, y = regression_data
     reg = make_reg(n_rounds=1).fit(X, y)
     reg.save_ticket(tmp_path / "reg.npz")
     loaded = make_reg(n_rounds=1).load_ticket(tmp_path / "reg.npz")

@@ -13,26 +13,13 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from sklottery import LotteryTicketClassifier
 from sklottery.pruning import REWIND_MODES
 from sklottery.scoring import sparsity_scorer
 
 CV = KFold(2, shuffle=True, random_state=0)
 
 
-@pytest.fixture(scope="module")
-def data(digits):
-    X, y = digits
-    return X[:200], y[:200]
-
-
-@pytest.fixture(scope="module")
-def make_clf(tiny_net):
-    def make(**kwargs):
-        params = {"n_rounds": 1, "prune_rate": 0.5, "random_state": 0, **kwargs}
-        return LotteryTicketClassifier(tiny_net(max_epochs=2), **params)
-
-    return make
+pytestmark = pytest.mark.lottery(n_rounds=1)
 
 
 def _kept(result, i):
@@ -40,8 +27,8 @@ def _kept(result, i):
     return result["estimator"][i].rounds_["n_weights"].iloc[-1]
 
 
-def test_grid_search_over_pruning_and_net_parameters(data, make_clf):
-    X, y = data
+def test_grid_search_over_pruning_and_net_parameters(digits_200, make_clf):
+    X, y = digits_200
     grid = {
         "prune_rate": [0.3, 0.6],
         "n_rounds": [1, 2],
@@ -76,8 +63,8 @@ def test_grid_search_over_pruning_and_net_parameters(data, make_clf):
     )
 
 
-def test_grid_search_over_rewind_modes(data, make_clf):
-    X, y = data
+def test_grid_search_over_rewind_modes(digits_200, make_clf):
+    X, y = digits_200
     modes = [*REWIND_MODES, 1]  # 1: late rewinding to epoch 1
     search = GridSearchCV(
         make_clf(), {"rewind": modes}, cv=CV, error_score="raise"
@@ -88,8 +75,8 @@ def test_grid_search_over_rewind_modes(data, make_clf):
     assert search.best_estimator_.rewind == search.best_params_["rewind"]
 
 
-def test_randomized_search(data, make_clf):
-    X, y = data
+def test_randomized_search(digits_200, make_clf):
+    X, y = digits_200
     dist = {
         "prune_rate": [0.2, 0.4, 0.6, 0.8],
         "n_rounds": [1, 2],
@@ -108,8 +95,8 @@ def test_randomized_search(data, make_clf):
     )
 
 
-def test_halving_grid_search(data, make_clf):
-    X, y = data
+def test_halving_grid_search(digits_200, make_clf):
+    X, y = digits_200
     grid = {"prune_rate": [0.2, 0.5, 0.8], "strategy": ["large_final", "random"]}
     search = HalvingGridSearchCV(
         make_clf(), grid, cv=CV, factor=2, min_resources=60, error_score="raise",
@@ -122,8 +109,8 @@ def test_halving_grid_search(data, make_clf):
     assert search.best_params_ in search.cv_results_["params"]
 
 
-def test_search_over_pipeline(data, make_clf):
-    X, y = data
+def test_search_over_pipeline(digits_200, make_clf):
+    X, y = digits_200
     pipe = make_pipeline(MinMaxScaler(), make_clf())
     search = GridSearchCV(
         pipe,
@@ -136,8 +123,8 @@ def test_search_over_pipeline(data, make_clf):
     assert search.best_estimator_[-1].sparsity_ > 0
 
 
-def test_cross_validate_reports_rounds(data, make_clf):
-    X, y = data
+def test_cross_validate_reports_rounds(digits_200, make_clf):
+    X, y = digits_200
     out = cross_validate(
         make_clf(n_rounds=2, select="best"), X, y, cv=CV, return_estimator=True,
         error_score="raise",

@@ -7,45 +7,18 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklottery import LotteryTicketClassifier
 
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=90, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
-        random_state=1,
-    )
-    return X.astype(np.float32), y
+pytestmark = pytest.mark.lottery(hidden_units=(8,), batch_size=32)
 
 
 @pytest.fixture(scope="module")
-def make_net(tiny_net):
-    def make(**kw):
-        return tiny_net(
-            max_epochs=2, module__hidden_units=(8,), batch_size=32, **kw
-        )
-
-    return make
-
-
-@pytest.fixture(scope="module")
-def make_clf(make_net):
-    def make(**kw):
-        params = {"n_rounds": 2, "prune_rate": 0.5, "random_state": 0, **kw}
-        return LotteryTicketClassifier(make_net(), **params)
-
-    return make
-
-
-@pytest.fixture(scope="module")
-def fitted(data, make_clf):
-    return make_clf().fit(*data)
+def fitted(blobs_90x5, make_clf):
+    return make_clf().fit(*blobs_90x5)
 
 
 def test_clone_copies_parameters_and_not_the_fit(fitted):
@@ -62,11 +35,11 @@ def test_clone_copies_parameters_and_not_the_fit(fitted):
     assert not hasattr(c, "net_") and not hasattr(c, "masks_")
 
 
-def test_fit_never_changes_the_users_net(data, make_net):
-    net = make_net()
+def test_fit_never_changes_the_users_net(blobs_90x5, tiny_net):
+    net = tiny_net(max_epochs=2, module__hidden_units=(8,), batch_size=32)
     before = dict(net.get_params(deep=False))
     state = dict(vars(net))
-    clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0).fit(*data)
+    clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0).fit(*blobs_90x5)
     assert clf.net is net
     assert clf.net_ is not net
     assert not net.initialized_
@@ -80,10 +53,10 @@ def test_fit_never_changes_the_users_net(data, make_net):
         assert after[key] is value, key
 
 
-def test_set_params_reaches_the_fitted_net_and_the_pruner(make_clf, data):
+def test_set_params_reaches_the_fitted_net_and_the_pruner(make_clf, blobs_90x5):
     """Nested net__ parameters set on the estimator are what fit trains with,
     and a changed prune_rate is what it prunes with (no stale copy of either)."""
-    X, y = data
+    X, y = blobs_90x5
     clf = make_clf(n_rounds=1).fit(X, y)
     clf.set_params(net__lr=0.5, net__max_epochs=1, net__module__hidden_units=(6,),
                    prune_rate=0.3)
@@ -96,8 +69,8 @@ def test_set_params_reaches_the_fitted_net_and_the_pruner(make_clf, data):
     assert clf.layers_["kept"].tolist() == [30 - 9, 18 - 3]
 
 
-def test_pickle_round_trip_gives_identical_predictions(fitted, data):
-    X, _ = data
+def test_pickle_round_trip_gives_identical_predictions(fitted, blobs_90x5):
+    X, _ = blobs_90x5
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
     np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
@@ -112,8 +85,8 @@ def test_pickle_round_trip_gives_identical_predictions(fitted, data):
         assert (params[n].detach()[~m] == 0.0).all()
 
 
-def test_grid_search_over_rate_strategy_and_lr(data, make_clf):
-    X, y = data
+def test_grid_search_over_rate_strategy_and_lr(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     grid = {
         "prune_rate": [0.2, 0.5],
         "strategy": ["large_final", "random"],
@@ -132,8 +105,8 @@ def test_grid_search_over_rate_strategy_and_lr(data, make_clf):
     assert search.predict(X).shape == (len(X),)
 
 
-def test_pipeline_with_scaler_and_default_net(data):
-    X, y = data
+def test_pipeline_with_scaler_and_default_net(blobs_90x5):
+    X, y = blobs_90x5
     pipe = make_pipeline(
         StandardScaler(), LotteryTicketClassifier(n_rounds=1, random_state=0)
     )
@@ -152,22 +125,22 @@ def test_pipeline_with_scaler_and_default_net(data):
     assert pipe.score(X * 100 + 5, y) > 1 / 3  # better than chance on its training data
 
 
-def test_pipeline_with_given_net_and_transform(data, make_clf):
-    X, y = data
+def test_pipeline_with_given_net_and_transform(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     pipe = make_pipeline(StandardScaler(), make_clf())
     Xt = pipe.fit(X, y).transform(X)
     assert Xt.shape == (len(X), 8) and Xt.dtype == np.float32
 
 
-def test_cross_val_score(data, make_clf):
-    X, y = data
+def test_cross_val_score(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     scores = cross_val_score(make_clf(n_rounds=1), X, y, cv=3)
     assert scores.shape == (3,)
     assert ((0 <= scores) & (scores <= 1)).all()
 
 
-def test_same_random_state_is_deterministic(data, make_clf):
-    X, y = data
+def test_same_random_state_is_deterministic(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     a = make_clf(strategy="random").fit(X, y)
     torch.manual_seed(1234)  # the global generators must not matter
     np.random.seed(99)
@@ -185,23 +158,23 @@ def test_same_random_state_is_deterministic(data, make_clf):
         assert torch.equal(p, b_params[n]), n
 
 
-def test_different_random_state_differs(data, make_clf):
-    X, y = data
+def test_different_random_state_differs(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     a = make_clf(random_state=0).fit(X, y)
     b = make_clf(random_state=1).fit(X, y)
     assert not all(torch.equal(a.masks_[n], b.masks_[n]) for n in a.masks_)
 
 
-def test_fit_leaves_the_global_torch_generator_alone(data, make_clf):
+def test_fit_leaves_the_global_torch_generator_alone(blobs_90x5, make_clf):
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    make_clf(n_rounds=1).fit(*data)
+    make_clf(n_rounds=1).fit(*blobs_90x5)
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_pandas_input_and_string_labels_end_to_end(data, make_clf):
-    X, y = data
+def test_pandas_input_and_string_labels_end_to_end(blobs_90x5, make_clf):
+    X, y = blobs_90x5
     names = np.array(["cat", "dog", "emu"], dtype=object)
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     labels = pd.Series(names[y], name="animal")

@@ -5,11 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from skorch.dataset import ValidSplit
-
 from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.lottery import RoundRecord
+from sklottery.lottery._loop import RoundRecord
 from sklottery.lottery._selection import RoundSelector
+from skorch.dataset import ValidSplit
 
 N_ROUNDS = 4
 pytestmark = pytest.mark.lottery(

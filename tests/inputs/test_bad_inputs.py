@@ -10,12 +10,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklottery import LotteryTicketClassifier, LotteryTicketRegressor
-from sklottery.lottery._loop import dense_round
-from sklottery.training._net import initialize_net
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from torch import nn
+
+from sklottery import LotteryTicketClassifier, LotteryTicketRegressor
+from sklottery.lottery import dense_round, draw_seed
+from sklottery.training import RoundData
+from sklottery.training._net import initialize_net
 
 
 class Two(nn.Module):
@@ -183,11 +185,12 @@ def test_lazy_modules_are_initialized_on_a_first_batch(digits_120):
     # the rewind point is the initialization the dense round trained from:
     # round 0 materializes the lazy layer exactly as fit does
     spec = _net(Lazy, max_epochs=0)
-    seed = est._seed()
+    seed = draw_seed(est.random_state)
     torch.manual_seed(seed)
     net = initialize_net(spec, torch.from_numpy(X))
-    dense = dense_round(_net(Lazy, max_epochs=0), X, y.astype(np.int64), X,
-                        y.astype(np.int64), eval_on="train", seed=seed)
+    y_t = torch.from_numpy(y.astype(np.int64))
+    data = RoundData(torch.from_numpy(X), y_t, torch.from_numpy(X), y_t, "train")
+    dense = dense_round(_net(Lazy, max_epochs=0), data, seed=seed)
     assert torch.equal(dense.trained["a.weight"], net.module_.a.weight.detach())
     assert torch.equal(est.rewind_point_["a.weight"], dense.trained["a.weight"])
 

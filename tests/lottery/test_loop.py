@@ -2,22 +2,25 @@
 rounds, warm starts resumed from the fitted state, Ctrl-C in every phase after
 round 0, and seeds that make a fit repeatable."""
 
+import dataclasses
 import math
+import types
 import warnings
 
 import joblib
 import numpy as np
 import pytest
-import sklottery.lottery._loop as rounds
 import torch
 from sklearn.base import clone
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import ValidSplit
+
+import sklottery.lottery as rounds
 from sklottery import LotteryTicketClassifier, Pruner
 from sklottery.config import make_config
 from sklottery.lottery._progress import RoundProgress
+from sklottery.training import RoundData, accuracy
 from sklottery.training._callbacks import StopRound
-from sklottery.training._train import RoundData, accuracy
-from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import ValidSplit
 
 # What callbacks saw in this process. Module level: the estimator clones the
 # net (and deep-copies its callbacks) for every fit and for round 0.
@@ -102,6 +105,18 @@ def _raise_on_call(monkeypatch, owner, name, call, *, after=False, wrap=None):
     return calls
 
 
+def _raise_on_score(monkeypatch, call):
+    """Make the classifier's round score (its task's) raise KeyboardInterrupt
+    on its ``call``-th call."""
+    task = LotteryTicketClassifier._task
+    holder = types.SimpleNamespace(score=task.score)
+    calls = _raise_on_call(monkeypatch, holder, "score", call)
+    monkeypatch.setattr(
+        LotteryTicketClassifier, "_task", dataclasses.replace(task, score=holder.score)
+    )
+    return calls
+
+
 def interrupt_training(monkeypatch):
     SEEN["raise_at_batch"] = 2 * BATCHES_PER_ROUND + 3  # mid round 2
     return {}
@@ -121,9 +136,7 @@ BATCHES_RUN = {
 def interrupt_scoring(monkeypatch):
     # score calls (score_untrained=False): rounds 0, 1, 2 -> the 3rd is the
     # trained score of round 2
-    _raise_on_call(
-        monkeypatch, LotteryTicketClassifier, "_round_score", 3, wrap=staticmethod
-    )
+    _raise_on_score(monkeypatch, 3)
     return {}
 
 
@@ -225,10 +238,7 @@ def test_ctrl_c_in_round_zero_propagates_and_fits_nothing(
     if where == "training":
         SEEN["raise_at_batch"] = 3
     else:  # the score of the initialization
-        _raise_on_call(
-            monkeypatch, LotteryTicketClassifier, "_round_score", 1,
-            wrap=staticmethod,
-        )
+        _raise_on_score(monkeypatch, 1)
     clf = make_clf()
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, y)
@@ -498,13 +508,21 @@ def test_run_lottery_needs_no_estimator(tiny_net, data):
 
 
 # -- round 0 and its cache ------------------------------------------------------------
+def _round_data(X_train, y_train, X_eval, y_eval, eval_on):
+    """A fit's split as the lottery holds it (tensors, converted once)."""
+    from sklottery.training import RoundData
+
+    t = torch.from_numpy
+    return RoundData(t(X_train), t(y_train), t(X_eval), t(y_eval), eval_on)
+
+
 def test_dense_round_is_a_pure_function_of_its_inputs(tiny_net, data):
     X, y = data
     net = tiny_net(max_epochs=2, module__input_units=64, module__output_units=10)
-    args = (net, X[:200], y[:200], X[200:], y[200:])
-    a = rounds.dense_round(*args, eval_on="valid", seed=5)
-    b = rounds.dense_round(*args, eval_on="valid", seed=5)
-    c = rounds.dense_round(*args, eval_on="valid", seed=6)
+    args = (net, _round_data(X[:200], y[:200], X[200:], y[200:], "valid"))
+    a = rounds.dense_round(*args, seed=5)
+    b = rounds.dense_round(*args, seed=5)
+    c = rounds.dense_round(*args, seed=6)
     assert not net.initialized_  # the net is a specification, never fitted
     for name, value in a.trained.items():
         assert torch.equal(value, b.trained[name])
@@ -512,7 +530,7 @@ def test_dense_round_is_a_pure_function_of_its_inputs(tiny_net, data):
     assert torch.equal(a.rng_state, b.rng_state)
     assert a.epochs == 2 and len(a.history) == 2 and not np.isnan(a.valid_loss)
     assert a.rewind_point is None and math.isnan(a.ticket_epoch)
-    late = rounds.dense_round(*args, eval_on="valid", seed=5, rewind_epoch=1)
+    late = rounds.dense_round(*args, seed=5, rewind_epoch=1)
     for name, value in late.trained.items():
         assert torch.equal(value, a.trained[name])  # late rewinding changes no training
     assert not torch.equal(
@@ -526,7 +544,7 @@ def test_dense_round_interrupted_raises(tiny_net, data):
                    callbacks=[("interrupt", Interrupt())])
     SEEN["raise_at_batch"] = 2
     with pytest.raises(KeyboardInterrupt, match="no round completed"):
-        rounds.dense_round(net, X, y, X, y, eval_on="train", seed=0)
+        rounds.dense_round(net, _round_data(X, y, X, y, "train"), seed=0)
 
 
 def test_module_code_follows_the_class_source():

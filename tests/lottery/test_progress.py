@@ -3,7 +3,8 @@
 import sys
 
 import pytest
-from sklottery.lottery._loop import RoundRecord
+
+from sklottery.lottery import RoundRecord
 from sklottery.lottery._progress import RoundProgress
 
 pytestmark = pytest.mark.lottery(n_rounds=1, prune_rate=0.6)

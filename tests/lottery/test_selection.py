@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklottery import LotteryTicketClassifier, Pruner
-from sklottery.lottery._loop import RoundRecord
-from sklottery.lottery._selection import RoundSelector
 from skorch.dataset import ValidSplit
+
+from sklottery import LotteryTicketClassifier, Pruner
+from sklottery.lottery import RoundRecord
+from sklottery.lottery._selection import RoundSelector
 
 N_ROUNDS = 4
 pytestmark = pytest.mark.lottery(

@@ -1,4 +1,4 @@
-"""The ``sklottery`` command line: one module per command over a common module."""
+"""The ``sklottery`` command line: one module per command over the common modules."""
 
 from ._main import build_parser, console_main, main
 

@@ -5,7 +5,8 @@ The table's numeric columns are standardized and the others one-hot encoded
 estimator is a :class:`~sklottery.LotteryTicketClassifier` or
 :class:`~sklottery.LotteryTicketRegressor` around a LeNet-style
 :class:`~sklottery.MLP` with a validation split. Writes the ticket file (with
-the summary and the preprocessing in its header) and the rounds table.
+the summary and the preprocessing in its header, see
+:mod:`sklottery.cli._summary`) and the rounds table.
 """
 
 from __future__ import annotations
@@ -15,11 +16,215 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import validate_parameter_constraints
 
-from ._main import TICKET_SUFFIX, CLIError, _jsonable, _summary_text
-from ._tables import read_table, split_features
+from ..config import PARAMETER_CONSTRAINTS
+from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
+from ..pruning import ALIASES, STRATEGIES
+from ._common import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    TICKET_SUFFIX,
+    CLIError,
+    add_data,
+    choices,
+    hidden_sizes,
+    number_in,
+    parameter_number,
+    rewind,
+    sparse_training,
+)
+from ._summary import (
+    jsonable,
+    lottery_kwargs,
+    make_net,
+    save_with_summary,
+    summary_text,
+)
+from ._tables import read_table, scale_target, split_features, unscale
 
-__all__ = ["fit"]
+__all__ = ["add_parser", "fit"]
+
+TASKS = ("auto", "classification", "regression")
+
+
+# -- parser --------------------------------------------------------------------
+def add_parser(sub) -> None:
+    """Register ``fit`` on the command line's subparsers."""
+    parser = sub.add_parser(
+        "fit",
+        help="find a ticket in a CSV or Parquet table",
+        description="Find a lottery ticket that predicts COLUMN from the other "
+        "columns of DATA (.csv, .tsv, .parquet or .pq). Numeric columns are "
+        "standardized, text and category columns one-hot encoded.",
+    )
+    add_data(parser)
+    parser.add_argument("--target", required=True, metavar="COLUMN",
+                        help="the column to predict")
+    parser.add_argument("--task", default="auto", choices=TASKS,
+                        help="auto (default): regression for a float target "
+                        "with non-integer values, else classification")
+    _add_lottery_options(parser)
+    _add_training_options(parser)
+    parser.add_argument("--out", default=None, metavar="PREFIX",
+                        help="output prefix (default: DATA without its suffix); "
+                        f"writes PREFIX{TICKET_SUFFIX} and PREFIX.rounds.csv")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it needs tqdm)")
+    parser.set_defaults(run=fit)
+
+
+def _add_lottery_options(parser) -> None:
+    """The estimator's parameters, with the ranges and choices it declares."""
+    strategies = choices("strategy")
+    at_init = [s for s in strategies if s not in STRATEGIES and s not in ALIASES]
+    parser.add_argument("--rounds", type=parameter_number("n_rounds"), default=5,
+                        help="pruning rounds after the dense round 0 (default 5)")
+    parser.add_argument("--prune-rate", type=parameter_number("prune_rate"),
+                        default=0.2,
+                        help="fraction of the remaining weights pruned per round "
+                        "(default 0.2)")
+    parser.add_argument("--schedule", default="iterative",
+                        choices=choices("schedule"),
+                        help="iterative rounds (default), one prune of what the "
+                        "rounds would remove (oneshot), or that prune applied to "
+                        "the initialization before training (at_init)")
+    parser.add_argument("--strategy", default="large_final",
+                        help="mask criterion (default large_final); one of: "
+                        + ", ".join(s for s in strategies if s not in at_init)
+                        + "; with --schedule at_init also " + ", ".join(at_init))
+    parser.add_argument("--rewind", default="init", type=rewind,
+                        help="where survivors go before retraining (default "
+                        "init); one of: " + ", ".join(choices("rewind"))
+                        + ", or an epoch k of the dense round (late rewinding)")
+    parser.add_argument("--select", default="last", choices=choices("select"),
+                        help="which round becomes the ticket (default last)")
+    parser.add_argument("--scope", default="layer", choices=choices("scope"),
+                        help="prune each layer on its own or all together "
+                        "(default layer)")
+    parser.add_argument("--sparse-training", default="auto", type=sparse_training,
+                        help="train pruned Linear layers with their survivors "
+                        "only: auto (default: where faster), true or false")
+
+
+def _add_training_options(parser) -> None:
+    """The network's, the held-out split's and the seed."""
+    parser.add_argument("--epochs", type=number_in(AT_LEAST_ONE), default=10,
+                        help="training epochs per round (default 10)")
+    parser.add_argument("--hidden", type=hidden_sizes, default=(300, 100),
+                        help="hidden layer sizes, comma separated (default 300,100)")
+    parser.add_argument("--lr", type=number_in(POSITIVE), default=1.2e-3,
+                        help="Adam learning rate (default 1.2e-3)")
+    parser.add_argument("--batch-size", type=number_in(AT_LEAST_ONE), default=60,
+                        help="minibatch size (default 60)")
+    parser.add_argument("--test-size", type=number_in(FRACTION), default=0.2,
+                        help="fraction of rows held out to score the ticket "
+                        "(default 0.2)")
+    parser.add_argument("--seed", type=number_in(NON_NEGATIVE), default=0,
+                        help="random seed (default 0)")
+
+
+# -- the command ---------------------------------------------------------------
+def fit(args) -> int:
+    """Run ``sklottery fit`` with the parsed ``args``; return 0."""
+    params = _params(args)
+    lottery = lottery_kwargs(params)
+    # the estimator's own parameter checks, before any data is read
+    validate_parameter_constraints(
+        {k: PARAMETER_CONSTRAINTS[k] for k in lottery}, lottery,
+        caller_name=LotteryTicketClassifier.__name__,
+    )
+    out = _out_prefix(args)
+    frame = read_table(args.data)
+    X, y, text_columns, column_specs = split_features(frame, args.target, args.data)
+    params["task"] = task = _task(args.task, y)
+    y, stratify = _checked_target(args, task, y)
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
+        )
+    except ValueError as exc:
+        raise CLIError(
+            f"{args.data}: cannot hold out --test-size rows ({exc})"
+        ) from None
+
+    net = make_net(task, args.hidden, y=y_train, lr=args.lr,
+                   batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
+    verbose = 0 if args.no_progress or not _has_tqdm() else 1
+    target_scaling = None
+    if task == "classification":
+        clf = LotteryTicketClassifier(net, verbose=verbose, **lottery)
+        fit_y = y_train
+    else:
+        # targets standardized like the features (predictions come back in
+        # the original units); R² does not change under this scaling
+        scale = float(np.std(y_train)) or 1.0
+        target_scaling = {"mean": float(np.mean(y_train)), "scale": scale}
+        fit_y = scale_target(y_train, target_scaling)
+        clf = LotteryTicketRegressor(net, verbose=verbose, **lottery)
+    model = make_pipeline(StandardScaler(), clf)
+    start = time.perf_counter()
+    model.fit(X_train, fit_y)
+    elapsed = time.perf_counter() - start
+    if task == "classification":
+        test_score = float(model.score(X_test, y_test))
+    else:
+        test_score = float(r2_score(y_test, unscale(model.predict(X_test),
+                                                    target_scaling)))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rounds_path = out.parent / f"{out.name}.rounds.csv"
+    ticket_path = out.parent / f"{out.name}{TICKET_SUFFIX}"
+    summary = {
+        "data": str(args.data),
+        "target": args.target,
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "n_features": int(X.shape[1]),
+        "one_hot_columns": text_columns,
+        "task": task,
+        "classes": jsonable(clf.classes_.tolist()) if task == "classification"
+        else None,
+        "params": params,
+        "selected_round": int(clf.selected_round_),
+        "weights_remaining": 1.0 - clf.sparsity_,
+        "test_score": test_score,
+        "fit_seconds": elapsed,
+        "layers": jsonable(clf.layers_.to_dict(orient="records")),
+        "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
+        "preprocessing": {"columns": column_specs, "target": target_scaling},
+        "scaler": _scaler(model[0], X.columns),
+    }
+    save_with_summary(clf, ticket_path, jsonable(summary))
+    clf.rounds_.to_csv(rounds_path, index=False)
+    print(summary_text(summary, jsonable(clf.rounds_.to_dict(orient="records"))))
+    return 0
+
+
+def _params(args) -> dict:
+    """The summary's ``params``: the estimator's (under their names), the
+    network's and the seed; ``task`` is resolved once the target is read."""
+    return {
+        "n_rounds": args.rounds, "prune_rate": args.prune_rate,
+        "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
+        "select": args.select, "schedule": args.schedule,
+        "sparse_training": args.sparse_training,
+        "epochs": args.epochs, "task": args.task,
+        "hidden": list(args.hidden), "lr": args.lr,
+        "batch_size": args.batch_size, "seed": args.seed,
+    }
+
+
+def _scaler(scaler, columns) -> dict:
+    """The summary's ``scaler``: the fitted StandardScaler, as plain lists."""
+    return {"feature_names": [str(c) for c in columns],
+            "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
 
 
 def _out_prefix(args) -> Path:
@@ -41,183 +246,6 @@ def _out_prefix(args) -> Path:
     return out
 
 
-def _make_net(task, hidden, *, lr=1e-3, batch_size=60, epochs=1, seed=0,
-              small=False):
-    import torch
-    from skorch import NeuralNetClassifier, NeuralNetRegressor
-    from skorch.dataset import ValidSplit
-
-    from ..modules import MLP
-
-    common = {
-        "module__hidden_units": tuple(hidden),
-        "optimizer": torch.optim.Adam,
-        "lr": lr,
-        "batch_size": batch_size,
-        "max_epochs": epochs,
-        "iterator_train__shuffle": True,
-        "verbose": 0,
-    }
-    if task == "classification":
-        return NeuralNetClassifier(
-            MLP, criterion=torch.nn.CrossEntropyLoss,
-            train_split=ValidSplit(0.2, stratified=not small, random_state=seed),
-            **common,
-        )
-    return NeuralNetRegressor(
-        MLP, criterion=torch.nn.MSELoss,
-        train_split=ValidSplit(0.2, stratified=False, random_state=seed),
-        **common,
-    )
-
-
-def fit(args) -> int:
-    """Run ``sklottery fit`` with the parsed ``args``; return 0."""
-    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
-
-    lottery = {
-        "n_rounds": args.rounds, "prune_rate": args.prune_rate,
-        "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
-        "select": args.select, "random_state": args.seed,
-        "schedule": args.schedule, "sparse_training": args.sparse_training,
-    }
-    # the estimator's own parameter checks, before any data is read
-    LotteryTicketClassifier(**lottery)._validate_params()
-    out = _out_prefix(args)
-    frame = read_table(args.data)
-    X, y, text_columns, column_specs = split_features(frame, args.target, args.data)
-
-    from sklearn.metrics import r2_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    task = _task(args.task, y)
-    if task == "classification":
-        labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
-                                   return_counts=True)
-        if len(labels) < 2:
-            raise CLIError(
-                f"{args.data}: the target {args.target!r} has only one class"
-            )
-        if len(labels) > max(50, len(y) // 5):
-            raise CLIError(
-                f"{args.data}: the target {args.target!r} has {len(labels)} "
-                "distinct values; use --task regression to predict numbers"
-            )
-        stratify = y if counts.min() >= 2 else None
-    else:
-        if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
-            raise CLIError(
-                f"{args.data}: --task regression needs a numeric target; "
-                f"{args.target!r} holds {y.dtype} values"
-            )
-        y = y.astype(np.float64)
-        stratify = None
-    try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=args.test_size, stratify=stratify, random_state=args.seed
-        )
-    except ValueError as exc:
-        raise CLIError(
-            f"{args.data}: cannot hold out --test-size rows ({exc})"
-        ) from None
-
-    verbose = 0 if args.no_progress or not _has_tqdm() else 1
-    small = task == "classification" and (
-        np.unique(y_train, return_counts=True)[1].min() < 5
-    )
-    net = _make_net(task, args.hidden, lr=args.lr, batch_size=args.batch_size,
-                    epochs=args.epochs, seed=args.seed, small=small)
-    target_scaling = None
-    if task == "classification":
-        clf = LotteryTicketClassifier(net, verbose=verbose, **lottery)
-        fit_y = y_train
-    else:
-        # targets standardized like the features (predictions come back in
-        # the original units); R² does not change under this scaling
-        scale = float(np.std(y_train)) or 1.0
-        target_scaling = {"mean": float(np.mean(y_train)), "scale": scale}
-        fit_y = ((y_train - target_scaling["mean"]) / scale).astype(np.float32)
-        clf = LotteryTicketRegressor(net, verbose=verbose, **lottery)
-    model = make_pipeline(StandardScaler(), clf)
-    start = time.perf_counter()
-    model.fit(X_train, fit_y)
-    elapsed = time.perf_counter() - start
-    if task == "classification":
-        test_score = float(model.score(X_test, y_test))
-    else:
-        pred = _unscale(model.predict(X_test), target_scaling)
-        test_score = float(r2_score(y_test, pred))
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rounds_path = out.parent / f"{out.name}.rounds.csv"
-    ticket_path = out.parent / f"{out.name}{TICKET_SUFFIX}"
-    rounds = _jsonable(clf.rounds_.to_dict(orient="records"))
-    summary = {
-        "data": str(args.data),
-        "target": args.target,
-        "n_train": int(len(y_train)),
-        "n_test": int(len(y_test)),
-        "n_features": int(X.shape[1]),
-        "one_hot_columns": text_columns,
-        "task": task,
-        "classes": _jsonable(clf.classes_.tolist()) if task == "classification"
-        else None,
-        "params": {
-            "n_rounds": args.rounds, "prune_rate": args.prune_rate,
-            "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
-            "select": args.select, "schedule": args.schedule,
-            "sparse_training": args.sparse_training,
-            "epochs": args.epochs, "task": task,
-            "hidden": list(args.hidden), "lr": args.lr,
-            "batch_size": args.batch_size, "seed": args.seed,
-        },
-        "selected_round": int(clf.selected_round_),
-        "weights_remaining": 1.0 - clf.sparsity_,
-        "test_score": test_score,
-        "fit_seconds": elapsed,
-        "layers": _jsonable(clf.layers_.to_dict(orient="records")),
-        "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
-        "preprocessing": {"columns": column_specs, "target": target_scaling},
-    }
-    scaler = model[0]
-    summary["scaler"] = {
-        "feature_names": [str(c) for c in X.columns],
-        "mean": scaler.mean_.tolist(),
-        "scale": scaler.scale_.tolist(),
-    }
-    _save_with_summary(clf, ticket_path, _jsonable(summary))
-    clf.rounds_.to_csv(rounds_path, index=False)
-    print(_summary_text(summary, rounds))
-    return 0
-
-
-def _unscale(pred, target_scaling):
-    pred = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
-    pred = pred * target_scaling["scale"] + target_scaling["mean"]
-    return pred[:, 0] if pred.shape[1] == 1 else pred
-
-
-def _save_with_summary(clf, path, summary) -> None:
-    """The estimator's own ticket file (its ``load_ticket`` reads it back),
-    with the command line's summary in the header's free ``info``."""
-    import io
-
-    from ..tickets import load_ticket, save_estimator_ticket
-
-    buf = io.BytesIO()
-    clf.save_ticket(buf, rewind_point=True)
-    buf.seek(0)
-    saved = load_ticket(buf)
-    save_estimator_ticket(
-        path, clf.net_.module_, clf.masks_, estimator=saved.estimator,
-        state=saved.state, rounds=saved.rounds, arrays=saved.arrays,
-        rewind_point=saved.rewind_point,
-        info={**saved.info, "sklottery_cli": summary},
-    )
-
-
 def _task(task: str, y) -> str:
     """``--task auto``: regression for a float target with non-integer values."""
     if task != "auto":
@@ -227,9 +255,31 @@ def _task(task: str, y) -> str:
     return "classification"
 
 
+def _checked_target(args, task, y) -> tuple:
+    """``(y, stratify)``: the target checked for ``task`` (a regression's as
+    float64), and the labels to stratify the held-out split by (or None)."""
+    if task == "regression":
+        if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+            raise CLIError(
+                f"{args.data}: --task regression needs a numeric target; "
+                f"{args.target!r} holds {y.dtype} values"
+            )
+        return y.astype(np.float64), None
+    labels, counts = np.unique(y.astype(str) if y.dtype == object else y,
+                               return_counts=True)
+    if len(labels) < 2:
+        raise CLIError(f"{args.data}: the target {args.target!r} has only one class")
+    if len(labels) > max(50, len(y) // 5):
+        raise CLIError(
+            f"{args.data}: the target {args.target!r} has {len(labels)} "
+            "distinct values; use --task regression to predict numbers"
+        )
+    return y, (y if counts.min() >= 2 else None)
+
+
 def _has_tqdm() -> bool:
     try:
-        import tqdm  # noqa: F401
+        import tqdm  # noqa: F401  (only whether it is installed)
     except ImportError:
         return False
     return True

@@ -1,4 +1,5 @@
-"""``sklottery predict``: a ticket written by ``fit`` applied to new rows."""
+"""``sklottery predict TICKET DATA``: a ticket written by ``fit`` applied to
+new rows, with the fit's preprocessing."""
 
 from __future__ import annotations
 
@@ -6,15 +7,34 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ._main import PROG, CLIError, load_summary
-from ._fit import _make_net, _unscale
 from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
-from ._tables import check_preprocessing, encode, read_table
+from ._common import PROG, CLIError, add_data, add_ticket
+from ._summary import load_cli_ticket, make_net
+from ._tables import features, read_table, unscale
 
-__all__ = ["features", "load_cli_ticket", "predict"]
+__all__ = ["add_parser", "predict"]
+
+
+def add_parser(sub) -> None:
+    """Register ``predict`` on the command line's subparsers."""
+    parser = sub.add_parser(
+        "predict",
+        help="predict new rows with a ticket written by fit",
+        description="Predict the rows of DATA with TICKET, applying the "
+        "preprocessing of fit (standardization, one-hot columns; a category "
+        "not seen at fit time is encoded as all zeros). Writes a CSV with one "
+        "column named like the target (or proba_<class> columns with --proba); "
+        "a target column in DATA is ignored.",
+    )
+    add_ticket(parser)
+    add_data(parser)
+    parser.add_argument("--out", default="-", metavar="FILE",
+                        help="the CSV to write (default: standard output)")
+    parser.add_argument("--proba", action="store_true",
+                        help="class probabilities instead of labels")
+    parser.set_defaults(run=predict)
 
 
 def _out_file(text: str) -> Path:
@@ -25,45 +45,14 @@ def _out_file(text: str) -> Path:
     return out
 
 
-def load_cli_ticket(path):
-    """``(summary, preprocessing, task, hidden, target)`` of a ticket written
-    by ``fit``, every field checked (CLIError naming a malformed one)."""
-    summary, _, name = load_summary(path)
-    try:
-        pre = check_preprocessing(summary)
-        task, hidden = summary["task"], summary["params"]["hidden"]
-        target = summary["target"]
-        if task not in ("classification", "regression") or not isinstance(target, str):
-            raise TypeError("task/target")
-        if not (isinstance(hidden, list) and hidden
-                and all(type(h) is int and 0 < h <= 2**20 for h in hidden)):
-            raise TypeError("params.hidden")
-    except (KeyError, TypeError) as exc:
-        raise CLIError(
-            f"{path}: its command-line summary is malformed ({exc})"
-        ) from None
-    if (task == "classification") != (name == "LotteryTicketClassifier"):
-        raise CLIError(f"{path}: summary field 'task' {task!r} is not a {name}")
-    return summary, pre, task, hidden, target
-
-
-def features(frame, target, pre, path):
-    """``(X, unseen)``: the rows of ``frame`` (its ``target`` column left out)
-    preprocessed as ``fit`` preprocessed them (float32)."""
-    features = frame.drop(columns=[target]) if target in frame.columns else frame
-    X, unseen = encode(features, pre["columns"], path)
-    X = ((X.to_numpy(np.float64) - pre["mean"]) / pre["scale"]).astype(np.float32)
-    return X, unseen
-
-
 def predict(args) -> int:
     """``sklottery predict`` (see :mod:`sklottery.cli._main`)."""
     out = _out_file(args.out) if args.out != "-" else None
-    summary, pre, task, hidden, target = load_cli_ticket(args.ticket)
+    _, pre, task, hidden, target = load_cli_ticket(args.ticket)
     X, unseen = features(read_table(args.data), target, pre, args.data)
     estimator = (LotteryTicketClassifier if task == "classification"
                  else LotteryTicketRegressor)
-    model = estimator(_make_net(task, hidden)).load_ticket(args.ticket)
+    model = estimator(make_net(task, hidden)).load_ticket(args.ticket)
     if args.proba:
         if task != "classification":
             raise CLIError("--proba needs a classification ticket")
@@ -74,7 +63,7 @@ def predict(args) -> int:
     elif task == "classification":
         result = pd.DataFrame({target: model.predict(X)})
     else:
-        pred = _unscale(model.predict(X), pre["target"] or {"mean": 0, "scale": 1})
+        pred = unscale(model.predict(X), pre["target"])
         result = pd.DataFrame({target: pred} if pred.ndim == 1 else pred)
     if out is None:
         result.to_csv(sys.stdout, index=False)

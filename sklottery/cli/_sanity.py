@@ -16,18 +16,24 @@ import argparse
 import sys
 import warnings
 
-import numpy as np
-
-from ._main import PROG, CLIError, _int_at_least
-from ._fit import _make_net
-from ._predict import features, load_cli_ticket
 from ..analysis import CONTROLS, sanity_checks
-from ._tables import read_table
+from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
+from ._common import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    PROG,
+    CLIError,
+    add_data,
+    add_ticket,
+    number_in,
+)
+from ._summary import load_cli_ticket, lottery_kwargs, make_net
+from ._tables import features, read_table, scale_target
 
 __all__ = ["add_parser", "sanity_check"]
 
-_PARAMS = ("n_rounds", "prune_rate", "strategy", "rewind", "scope", "select",
-           "epochs", "lr", "batch_size", "seed")
+#: What the ticket's summary must keep besides the estimator's parameters.
+_NET = ("epochs", "lr", "batch_size", "seed")
 
 
 def _variants(text):
@@ -53,16 +59,14 @@ def add_parser(sub) -> None:
         "initialization) and print one row per variant and repeat. DATA must "
         "hold the target column; give it the fit's own table.",
     )
-    parser.add_argument("ticket", metavar="TICKET",
-                        help="a PREFIX.ticket.safetensors written by sklottery fit")
-    parser.add_argument("data", metavar="DATA",
-                        help="a .csv, .tsv, .parquet or .pq file with the target")
+    add_ticket(parser)
+    add_data(parser, " with the target")
     parser.add_argument("--variants", type=_variants, default=list(CONTROLS),
                         help="comma-separated controls (default: all of "
                         f"{','.join(CONTROLS)})")
-    parser.add_argument("--repeats", type=_int_at_least(1), default=1,
+    parser.add_argument("--repeats", type=number_in(AT_LEAST_ONE), default=1,
                         help="independent repeats (default 1)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=number_in(NON_NEGATIVE), default=0,
                         help="seed of the repeats (default 0)")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="also write the table as a CSV file")
@@ -70,25 +74,19 @@ def add_parser(sub) -> None:
 
 
 def _estimator(args, summary, task, hidden, y):
-    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
-
     try:
-        params = {k: summary["params"][k] for k in _PARAMS}
+        params = summary["params"]
+        net = {k: params[k] for k in _NET}
+        lottery = lottery_kwargs(params)
     except (KeyError, TypeError) as exc:
         raise CLIError(
             f"{args.ticket}: its command-line summary has no params field {exc}"
         ) from None
-    small = task == "classification" and np.unique(y, return_counts=True)[1].min() < 5
-    net = _make_net(task, hidden, lr=params["lr"], batch_size=params["batch_size"],
-                    epochs=params["epochs"], seed=params["seed"], small=small)
-    lottery = {k: params[k] for k in _PARAMS[:6]}
-    # written since schedule/sparse_training became fit options (older
-    # summaries: the defaults they were fitted with)
-    lottery["schedule"] = summary["params"].get("schedule", "iterative")
-    lottery["sparse_training"] = summary["params"].get("sparse_training", "auto")
+    net = make_net(task, hidden, y=y, lr=net["lr"], batch_size=net["batch_size"],
+                   epochs=net["epochs"], seed=net["seed"])
     cls = (LotteryTicketClassifier if task == "classification"
            else LotteryTicketRegressor)
-    model = cls(net, random_state=params["seed"], **lottery).load_ticket(args.ticket)
+    model = cls(net, **lottery).load_ticket(args.ticket)
     if model.rewind_point_ is None:
         raise CLIError(
             f"{args.ticket}: the ticket file has no rewind point (written by an "
@@ -111,10 +109,7 @@ def sanity_check(args) -> int:
     X, _ = features(frame, target, pre, args.data)
     y = frame[target].to_numpy()
     if task == "regression":
-        scaling = pre["target"] or {"mean": 0.0, "scale": 1.0}
-        y = ((y.astype(np.float64) - scaling["mean"]) / scaling["scale"]).astype(
-            np.float32
-        )
+        y = scale_target(y, pre["target"])
     model = _estimator(args, summary, task, hidden, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -23,9 +23,12 @@ __all__ = [
     "TableError",
     "check_preprocessing",
     "encode",
+    "features",
     "fit_columns",
     "read_table",
+    "scale_target",
     "split_features",
+    "unscale",
 ]
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -151,6 +154,34 @@ def split_features(frame: pd.DataFrame, target: str, path) -> tuple:
     X, _ = encode(features, specs, path)
     text = [s["name"] for s in specs if s["kind"] == "categorical"]
     return X, y.to_numpy(), text, specs
+
+
+def features(frame: pd.DataFrame, target: str, pre: dict, path) -> tuple:
+    """``(X, unseen)``: the rows of ``frame`` (its ``target`` column left out)
+    preprocessed as ``fit`` preprocessed them (float32); ``pre`` is
+    :func:`check_preprocessing`'s."""
+    columns = frame.drop(columns=[target]) if target in frame.columns else frame
+    X, unseen = encode(columns, pre["columns"], path)
+    X = ((X.to_numpy(np.float64) - pre["mean"]) / pre["scale"]).astype(np.float32)
+    return X, unseen
+
+
+def scale_target(y, scaling: dict | None) -> np.ndarray:
+    """A regression target standardized by ``scaling`` (``{"mean", "scale"}``;
+    None: unchanged), as float32."""
+    y = np.asarray(y, dtype=np.float64)
+    if scaling is not None:
+        y = (y - scaling["mean"]) / scaling["scale"]
+    return y.astype(np.float32)
+
+
+def unscale(pred, scaling: dict | None) -> np.ndarray:
+    """Regression predictions back in the target's units (float64; one
+    column as a 1-d array)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
+    if scaling is not None:
+        pred = pred * scaling["scale"] + scaling["mean"]
+    return pred[:, 0] if pred.shape[1] == 1 else pred
 
 
 def _finite_list(value, n=None) -> bool:

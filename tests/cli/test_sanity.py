@@ -2,11 +2,11 @@
 
 import pandas as pd
 import pytest
-from tests.conftest import cli_error
 
 from sklottery import cli
 from sklottery.analysis._sanity import COLUMNS, CONTROLS
 from sklottery.tickets import load_ticket, save_estimator_ticket
+from tests.conftest import cli_error
 
 FIT = ["--rounds", "2", "--prune-rate", "0.5", "--epochs", "3", "--hidden", "8",
        "--lr", "0.01", "--no-progress"]

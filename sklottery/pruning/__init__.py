@@ -1,7 +1,9 @@
 """Pruning machinery for any PyTorch loop: strategies, scopes, masks, Pruner.
 
-Imports torch only; the skorch callbacks that drive it during training live
-in :mod:`sklottery.training._callbacks`.
+Imports torch only (and numpy); the skorch callbacks that drive it during
+training live in :mod:`sklottery.training`. The one place it touches pandas is
+:func:`layer_table` (and :meth:`Pruner.layer_table`), which imports it when
+called, for display; :func:`layer_stats` gives the same rows as dicts.
 """
 
 from .masks import (
@@ -12,7 +14,7 @@ from .masks import (
     set_rescale,
     snapshot,
 )
-from .pruner import Pruner, layer_table, loss_gradients
+from .pruner import Pruner, layer_stats, layer_table, loss_gradients
 from .rewind import REWIND_MODES, check_rewind, rewind_values
 from .scope import (
     SCHEDULES,
@@ -47,6 +49,7 @@ __all__ = [
     "compound_rate",
     "compute_scores",
     "find_prunable",
+    "layer_stats",
     "layer_table",
     "load_values",
     "loss_gradients",

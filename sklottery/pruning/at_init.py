@@ -2,7 +2,9 @@
 
 Pure mask maths on a module's *initial* weights, before any training step
 (the module is never changed here; :class:`~sklottery.Pruner` applies the
-masks, through :mod:`sklottery.pruning.masks`). The scores are turned into
+masks, through :mod:`sklottery.pruning.masks`). The scores themselves live in
+:mod:`sklottery.pruning.gradients` (SNIP, GraSP) and
+:mod:`sklottery.pruning.synflow`, and are re-exported here. The scores are turned into
 masks by the same :func:`~sklottery.pruning.scope.masks_from_scores` the
 iterative rounds use, on the Pruner's plan, so scopes, per-layer rates,
 ``type_rates``, the output layer's rate and excluded layers mean the same
@@ -45,18 +47,29 @@ synaptic flow", NeurIPS 2020.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .gradients import (
+    batch_list,
+    check_temperature,
+    grasp_scores,
+    loss_callable,
+    snip_scores,
+    summed_grads,  # noqa: F401 (0.1 import path)
+)
 from .scope import Plan, masks_from_scores, planned_kept
 from .strategies import STRATEGIES, compute_scores
-from .targets import find_prunable
+from .synflow import (
+    check_float_input,
+    check_input_shape,
+    linearized,
+    synflow_scores,
+)
 
 __all__ = [
     "AT_INIT_ONLY",
@@ -79,8 +92,6 @@ DATA_STRATEGIES = ("snip", "grasp")
 _DEGENERATE = ("magnitude_increase", "movement")
 #: Default number of prune steps per strategy (Tanaka et al. 2020 use 100).
 DEFAULT_ITERATIONS = {"synflow": 100}
-
-LossFn = Callable[[nn.Module, object], torch.Tensor]
 
 
 def at_init_strategies() -> list[str]:
@@ -128,49 +139,6 @@ def init_only_score(strategy: str):
     return refuse
 
 
-# -- argument checks ------------------------------------------------------------
-def _loss_callable(loss_fn, strategy) -> LossFn:
-    if loss_fn is None:
-        raise ValueError(
-            f"strategy={strategy!r} needs a loss: pass loss_fn(module, batch) -> "
-            "scalar, or a torch loss module such as torch.nn.CrossEntropyLoss() "
-            "(applied as loss(module(X), y) to batches (X, y))"
-        )
-    if isinstance(loss_fn, nn.Module):
-        criterion = loss_fn
-
-        def wrapped(module, batch):
-            X, y = batch
-            out = module(X)
-            return criterion(out[0] if isinstance(out, tuple) else out, y)
-
-        return wrapped
-    if not callable(loss_fn):
-        raise TypeError(
-            f"loss_fn must be a callable loss_fn(module, batch) or a torch loss "
-            f"module; got {type(loss_fn).__name__}"
-        )
-    return loss_fn
-
-
-def _batch_list(batches, strategy) -> list:
-    if batches is None:
-        raise ValueError(
-            f"strategy={strategy!r} needs training data: pass batches (a few "
-            "batches of training data, e.g. [(X, y), ...]) and loss_fn; "
-            "'synflow', 'random' and the magnitude strategies need none"
-        )
-    if isinstance(batches, torch.Tensor) or not isinstance(batches, Iterable):
-        raise TypeError(
-            "batches must be an iterable of batches (e.g. a list of (X, y) pairs "
-            f"or a DataLoader); got {type(batches).__name__}"
-        )
-    out = list(batches)
-    if not out:
-        raise ValueError(f"strategy={strategy!r} needs at least one batch; got none")
-    return out
-
-
 def _check_iterations(iterations, strategy) -> int:
     if iterations is None:
         return DEFAULT_ITERATIONS.get(strategy, 1) if isinstance(strategy, str) else 1
@@ -181,242 +149,6 @@ def _check_iterations(iterations, strategy) -> int:
     ):
         raise ValueError(f"iterations must be an int >= 1; got {iterations!r}")
     return int(iterations)
-
-
-def _check_temperature(temperature) -> float:
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, numbers.Real)
-        or not temperature > 0
-    ):
-        raise ValueError(f"temperature must be a float > 0; got {temperature!r}")
-    return float(temperature)
-
-
-# -- the scores ---------------------------------------------------------------------
-@contextmanager
-def _masked_eval(module: nn.Module, masks: dict[str, torch.Tensor]):
-    """The module in eval mode with its pruned weights zero; values and mode
-    restored exactly on exit."""
-    params = dict(module.named_parameters())
-    saved = {}
-    was_training = module.training
-    with torch.no_grad():
-        for name, m in masks.items():
-            if not bool(m.all()):
-                p = params[name]
-                saved[name] = p.detach().clone()
-                p.mul_(m.to(device=p.device, dtype=p.dtype))
-    module.eval()
-    try:
-        with torch.backends.cudnn.flags(enabled=False):
-            yield params
-    finally:
-        module.train(was_training)
-        with torch.no_grad():
-            for name, value in saved.items():
-                params[name].copy_(value)
-
-
-def _finite(scores: dict[str, torch.Tensor], strategy) -> dict[str, torch.Tensor]:
-    for name, s in scores.items():
-        if not bool(torch.isfinite(s).all()):
-            raise ValueError(
-                f"strategy={strategy!r} gave non-finite scores for {name!r} (an "
-                "overflow in the network's outputs or loss); try fewer batches, "
-                "a smaller network or another strategy"
-            )
-    return scores
-
-
-def summed_grads(module, tensors, loss_fn, batches):
-    """Gradients of ``loss_fn(module, batch)`` w.r.t. ``tensors``, summed
-    over ``batches`` (unused tensors: zero); the module is not changed."""
-    total = [torch.zeros_like(t) for t in tensors]
-    for batch in batches:
-        loss = loss_fn(module, batch)
-        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-        for acc, g in zip(total, grads):
-            if g is not None:
-                acc.add_(g.detach())
-    return total
-
-
-def snip_scores(
-    module: nn.Module, names: Sequence[str], masks: dict, batches, loss_fn
-) -> dict[str, torch.Tensor]:
-    """SNIP connection sensitivity ``|w * dL/dw|`` (Lee et al. 2019).
-
-    ``L`` is ``loss_fn(module, batch)`` summed over ``batches`` (the only data
-    used), in eval mode, with the weights pruned by ``masks`` zero. Returns
-    one CPU tensor per name of ``names``; the module is unchanged.
-    """
-    loss_fn = _loss_callable(loss_fn, "snip")
-    batches = _batch_list(batches, "snip")
-    with _masked_eval(module, masks) as params:
-        tensors = [params[n] for n in names]
-        grads = summed_grads(module, tensors, loss_fn, batches)
-        scores = {
-            n: (t.detach() * g).abs().cpu() for n, t, g in zip(names, tensors, grads)
-        }
-    return _finite(scores, "snip")
-
-
-class _Temperature:
-    """Forward hook dividing a module's output (or its first element) by T."""
-
-    def __init__(self, temperature: float):
-        self.temperature = temperature
-
-    def __call__(self, module, args, output):
-        if isinstance(output, tuple):
-            return (output[0] / self.temperature, *output[1:])
-        return output / self.temperature
-
-
-def grasp_scores(
-    module: nn.Module,
-    names: Sequence[str],
-    masks: dict,
-    batches,
-    loss_fn,
-    *,
-    temperature: float = 200.0,
-) -> dict[str, torch.Tensor]:
-    """GraSP keep-scores ``w * Hg`` (Wang et al. 2020; highest kept).
-
-    ``g`` is the gradient of the loss summed over ``batches`` (no graph);
-    then, batch by batch, the gradient ``g_b`` is taken again with its graph
-    and ``d(g . g_b)/dw = H_b g`` is summed into ``Hg``. The module's output
-    is divided by ``temperature`` before the loss (1.0 turns it off).
-    """
-    loss_fn = _loss_callable(loss_fn, "grasp")
-    batches = _batch_list(batches, "grasp")
-    temperature = _check_temperature(temperature)
-    handle = module.register_forward_hook(_Temperature(temperature))
-    try:
-        with _masked_eval(module, masks) as params:
-            tensors = [params[n] for n in names]
-            stopped = summed_grads(module, tensors, loss_fn, batches)
-            hg = [torch.zeros_like(t) for t in tensors]
-            for batch in batches:
-                loss = loss_fn(module, batch)
-                grads = torch.autograd.grad(
-                    loss, tensors, create_graph=True, allow_unused=True
-                )
-                z = sum(
-                    (g * s).sum() for g, s in zip(grads, stopped) if g is not None
-                )
-                if not isinstance(z, torch.Tensor) or not z.requires_grad:
-                    continue  # the loss is linear in (or independent of) the weights
-                second = torch.autograd.grad(z, tensors, allow_unused=True)
-                for acc, h in zip(hg, second):
-                    if h is not None:
-                        acc.add_(h.detach())
-            scores = {n: (t.detach() * h).cpu() for n, t, h in zip(names, tensors, hg)}
-    finally:
-        handle.remove()
-    return _finite(scores, "grasp")
-
-
-def _linearized(module: nn.Module) -> nn.Module:
-    """A float64 eval-mode copy with ``|p|`` for every parameter and floating
-    buffer (the copy is SynFlow's; the module keeps its signs)."""
-    twin = copy.deepcopy(module).double().eval()
-    with torch.no_grad():
-        for p in twin.parameters():
-            p.abs_()
-        for b in twin.buffers():
-            if b.is_floating_point():
-                b.abs_()
-    return twin
-
-
-def _check_input_shape(input_shape) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except TypeError:
-        raise TypeError(
-            "input_shape must be a tuple of ints (one sample's shape, without the "
-            f"batch dimension); got {input_shape!r}"
-        ) from None
-    if not shape or min(shape) < 1:
-        raise ValueError(f"input_shape must hold sizes >= 1; got {input_shape!r}")
-    return shape
-
-
-def _default_input_shape(module, names) -> tuple[int, ...]:
-    owner = names[0].rsplit(".", 1)[0] if "." in names[0] else ""
-    first = module.get_submodule(owner)
-    if isinstance(first, nn.Linear):
-        return (first.in_features,)
-    raise ValueError(
-        "strategy='synflow' feeds one all-ones input and cannot infer its shape "
-        f"for a network whose first prunable layer is a {type(first).__name__}: "
-        "pass input_shape (one sample's shape, without the batch dimension)"
-    )
-
-
-def synflow_scores(
-    module: nn.Module,
-    names: Sequence[str],
-    masks: dict,
-    *,
-    input_shape: Sequence[int] | None = None,
-    _twin: nn.Module | None = None,
-) -> dict[str, torch.Tensor]:
-    """One SynFlow step: ``|w * dR/dw|`` on the linearized network (data-free).
-
-    ``R`` is the sum of the output of :func:`_linearized`'s copy of
-    ``module`` (``|p|`` everywhere, float64, eval mode, weights pruned by
-    ``masks`` zero) for one all-ones input of ``input_shape`` (inferred when
-    the first prunable layer is ``nn.Linear``). ``module`` is not touched.
-    """
-    shape = (
-        _default_input_shape(module, names)
-        if input_shape is None
-        else _check_input_shape(input_shape)
-    )
-    twin = _linearized(module) if _twin is None else _twin
-    tparams = dict(twin.named_parameters())
-    absolute = _twin_abs(module, twin, names)
-    with torch.no_grad():
-        for n in names:
-            tparams[n].copy_(absolute[n] * masks[n].to(absolute[n].device,
-                                                       torch.float64))
-    x = torch.ones((1, *shape), dtype=torch.float64,
-                   device=tparams[names[0]].device)
-    tensors = [tparams[n] for n in names]
-    with torch.backends.cudnn.flags(enabled=False):
-        out = twin(x)
-        out = out[0] if isinstance(out, tuple) else out
-        grads = torch.autograd.grad(out.sum(), tensors, allow_unused=True)
-    scores = {
-        n: (torch.zeros_like(t) if g is None else (g * t).abs()).detach().cpu()
-        for n, t, g in zip(names, tensors, grads)
-    }
-    return _finite(scores, "synflow")
-
-
-def _check_float_input(module) -> None:
-    """SynFlow feeds one all-ones float input: no token (embedding) inputs."""
-    tokens = [t.name for t in find_prunable(module) if t.kind == "embedding"]
-    if tokens:
-        raise ValueError(
-            "strategy='synflow' feeds the network one all-ones float input; it "
-            f"cannot score a network with embedding layers {tokens} (token "
-            "inputs): use 'snip', 'grasp', 'random' or a magnitude strategy"
-        )
-
-
-def _twin_abs(module, twin, names):
-    """``|w|`` (float64) of the module's prunable tensors, on the twin's device."""
-    params = dict(module.named_parameters())
-    tparams = dict(twin.named_parameters())
-    return {
-        n: params[n].detach().to(tparams[n].device, torch.float64).abs()
-        for n in names
-    }
 
 
 def _scores(module, strategy, names, masks, *, batches, loss_fn, generator,
@@ -529,16 +261,16 @@ def _scorer(module, strategy, *, batches, loss_fn, generator, input_shape,
             temperature):
     """``score(masks) -> scores`` with the options checked once."""
     if needs_data(strategy):
-        batches = _batch_list(batches, strategy)
-        loss_fn = _loss_callable(loss_fn, strategy)
+        batches = batch_list(batches, strategy)
+        loss_fn = loss_callable(loss_fn, strategy)
     if strategy == "grasp":
-        temperature = _check_temperature(temperature)
+        temperature = check_temperature(temperature)
     twin = None
     if strategy == "synflow":
-        _check_float_input(module)
+        check_float_input(module)
         if input_shape is not None:
-            input_shape = _check_input_shape(input_shape)
-        twin = _linearized(module)
+            input_shape = check_input_shape(input_shape)
+        twin = linearized(module)
 
     def score(masks):
         return _scores(

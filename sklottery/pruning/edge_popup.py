@@ -6,7 +6,9 @@ uses, in each layer, the weights whose ``|score|`` is among the ``k``
 largest (``k`` = density x the layer's size) and zeros elsewhere; the
 backward pass sends the gradient of the masked weight straight through the
 top-k to the scores (:class:`TopKMask`). The weights themselves never
-change: only which of them are used does.
+change: only which of them are used does (:func:`frozen_init` draws them,
+and :meth:`EdgePopup.unwrap` zeroes the pruned ones, through
+:mod:`sklottery.pruning.masks`).
 
 * :func:`n_kept` and :func:`top_k_mask` -- the top-k mask;
 * :class:`TopKMask` -- the autograd function (straight-through estimator);
@@ -30,6 +32,7 @@ import math
 import torch
 from torch import nn
 
+from .masks import apply_masks, load_values
 from .scope import n_to_prune
 from .targets import PrunableTensor, find_prunable, require_prunable
 
@@ -145,10 +148,11 @@ def frozen_init(
         draw = torch.randn(w.shape, generator=generator, dtype=w.dtype)
         if weight_init == "signed_constant":
             draw = torch.where(draw < 0, -1.0, 1.0).to(w.dtype)
-        w.copy_(draw * std)
-        bias = getattr(module.get_submodule(t.module_name), "bias", None)
-        if isinstance(bias, torch.Tensor):
-            bias.zero_()
+        values = {t.name: draw * std}
+        bias = f"{t.module_name}.bias" if t.module_name else "bias"
+        if bias in params:
+            values[bias] = torch.zeros_like(params[bias])
+        load_values(module, values)
 
 
 def score_init(shape, *, dtype=torch.float32, generator=None) -> torch.Tensor:
@@ -243,10 +247,7 @@ class EdgePopup(nn.Module):
         """The plain network with its pruned weights set to exactly 0.0 and
         every parameter trainable again, and the masks."""
         masks = self.masks()
-        params = dict(self.module.named_parameters())
-        with torch.no_grad():
-            for n, m in masks.items():
-                params[n].masked_fill_(~m, 0.0)
+        apply_masks(self.module, masks)
         for p in self.module.parameters():
             p.requires_grad_(True)
         return self.module, masks

@@ -24,23 +24,15 @@ Like ``layer_rates``, type rates are per-round rates: with
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 
+from .rates import check_rate
 from .targets import PrunableTensor
 
 __all__ = ["LAYER_TYPES", "check_type_rates", "expand_type_rates"]
 
 #: Layer types of :class:`~sklottery.pruning.PrunableTensor` (``.kind``).
 LAYER_TYPES = ("linear", "bilinear", "conv", "embedding", "rnn", "attention")
-
-
-def _check_rate(rate, what: str) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"{what} must be a float in [0, 1); got {rate!r}")
-    if not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"{what} must be in [0, 1); got {rate!r}")
-    return float(rate)
 
 
 def check_type_rates(type_rates) -> dict[str, float]:
@@ -68,7 +60,7 @@ def check_type_rates(type_rates) -> dict[str, float]:
                 f"type_rates: {kind!r} is not a layer type; valid types are "
                 f"{list(LAYER_TYPES)}"
             )
-        out[kind] = _check_rate(rate, f"type_rates[{kind!r}]")
+        out[kind] = check_rate(rate, f"type_rates[{kind!r}]")
     return out
 
 
@@ -113,7 +105,7 @@ def expand_type_rates(
             continue
         rate = rates[t.kind]
         if i == last and output_rate_factor is not None:
-            rate = _check_rate(
+            rate = check_rate(
                 rate * float(output_rate_factor),
                 f"type_rates[{t.kind!r}] * output_rate_factor",
             )

@@ -7,43 +7,48 @@ the Julia library's ``prune!``/``rewind!``/``pruneandrewind!``.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from .at_init import (
-    AT_INIT_ONLY,
-    at_init_masks,
-    check_at_init_strategy,
-    init_only_score,
-    summed_grads,
-)
+from .gradients import loss_gradients
 from .masks import (
-    RESCALE_KINDS,
     MaskedPoint,
     apply_masks,
     load_values,
     set_rescale,
     snapshot,
 )
+from .pruner_at_init import AtInitVerbs
+from .pruner_checks import (
+    all_kept,
+    check_masks,
+    check_module,
+    check_rescale,
+    make_generator,
+    resolve_score,
+)
+from .pruner_sparse import SparseTrainingVerbs
 from .rewind import check_rewind, fresh_values, rewind_values
 from .scope import (
     compound_rate,
     make_plan,
     masks_from_scores,
     resolve_rate,
-    target_plan,
 )
-from .sparse_linear import sparse_training_layers, to_dense
-from .sparse_training import check_sparse_training, to_sparse_training
-from .strategies import compute_scores, needs_grad, resolve_strategy
+from .sparse_training import check_sparse_training
+from .stats import layer_stats, layer_table
+from .strategies import compute_scores, needs_grad
 from .targets import require_prunable
 
-__all__ = ["Pruner", "layer_table", "loss_gradients"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["Pruner", "layer_stats", "layer_table", "loss_gradients"]
 
 
-class Pruner:
+class Pruner(AtInitVerbs, SparseTrainingVerbs):
     """Iterative pruning (any strategy, scope, schedule) with rewinding.
 
     On construction the module's current parameters and buffers are recorded
@@ -61,9 +66,11 @@ class Pruner:
         Table 1; ``"snip"``, Lee et al. 2019), an alias
         (``"smallest_weights"``, ``"smallest_weights_global"``) or a callable
         ``f(w_init, w_final, **kwargs) -> scores`` (highest kept).
-    prune_rate : float or None, default=None
+    prune_rate : float in (0, 1) or None, default=None
         Fraction of the *remaining* weights pruned by each :meth:`prune`;
-        ``None`` means 0.2, or the rate derived from ``target_sparsity``.
+        ``None`` means 0.2, or the rate derived from ``target_sparsity``
+        (in (0, 1) too). To leave tensors unpruned, ``exclude`` them or give
+        them a rate of 0 in ``layer_rates``/``type_rates``.
     target_sparsity : float or None, default=None
         Sparsity to reach after ``n_rounds`` prunes; the per-round rate is
         ``1 - (1 - target_sparsity) ** (1 / n_rounds)``. Exclusive with
@@ -163,45 +170,22 @@ class Pruner:
         random_state: int | None = None,
         sparse_training="auto",
     ):
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"module must be a torch.nn.Module; got {type(module).__name__}"
-            )
-        self.module = module
+        self.module = check_module(module)
         self.targets = require_prunable(module)
         self.strategy = strategy
-        if isinstance(strategy, str) and strategy in AT_INIT_ONLY:
-            # GraSP and SynFlow score a network at initialization only
-            self.score_fn, forced_scope = init_only_score(strategy), None
-        else:
-            self.score_fn, forced_scope = resolve_strategy(strategy)
-        if forced_scope is not None:
-            if scope not in ("layer", forced_scope):
-                raise ValueError(
-                    f"strategy={strategy!r} implies scope={forced_scope!r}; "
-                    f"it cannot be combined with scope={scope!r}"
-                )
-            scope = forced_scope
+        self.score_fn, scope = resolve_score(strategy, scope)
         self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds)
         self.plan = make_plan(
-            self.targets,
-            prune_rate=self.rate,
-            scope=scope,
-            schedule=schedule,
-            n_rounds=n_rounds,
-            output_rate_factor=output_rate_factor,
-            layer_rates=layer_rates,
-            exclude=exclude,
-            type_rates=type_rates,
+            self.targets, prune_rate=self.rate, scope=scope, schedule=schedule,
+            n_rounds=n_rounds, output_rate_factor=output_rate_factor,
+            layer_rates=layer_rates, exclude=exclude, type_rates=type_rates,
         )
         # the base rate of one prune of :attr:`plan` (prune_at_init's density)
         self._plan_rate = (
             compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
         self.rewind_mode = check_rewind(rewind)
-        if not isinstance(rescale, bool):
-            raise TypeError(f"rescale must be True or False; got {rescale!r}")
-        self.rescale = rescale
+        self.rescale = check_rescale(rescale, self.plan, self.targets)
         self.sparse_training = check_sparse_training(sparse_training)
         self._sparse_at: dict[int, dict[str, float]] = {}
         self.training_layouts: list = []
@@ -209,46 +193,11 @@ class Pruner:
         self._masks: dict = {}
         params = dict(module.named_parameters())
         if masks is None:
-            masks = {
-                t.name: torch.ones(
-                    t.shape, dtype=torch.bool, device=params[t.name].device
-                )
-                for t in self.targets
-            }
-        self.masks = self._checked_masks(masks, params)
-        if rescale:
-            pruned = {n for names, _ in self.plan for n in names}
-            bad = [t.name for t in self.targets if t.name in pruned
-                   and t.kind not in RESCALE_KINDS]
-            if bad:
-                raise ValueError(
-                    f"rescale=True supports layers of kind {list(RESCALE_KINDS)}; "
-                    f"{bad} are not (exclude them, or use rescale=False)"
-                )
+            masks = all_kept(self.targets, params)
+        self.masks = check_masks(self.targets, masks, params)
         self.rewind_point = snapshot(module)
         self._round_start = None  # None: the masked rewind point
-        self.generator = torch.Generator().manual_seed(
-            int(np.random.SeedSequence(random_state).generate_state(1)[0])
-        )
-
-    def _checked_masks(self, masks, params):
-        expected = {t.name: t.shape for t in self.targets}
-        if set(masks) != set(expected):
-            raise ValueError(
-                f"masks must have exactly the keys {sorted(expected)}; "
-                f"got {sorted(masks)}"
-            )
-        out = {}
-        for name, m in masks.items():
-            m = torch.as_tensor(m)
-            if m.dtype != torch.bool or tuple(m.shape) != expected[name]:
-                raise ValueError(
-                    f"mask for {name!r} must be a bool tensor of shape "
-                    f"{expected[name]}; "
-                    f"got {m.dtype} {tuple(m.shape)}"
-                )
-            out[name] = m.to(params[name].device)
-        return out
+        self.generator = make_generator(random_state)
 
     @property
     def masks(self) -> dict:
@@ -268,7 +217,8 @@ class Pruner:
         (moved to the parameters' devices); weights are not zeroed (see
         :meth:`apply`)."""
         self._check_dense("set_masks")
-        self.masks = self._checked_masks(masks, dict(self.module.named_parameters()))
+        params = dict(self.module.named_parameters())
+        self.masks = check_masks(self.targets, masks, params)
 
     @property
     def needs_grad(self) -> bool:
@@ -311,87 +261,11 @@ class Pruner:
         self.apply()
         return self.masks
 
-    def prune_at_init(
-        self,
-        strategy=None,
-        *,
-        density: float | None = None,
-        n_rounds: int | None = None,
-        batches=None,
-        loss_fn=None,
-        iterations: int | None = None,
-        input_shape=None,
-        temperature: float = 200.0,
-    ) -> dict:
-        """Prune at initialization: masks from the current weights, before
-        any training, then zero the pruned weights.
-
-        The scores are those of :mod:`sklottery.pruning.at_init` (SNIP, GraSP,
-        SynFlow, random, or a magnitude strategy evaluated on the current
-        weights); the counts are :attr:`plan`'s, so ``scope``, ``layer_rates``,
-        ``type_rates``, ``exclude`` and the output layer's rate apply as in
-        iterative pruning. How much is pruned (each from :attr:`masks`):
-
-        * neither ``density`` nor ``n_rounds``: one :meth:`prune` of
-          :attr:`plan` (with ``schedule="oneshot"`` the whole amount of
-          ``n_rounds`` iterative rounds, as the estimators' ``"at_init"``);
-        * ``n_rounds``: what ``n_rounds`` iterative prunes of :attr:`plan`
-          remove (:func:`~sklottery.pruning.scope.compound_plan`);
-        * ``density``: the tensors pruned at the base rate keep ``density`` of
-          their weights; the others keep their rate's ratio to it
-          (:func:`~sklottery.pruning.scope.scaled_plan`).
-
-        Parameters
-        ----------
-        strategy : str or callable, optional
-            Default: the pruner's own ``strategy``. See
-            :func:`~sklottery.pruning.at_init.at_init_strategies`.
-        density : float in (0, 1], optional
-        n_rounds : int >= 1, optional
-        batches : iterable, optional
-            A few training batches, needed by ``"snip"`` and ``"grasp"`` (the
-            only data they use).
-        loss_fn : callable or torch loss module, optional
-            ``loss_fn(module, batch) -> scalar``, or a loss module applied as
-            ``loss(module(X), y)``; needed by ``"snip"`` and ``"grasp"``.
-        iterations : int >= 1, optional
-            Prune steps (exponential schedule): 100 for ``"synflow"``, 1 else.
-        input_shape : tuple of int, optional
-            ``"synflow"``: one sample's shape (inferred for a first Linear).
-        temperature : float > 0, default=200.0
-            ``"grasp"``: the output is divided by it before the loss.
-
-        Returns
-        -------
-        dict of str to bool tensor
-            The new :attr:`masks`.
-        """
-        self._check_dense("prune_at_init")
-        strategy = check_at_init_strategy(
-            self.strategy if strategy is None else strategy
-        )
-        plan = target_plan(self.plan, self._plan_rate, density=density,
-                           n_rounds=n_rounds)
-        self.masks = at_init_masks(
-            self.module,
-            strategy,
-            plan,
-            self.masks,
-            batches=batches,
-            loss_fn=loss_fn,
-            iterations=iterations,
-            generator=self.generator,
-            input_shape=input_shape,
-            temperature=temperature,
-        )
-        self.apply()
-        return self.masks
-
     def apply(self) -> None:
         """Zero every pruned weight in place (layers training sparse, between
         :meth:`begin_sparse_training` and :meth:`end_sparse_training`, hold
         no pruned weights and are skipped)."""
-        swapped = {f"{n}.weight" for n in sparse_training_layers(self.module)}
+        swapped = self._swapped_weights()
         apply_masks(
             self.module, {n: m for n, m in self.masks.items() if n not in swapped}
         )
@@ -487,6 +361,13 @@ class Pruner:
             self.module, self.targets, self.masks, self._rescale_handles
         )
 
+    def remove_rescaling(self) -> None:
+        """Remove this pruner's rescaling hooks from the module (a pruner used
+        for one retraining or evaluation only)."""
+        for handle in self._rescale_handles.values():
+            handle.remove()
+        self._rescale_handles = {}
+
     def gradients(self, loss_fn, batches) -> dict[str, torch.Tensor]:
         """Mean gradient of a loss w.r.t. each prunable tensor, for ``"snip"``.
 
@@ -495,52 +376,6 @@ class Pruner:
         statistics are not updated). Parameters' ``.grad`` are untouched.
         """
         return loss_gradients(self.module, list(self.masks), loss_fn, batches)
-
-    # -- sparse training ---------------------------------------------------
-    def begin_sparse_training(
-        self, batch_size: int, *, measure: bool = True, measure_fn=None
-    ) -> list[dict]:
-        """Swap pruned ``nn.Linear`` layers for sparse-training twins, per
-        :attr:`sparse_training`, before a round's optimizer is built.
-
-        The swapped layers hold their surviving weights only (the optimizer
-        built next sees those); :meth:`end_sparse_training` puts the dense
-        layers back. Between the two, only training (and :meth:`apply`, for
-        the layers left dense) may run: the other verbs raise. Returns (and
-        keeps in :attr:`training_layouts`) the per-layer decisions of
-        :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
-        """
-        self._check_dense("begin_sparse_training")
-        # densities at which layers measured faster sparse, per batch size:
-        # below them a later round trains sparse without timing again
-        won = self._sparse_at.setdefault(batch_size, {})
-        self.training_layouts = to_sparse_training(
-            self.module,
-            self.masks,
-            mode=self.sparse_training,
-            batch_size=batch_size,
-            measure=measure,
-            measure_fn=measure_fn,
-            sparse_at=won,
-        )
-        for row in self.training_layouts:
-            if row["reason"] == "measured" and row["layout"] == "sparse":
-                won[row["param"]] = max(won.get(row["param"], 0.0), row["density"])
-        return self.training_layouts
-
-    def end_sparse_training(self) -> list[str]:
-        """Put back the dense layers of :meth:`begin_sparse_training` (the
-        same ``nn.Linear`` and ``weight`` objects, holding the trained
-        survivors and exact zeros); returns the names of the layers put back."""
-        return to_dense(self.module)
-
-    def _check_dense(self, verb: str) -> None:
-        swapped = sparse_training_layers(self.module)
-        if swapped:
-            raise RuntimeError(
-                f"Pruner.{verb}: layers {swapped} are training sparse; call "
-                "end_sparse_training() first"
-            )
 
     # -- reporting ---------------------------------------------------------
     def n_kept(self) -> dict[str, int]:
@@ -551,48 +386,12 @@ class Pruner:
         total = sum(m.numel() for m in self.masks.values())
         return 1.0 - sum(self.n_kept().values()) / total
 
+    def layer_stats(self) -> list[dict]:
+        """One dict per prunable tensor: name, kind, shape, kept, total,
+        sparsity (:func:`~sklottery.pruning.stats.layer_stats`; torch only)."""
+        return layer_stats(self.targets, self.masks)
+
     def layer_table(self) -> pd.DataFrame:
-        """One row per prunable tensor: name, kind, shape, kept, total, sparsity."""
+        """:meth:`layer_stats` as a pandas DataFrame, for display (pandas is
+        imported when this is called: :func:`~sklottery.pruning.stats.layer_table`)."""
         return layer_table(self.targets, self.masks)
-
-
-def loss_gradients(
-    module: nn.Module, names, loss_fn, batches
-) -> dict[str, torch.Tensor]:
-    """Mean gradient of ``loss_fn(module, batch)`` over ``batches`` w.r.t. ``names``.
-
-    Computed with :func:`torch.autograd.grad` in eval mode (cuDNN off, so
-    recurrent layers differentiate in eval mode on GPU too); neither the
-    parameters, their ``.grad`` nor the buffers change.
-    """
-    params = dict(module.named_parameters())
-    tensors = [params[n] for n in names]
-    batches = list(batches)
-    if not batches:
-        raise ValueError("gradients need at least one batch")
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.backends.cudnn.flags(enabled=False):
-            total = summed_grads(module, tensors, loss_fn, batches)
-    finally:
-        module.train(was_training)
-    return {n: g / len(batches) for n, g in zip(names, total)}
-
-
-def layer_table(targets, masks) -> pd.DataFrame:
-    rows = []
-    for t in targets:
-        kept = int(torch.count_nonzero(masks[t.name]))
-        rows.append(
-            {
-                "name": t.name,
-                "kind": t.kind,
-                "shape": t.shape,
-                "kept": kept,
-                "total": t.numel,
-                "sparsity": 1.0 - kept / t.numel,
-            }
-        )
-    columns = ["name", "kind", "shape", "kept", "total", "sparsity"]
-    return pd.DataFrame(rows, columns=columns)

@@ -1,7 +1,9 @@
 """Where the surviving weights go before retraining: pure rewind targets.
 
 Each function returns a dict of values (parameters and buffers by name) for
-:func:`~sklottery.pruning.load_values`; none changes a module. The modes:
+:func:`~sklottery.pruning.load_values`; none changes a module (a fresh draw
+re-initializes a copy, through :func:`~sklottery.pruning.masks.reinitialize`).
+The modes:
 
 ``"init"``
     The exact values of the rewind point -- the initialization (Frankle &
@@ -48,6 +50,8 @@ import numbers
 import torch
 from torch import nn
 
+from .masks import reinitialize
+
 __all__ = [
     "REWIND_MODES",
     "check_rewind",
@@ -90,19 +94,7 @@ def fresh_values(module: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     generators are untouched.
     """
     twin = copy.deepcopy(module)
-    # fork the generators of every CUDA device the module lives on too, so a
-    # re-initialization does not shift the caller's random streams
-    cuda = sorted(
-        {t.device.index or 0 for t in twin.parameters() if t.device.type == "cuda"}
-    )
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(int(seed))
-        for sub in twin.modules():
-            reset = getattr(sub, "reset_parameters", None)
-            if reset is None:
-                reset = getattr(sub, "_reset_parameters", None)
-            if callable(reset):
-                reset()
+    reinitialize(twin, seed)
     state = dict(twin.named_parameters())
     state.update(twin.named_buffers())
     return {n: t.detach().clone() for n, t in state.items()}

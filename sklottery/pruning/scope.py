@@ -18,23 +18,40 @@ Rates: :func:`resolve_rate` takes either a per-round ``prune_rate`` or a
 ``schedule="oneshot"`` compounds every group's rate over ``n_rounds`` into a
 single prune (:func:`compound_plan`). :func:`mask_distance` is the normalized
 Hamming distance early-bird detection uses (You et al. 2020).
+
+This module holds the mask maths (:func:`masks_from_scores`,
+:func:`mask_distance`) and re-exports the plans of :mod:`sklottery.pruning.plan`
+and the rates of :mod:`sklottery.pruning.rates`, its 0.1 names.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
-from collections.abc import Mapping, Sequence
-
 import torch
 
-from .kinds import expand_type_rates
-from .targets import PrunableTensor
+from .plan import (
+    SCHEDULES,
+    Plan,
+    compound_plan,
+    make_plan,
+    match_names,
+    planned_kept,
+    scaled_plan,
+    stalled_groups,
+    target_plan,
+)
+from .rates import (
+    DEFAULT_PRUNE_RATE,
+    compound_rate,
+    n_to_prune,
+    per_round_rate,
+    resolve_rate,
+)
 from .tensors import kth_smallest
 
 __all__ = [
+    "DEFAULT_PRUNE_RATE",
     "SCHEDULES",
+    "Plan",
     "compound_plan",
     "compound_rate",
     "make_plan",
@@ -49,98 +66,6 @@ __all__ = [
     "stalled_groups",
     "target_plan",
 ]
-
-#: Pruning schedules: ``n_rounds`` prunes, or one prune of the whole amount.
-SCHEDULES = ("iterative", "oneshot")
-
-#: The per-round rate used when neither ``prune_rate`` nor ``target_sparsity``
-#: is given (Frankle & Carbin 2019 prune 20% per round).
-DEFAULT_PRUNE_RATE = 0.2
-
-Plan = list[tuple[list[str], float]]
-
-
-def n_to_prune(n_alive: int, rate: float, keep_one: bool = True) -> int:
-    """How many of ``n_alive`` weights a group prunes at ``rate``.
-
-    ``round(rate * n_alive)`` with halves rounded up; a group never loses its
-    last weight (``keep_one``), so no layer is cut off entirely.
-    """
-    n = math.floor(rate * n_alive + 0.5)
-    if keep_one:
-        n = min(n, n_alive - 1)
-    return max(n, 0)
-
-
-def per_round_rate(target_sparsity: float, n_rounds: int) -> float:
-    """The per-round rate reaching ``target_sparsity`` after ``n_rounds`` prunes.
-
-    Each round prunes a fraction ``r`` of the *remaining* weights, so after
-    ``n`` rounds ``(1 - r) ** n`` of them are left: ``r = 1 - (1 -
-    target) ** (1 / n)`` (the schedule of Frankle & Carbin 2019, sec. 2).
-
-    >>> round(per_round_rate(0.36, 2), 6)
-    0.2
-    """
-    target = _check_rate(target_sparsity, "target_sparsity")
-    if (
-        isinstance(n_rounds, bool)
-        or not isinstance(n_rounds, numbers.Integral)
-        or n_rounds < 1
-    ):
-        raise ValueError(
-            "target_sparsity needs n_rounds >= 1 pruning rounds; got "
-            f"n_rounds={n_rounds!r}"
-        )
-    return 1.0 - (1.0 - target) ** (1.0 / n_rounds)
-
-
-def compound_rate(rate: float, n_rounds: int) -> float:
-    """The fraction ``n_rounds`` prunes at ``rate`` remove in all.
-
-    ``1 - (1 - rate) ** n_rounds``, rounded to 12 decimals.
-
-    >>> compound_rate(0.2, 2)
-    0.36
-    """
-    return round(1.0 - (1.0 - float(rate)) ** int(n_rounds), 12)
-
-
-def resolve_rate(
-    prune_rate: float | None, target_sparsity: float | None, n_rounds: int | None
-) -> float:
-    """The base per-round rate from ``prune_rate`` or ``target_sparsity``.
-
-    The rule: at most one of the two may be given. ``target_sparsity`` with
-    ``n_rounds`` derives the rate with :func:`per_round_rate`; neither gives
-    :data:`DEFAULT_PRUNE_RATE`. ``target_sparsity`` is the sparsity reached
-    by every tensor pruned at the base rate; the output layer
-    (``output_rate_factor``) and tensors with their own ``layer_rates`` keep
-    their per-round rates, so they end sparser or denser than the target.
-    """
-    if prune_rate is not None and target_sparsity is not None:
-        raise ValueError(
-            f"give either prune_rate (the fraction of the remaining weights pruned "
-            f"each round) or target_sparsity (the sparsity after n_rounds, from which "
-            f"the per-round rate is derived), not both; got prune_rate={prune_rate!r} "
-            f"and target_sparsity={target_sparsity!r}"
-        )
-    if target_sparsity is not None:
-        return per_round_rate(target_sparsity, n_rounds)
-    if prune_rate is None:
-        return DEFAULT_PRUNE_RATE
-    return _check_rate(prune_rate, "prune_rate")
-
-
-def compound_plan(plan: Plan, n_rounds: int) -> Plan:
-    """The one-shot version of ``plan``: each group prunes, in one step, what
-    ``n_rounds`` iterative steps would (:func:`compound_rate`).
-
-    One-shot and iterative pruning thus reach the same fraction per group
-    (up to rounding of counts), the output layer and per-layer rates
-    included (Frankle & Carbin 2019 compare the two schedules).
-    """
-    return [(names, compound_rate(rate, n_rounds)) for names, rate in plan]
 
 
 def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -158,262 +83,6 @@ def mask_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
     differ = sum(int(torch.count_nonzero(a[n].cpu() != b[n].cpu())) for n in a)
     total = sum(a[n].numel() for n in a)
     return differ / total if total else 0.0
-
-
-def match_names(
-    patterns: Sequence[str] | str, targets: Sequence[PrunableTensor], what: str
-) -> list[str]:
-    """Resolve layer or parameter names to prunable tensor names.
-
-    A pattern matches a tensor if it is the tensor's parameter name
-    (``"fc1.weight"``), the name of the weight its layer computes with (the
-    same, or ``"fc1.weight"`` for ``"fc1.parametrizations.weight.original"``),
-    its module name (``"fc1"``) or a parent module (``"encoder"`` matches
-    ``"encoder.0.weight"``).
-
-    Raises
-    ------
-    TypeError
-        If ``patterns`` is neither a str nor a list (tuple, set) of str.
-    ValueError
-        If a pattern matches no prunable tensor.
-    """
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    elif not isinstance(patterns, (list, tuple, set, frozenset)):
-        raise TypeError(
-            f"{what} must be a str or a list of str (layer or parameter names); "
-            f"got {type(patterns).__name__} {patterns!r}"
-        )
-    out: list[str] = []
-    for pat in patterns:
-        if not isinstance(pat, str):
-            raise TypeError(f"{what} must hold layer names (str); got {pat!r}")
-        hits = [
-            t.name
-            for t in targets
-            if pat in (t.name, t.module_name, t.effective_name)
-            or t.name.startswith(pat + ".")
-        ]
-        if not hits:
-            raise ValueError(
-                f"{what}: {pat!r} matches no prunable tensor; prunable tensors are "
-                f"{[t.name for t in targets]}"
-            )
-        out.extend(h for h in hits if h not in out)
-    return out
-
-
-def _check_rate(rate, what: str) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"{what} must be a float in [0, 1); got {rate!r}")
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"{what} must be in [0, 1); got {rate!r}")
-    return float(rate)
-
-
-def make_plan(
-    targets: Sequence[PrunableTensor],
-    *,
-    prune_rate: float,
-    scope="layer",
-    schedule: str = "iterative",
-    n_rounds: int | None = None,
-    output_rate_factor: float | None = 0.5,
-    layer_rates: dict | None = None,
-    exclude: Sequence[str] | None = None,
-    type_rates: dict | None = None,
-) -> Plan:
-    """Build the list of ``(tensor names, rate)`` groups for one pruning step.
-
-    Rates, weakest first: ``prune_rate``; ``type_rates`` (by layer type,
-    :mod:`sklottery.pruning.kinds`); the output layer's factor
-    ``output_rate_factor`` on either; ``layer_rates`` by name.
-
-    ``schedule="oneshot"`` compounds every group's rate over ``n_rounds``
-    (:func:`compound_plan`): one prune of the whole amount.
-    """
-    if schedule not in SCHEDULES:
-        raise ValueError(
-            f"schedule={schedule!r} is not valid; valid schedules are {list(SCHEDULES)}"
-        )
-    if schedule == "oneshot" and (
-        isinstance(n_rounds, bool)
-        or not isinstance(n_rounds, numbers.Integral)
-        or n_rounds < 1
-    ):
-        raise ValueError(
-            f"schedule='oneshot' needs n_rounds >= 1 (the iterative rounds it "
-            f"replaces); got n_rounds={n_rounds!r}"
-        )
-    _check_rate(prune_rate, "prune_rate")
-    if not targets:
-        raise ValueError("the network has no prunable tensors")
-    excluded = (
-        set(match_names(exclude, targets, "exclude")) if exclude is not None else set()
-    )
-    if layer_rates is not None and not isinstance(layer_rates, Mapping):
-        raise TypeError(
-            "layer_rates must be a dict mapping layer or parameter names to rates "
-            f"(e.g. {{'fc1': 0.1}}); got {type(layer_rates).__name__} "
-            f"{layer_rates!r}"
-        )
-    rates: dict[str, float] = {}
-    output = targets[-1].name
-    if output_rate_factor is not None and output not in excluded:
-        if isinstance(output_rate_factor, bool) or not isinstance(
-            output_rate_factor, numbers.Real
-        ) or not 0.0 <= output_rate_factor:
-            raise ValueError(
-                "output_rate_factor must be a float >= 0 or None; got "
-                f"{output_rate_factor!r}"
-            )
-        if output_rate_factor != 1.0:
-            rates[output] = _check_rate(
-                prune_rate * output_rate_factor, "prune_rate * output_rate_factor"
-            )
-    by_type = expand_type_rates(
-        targets, type_rates, output_rate_factor=output_rate_factor
-    )
-    rates.update({n: r for n, r in by_type.items() if n not in excluded})
-    for pat, rate in (layer_rates or {}).items():
-        rate = _check_rate(rate, f"layer_rates[{pat!r}]")
-        for name in match_names([pat], targets, "layer_rates"):
-            rates[name] = rate
-
-    plan: Plan = []
-    grouped: set[str] = set()
-    if isinstance(scope, str):
-        if scope not in ("layer", "global"):
-            raise ValueError(
-                f"scope={scope!r} is not valid; use 'layer', 'global' or a list of "
-                "(layers, rate) groups"
-            )
-    else:
-        try:
-            groups = list(scope)
-        except TypeError:
-            raise TypeError(
-                f"scope must be 'layer', 'global' or a list of (layers, rate) groups; "
-                f"got {scope!r}"
-            ) from None
-        for i, group in enumerate(groups):
-            if not (isinstance(group, (tuple, list)) and len(group) == 2):
-                raise ValueError(
-                    f"scope[{i}] must be a (layers, rate) pair; got {group!r}"
-                )
-            layers, rate = group
-            rate = _check_rate(rate, f"scope[{i}] rate")
-            matched = match_names(layers, targets, f"scope[{i}]")
-            names = [n for n in matched if n not in excluded]
-            overlap = grouped.intersection(names)
-            if overlap:
-                raise ValueError(
-                    f"scope[{i}]: {sorted(overlap)} already in another group"
-                )
-            grouped.update(names)
-            if names:
-                plan.append((names, rate))
-
-    rest = [
-        t.name
-        for t in targets
-        if t.name not in excluded and t.name not in grouped
-    ]
-    own = [n for n in rest if n in rates]
-    shared = [n for n in rest if n not in rates]
-    plan.extend(([n], rates[n]) for n in own)
-    if scope == "global":
-        if shared:
-            plan.append((shared, float(prune_rate)))
-    else:
-        plan.extend(([n], float(prune_rate)) for n in shared)
-    # keep the targets' order for readable tables and stable results
-    order = {t.name: i for i, t in enumerate(targets)}
-    plan.sort(key=lambda g: order[g[0][0]])
-    if not plan:
-        raise ValueError(
-            f"nothing left to prune: exclude={exclude!r} excludes every prunable "
-            f"tensor {[t.name for t in targets]}"
-        )
-    pruned = {n for names, _ in plan for n in names}
-    for t in targets:
-        if t.blocked and t.name in pruned:
-            raise ValueError(
-                f"cannot prune layer {t.module_name!r} exactly: {t.blocked}. "
-                f"Exclude it (exclude=[{t.module_name!r}]) or remove the "
-                "reparametrization before pruning (e.g. torch.nn.utils."
-                "parametrize.remove_parametrizations or "
-                "torch.nn.utils.remove_weight_norm)"
-            )
-    if schedule == "oneshot":
-        plan = compound_plan(plan, n_rounds)
-    _warn_rounding(plan, targets, 1 if schedule == "oneshot" else n_rounds)
-    return plan
-
-
-def stalled_groups(
-    plan: Plan, targets: Sequence[PrunableTensor], n_rounds: int | None
-) -> list[tuple[list[str], int, float]]:
-    """Groups of ``plan`` whose count to prune rounds to 0 too early.
-
-    Simulates ``n_rounds`` prunes (1 if None) of each group with a positive
-    rate on all-kept masks. A group stalls when ``rate * n_alive`` rounds to 0
-    while it still has more than one weight: from then on it is never pruned
-    again (its count only shrinks).
-
-    Returns
-    -------
-    list of (names, rounds_done, sparsity)
-        The rounds that still pruned something before the stall, and the
-        sparsity the group ends at instead of the planned one.
-    """
-    sizes = {t.name: t.numel for t in targets}
-    rounds = n_rounds if isinstance(n_rounds, int) and n_rounds >= 1 else 1
-    out = []
-    for names, rate in plan:
-        if rate <= 0:
-            continue
-        total = sum(sizes[n] for n in names)
-        alive = total
-        for done in range(rounds):
-            if alive <= 1:
-                break
-            n = n_to_prune(alive, rate)
-            if n == 0:
-                out.append((names, done, 1.0 - alive / total))
-                break
-            alive -= n
-    return out
-
-
-def _warn_rounding(plan, targets, n_rounds) -> None:
-    stalled = stalled_groups(plan, targets, n_rounds)
-    if not stalled:
-        return
-    rates = {tuple(names): rate for names, rate in plan}
-    parts = []
-    for names, done, sparsity in stalled:
-        label = names[0] if len(names) == 1 else names
-        parts.append(
-            f"{label} (rate {rates[tuple(names)]:.4g}: "
-            + (
-                "never pruned, sparsity 0"
-                if done == 0
-                else f"pruned for {done} rounds only, sparsity {sparsity:.3f}"
-            )
-            + ")"
-        )
-    warnings.warn(
-        "the number of weights to prune per round, round(rate * remaining), "
-        "rounds to 0 for "
-        + "; ".join(parts)
-        + ". These tensors are too small for the per-round rate (a "
-        "target_sparsity spread over many n_rounds gives a tiny rate): use fewer "
-        "rounds, a larger rate, or scope='global'.",
-        UserWarning,
-        stacklevel=3,
-    )
 
 
 def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -463,73 +132,3 @@ def masks_from_scores(
             )
             start += size
     return new
-
-
-# -- plans of pruning at initialization -----------------------------------------------
-def planned_kept(plan: Plan, masks: dict[str, torch.Tensor]) -> dict[tuple, int]:
-    """Weights each group of ``plan`` keeps after one prune from ``masks``:
-    ``alive - n_to_prune(alive, rate)``, the count of an IMP prune."""
-    out = {}
-    for names, rate in plan:
-        alive = sum(int(torch.count_nonzero(masks[n])) for n in names)
-        out[tuple(names)] = alive - n_to_prune(alive, rate)
-    return out
-
-
-def scaled_plan(plan: Plan, base_rate: float, density: float) -> Plan:
-    """``plan`` stretched so that the groups pruned at ``base_rate`` keep
-    ``density`` of their weights.
-
-    A group at rate ``r`` gets ``1 - (1 - r) ** k`` with ``k = log(density)
-    / log(1 - base_rate)``: the (fractional) number of ``plan``'s prunes that
-    take the base-rate groups to ``density``. Groups with their own rate (the
-    output layer's ``output_rate_factor``, ``layer_rates``, ``type_rates``)
-    keep their ratio to the base rate, as in ``n_rounds`` rounds of iterative
-    pruning; ``density`` is :class:`~sklottery.Pruner`'s ``1 -
-    target_sparsity``.
-
-    >>> scaled_plan([(["a"], 0.2), (["b"], 0.1)], 0.2, 0.64)
-    [(['a'], 0.36), (['b'], 0.19)]
-    """
-    if (
-        isinstance(density, bool)
-        or not isinstance(density, numbers.Real)
-        or not 0.0 < density <= 1.0
-    ):
-        raise ValueError(
-            "density must be in (0, 1] (the fraction of the weights kept by the "
-            f"tensors pruned at the base rate); got {density!r}"
-        )
-    if density == 1.0:
-        return [(list(names), 0.0) for names, _ in plan]
-    if not 0.0 < base_rate < 1.0:
-        raise ValueError(
-            f"density={density!r} is reached by stretching the pruner's base rate, "
-            f"which is {base_rate!r}: give the Pruner a prune_rate in (0, 1)"
-        )
-    k = math.log(density) / math.log(1.0 - base_rate)
-    return [
-        (list(names), round(1.0 - (1.0 - rate) ** k, 12)) for names, rate in plan
-    ]
-
-
-def target_plan(
-    plan: Plan, base_rate: float, *, density=None, n_rounds=None
-) -> Plan:
-    """The plan :meth:`Pruner.prune_at_init <sklottery.Pruner.prune_at_init>`
-    prunes to: ``plan`` itself (neither argument), ``n_rounds`` prunes of it
-    compounded (:func:`compound_plan`), or
-    :func:`scaled_plan` to ``density``."""
-    if density is not None and n_rounds is not None:
-        raise ValueError(
-            "give either density (the fraction kept) or n_rounds (the iterative "
-            f"prunes to match), not both; got density={density!r}, "
-            f"n_rounds={n_rounds!r}"
-        )
-    if density is not None:
-        return scaled_plan(plan, base_rate, density)
-    if n_rounds is None:
-        return plan
-    if isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1:
-        raise ValueError(f"n_rounds must be an int >= 1; got {n_rounds!r}")
-    return compound_plan(plan, n_rounds)

@@ -1,0 +1,109 @@
+"""Argument checking of :class:`~sklottery.Pruner`: what its constructor and
+:meth:`~sklottery.Pruner.set_masks` accept, each error naming the parameter.
+
+Pure: the functions read the module and the arguments and return checked
+values (a strategy's score function, masks on the parameters' devices, a
+generator); none changes a module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .at_init import AT_INIT_ONLY, init_only_score
+from .masks import RESCALE_KINDS
+from .strategies import resolve_strategy
+
+__all__ = [
+    "all_kept",
+    "check_masks",
+    "check_module",
+    "check_rescale",
+    "make_generator",
+    "resolve_score",
+]
+
+
+def check_module(module) -> nn.Module:
+    """``module`` if it is a ``torch.nn.Module``, else a TypeError."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"module must be a torch.nn.Module; got {type(module).__name__}"
+        )
+    return module
+
+
+def resolve_score(strategy, scope):
+    """``(score_fn, scope)`` for ``strategy``: its score function and the
+    scope it implies (``"smallest_weights_global"`` ranks globally), or
+    ``scope`` itself. GraSP and SynFlow get a score function that refuses
+    trained weights (they prune at initialization only)."""
+    if isinstance(strategy, str) and strategy in AT_INIT_ONLY:
+        score_fn, forced_scope = init_only_score(strategy), None
+    else:
+        score_fn, forced_scope = resolve_strategy(strategy)
+    if forced_scope is None:
+        return score_fn, scope
+    if scope not in ("layer", forced_scope):
+        raise ValueError(
+            f"strategy={strategy!r} implies scope={forced_scope!r}; "
+            f"it cannot be combined with scope={scope!r}"
+        )
+    return score_fn, forced_scope
+
+
+def check_rescale(rescale, plan, targets) -> bool:
+    """``rescale`` as a bool; with True, every pruned tensor's kind must be
+    one of :data:`~sklottery.pruning.masks.RESCALE_KINDS`."""
+    if not isinstance(rescale, bool):
+        raise TypeError(f"rescale must be True or False; got {rescale!r}")
+    if rescale:
+        pruned = {n for names, _ in plan for n in names}
+        bad = [t.name for t in targets if t.name in pruned
+               and t.kind not in RESCALE_KINDS]
+        if bad:
+            raise ValueError(
+                f"rescale=True supports layers of kind {list(RESCALE_KINDS)}; "
+                f"{bad} are not (exclude them, or use rescale=False)"
+            )
+    return rescale
+
+
+def all_kept(targets, params) -> dict[str, torch.Tensor]:
+    """All-True masks of the targets, on their parameters' devices."""
+    return {
+        t.name: torch.ones(t.shape, dtype=torch.bool, device=params[t.name].device)
+        for t in targets
+    }
+
+
+def check_masks(targets, masks, params) -> dict[str, torch.Tensor]:
+    """``masks`` checked against ``targets`` (exactly their names, bool,
+    their shapes) and moved to the devices of ``params``."""
+    expected = {t.name: t.shape for t in targets}
+    if set(masks) != set(expected):
+        raise ValueError(
+            f"masks must have exactly the keys {sorted(expected)}; "
+            f"got {sorted(masks)}"
+        )
+    out = {}
+    for name, m in masks.items():
+        m = torch.as_tensor(m)
+        if m.dtype != torch.bool or tuple(m.shape) != expected[name]:
+            raise ValueError(
+                f"mask for {name!r} must be a bool tensor of shape "
+                f"{expected[name]}; "
+                f"got {m.dtype} {tuple(m.shape)}"
+            )
+        out[name] = m.to(params[name].device)
+    return out
+
+
+def make_generator(random_state) -> torch.Generator:
+    """The Pruner's torch generator, seeded from ``random_state`` (None: fresh
+    entropy) through :class:`numpy.random.SeedSequence`."""
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence(random_state).generate_state(1)[0])
+    )

@@ -6,7 +6,7 @@ training -- the speed of a sparse product depends on shape and density, not
 on which weights survive). Then, on the same rows:
 
 * dense: the masked dense module, in batches of 256 rows;
-* export: ``sklottery.export._sparse.to_sparse(module, masks)`` (``layout="auto"``:
+* export: ``sklottery.export.to_sparse(module, masks)`` (``layout="auto"``:
   per layer, CSR or dense, whichever a short timing at export says is
   faster), same batches;
 * forced CSR: ``layout="sparse"`` -- every pruned Linear in CSR, what the
@@ -35,7 +35,7 @@ import time
 import torch
 
 from sklottery import MLP, Pruner
-from sklottery.export._sparse import SparseLinear, to_sparse
+from sklottery.export import SparseLinear, to_sparse
 from sklottery.tickets import save_ticket
 
 BATCH = 256

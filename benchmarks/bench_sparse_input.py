@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sklottery.training._loader import SparseRows, TensorLoader
+from sklottery.training import SparseRows, TensorLoader
 
 
 class _DS:

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from sklottery import MLP
-from sklottery.export._sparse import SparseLinear, to_sparse
+from sklottery.export import SparseLinear, to_sparse
 
 # the ticket maker and the timing of the sparse-export benchmark, shared
 sys.path.insert(0, str(Path(__file__).resolve().parent))

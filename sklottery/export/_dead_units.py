@@ -1,11 +1,11 @@
-"""Structured export: remove dead hidden units and conv channels, exactly.
+"""Dead-unit removal at export: dead hidden units and conv channels, exactly.
 
 After heavy pruning some hidden units are *dead*: all their outgoing weights
 are pruned (nothing they compute reaches the next layer), or all their
 incoming weights are (they output the constant ``act(bias)`` whatever the
 input). Removing them gives physically smaller dense layers -- fewer rows of
 one weight matrix, fewer columns of the next -- which are faster in every
-layout, before :func:`~sklottery.export._sparse.to_sparse` chooses CSR or dense per
+layout, before :func:`~sklottery.export.to_sparse` chooses CSR or dense per
 layer.
 
 Only what can be proved exact is removed:
@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..modules import MLP
-from ..pruning.masks import _Rescale
+from ..pruning.masks import Rescale
 
 __all__ = ["remove_dead_units", "structured_chains"]
 
@@ -84,7 +84,7 @@ def _hooks(module: nn.Module) -> list:
 def _plain(module: nn.Module) -> bool:
     """No hooks except sklottery's rescaling forward hook."""
     return all(
-        attr == "_forward_hooks" and isinstance(h, _Rescale)
+        attr == "_forward_hooks" and isinstance(h, Rescale)
         for attr in _HOOK_DICTS
         for h in getattr(module, attr, {}).values()
     )
@@ -191,7 +191,7 @@ def structured_chains(module: nn.Module) -> list[tuple]:
 def _rescale_of(module: nn.Module) -> float:
     scale = 1.0
     for h in module._forward_hooks.values():
-        if isinstance(h, _Rescale):
+        if isinstance(h, Rescale):
             scale *= h.scale
     return scale
 

@@ -19,19 +19,28 @@ survivors' gradients only. Every element-wise optimizer (SGD with momentum
 or Nesterov, Adam, AdamW, RMSprop, Adagrad, ...) with or without weight
 decay updates the survivors exactly as it would with masks.
 
-:func:`forward_macs` and :func:`train_macs` count what training costs with
-the layouts used (``train_macs`` of ``rounds_``). This module imports torch
-only.
+:func:`forward_macs` and :func:`train_macs` (:mod:`~sklottery.pruning.macs`)
+count what training costs with the layouts used (``train_macs`` of
+``rounds_``). The calibrated rule's reading and the timing harness are
+shared with the CSR export (:mod:`sklottery.pruning.layouts`). This module
+imports torch only.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from torch import nn
 
+from .layouts import (
+    MARGIN,
+    check_int,
+    faster_layout,
+    interleaved_minimum,
+    rule_layout_for,
+)
+from .macs import forward_macs, train_macs
 from .sparse_linear import (
     DTYPES,
     SparseTrainingBilinear,
@@ -83,9 +92,9 @@ MEASURE_NUMEL = 1 << 24
 #: The timing stops after its warm-up when one form takes this many times
 #: the other's time.
 CLEAR_FACTOR = 1.5
-#: A timed layer trains sparse only if it takes at most this fraction of the
-#: dense time, so that timing noise cannot make training slower.
-MARGIN = 0.9
+# A timed layer trains sparse only if it takes at most MARGIN (0.9) times
+# the dense time, so that timing noise cannot make training slower: the
+# margin of sklottery.pruning.layouts, shared with the export.
 
 
 def check_sparse_training(mode):
@@ -140,19 +149,18 @@ def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -
         return "dense"
     shape = tuple(int(s) for s in shape)
     if len(shape) == 3:  # Bilinear: (out, in1, in2); torch's dense form is slow
-        small = math.prod(shape) < MIN_SPARSE_NUMEL or (
-            shape[1] * shape[2] < MIN_SPARSE_SIDE**2
-        )
+        narrow = shape[1] * shape[2] < MIN_SPARSE_SIDE**2
     else:
-        small = math.prod(shape) < MIN_SPARSE_NUMEL or min(shape) < MIN_SPARSE_SIDE
-    if small or batch_size < MIN_SPARSE_BATCH:
+        narrow = min(shape) < MIN_SPARSE_SIDE
+    if narrow:
         return "dense"
-    return "sparse" if density <= RULE_DENSITY else "dense"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return rule_layout_for(
+        math.prod(shape),
+        density,
+        batch_size,
+        min_batch=MIN_SPARSE_BATCH,
+        tiers=((MIN_SPARSE_NUMEL, RULE_DENSITY),),
+    )
 
 
 def measure_training_step(
@@ -227,30 +235,15 @@ def measure_training_step(
 
         return run
 
-    def timed(fn):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        return time.perf_counter() - start
-
-    fns = (step(dense, mask), step(sparse))
-    # the warm-up, timed: where one form takes over CLEAR_FACTOR times the
+    # the warm-up is timed: where one form takes over CLEAR_FACTOR times the
     # other, repeats cannot change the decision (they cost seconds per round
-    # on large layers)
-    dense_s, sparse_s = (timed(fn) for fn in fns)
-    if max(dense_s, sparse_s) > CLEAR_FACTOR * min(dense_s, sparse_s):
-        return dense_s, sparse_s
-    samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for fn, out in zip(fns, samples):
-            out.append(timed(fn))
-    return min(samples[0]), min(samples[1])
-
-
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    # on large layers); a sample is one step
+    return interleaved_minimum(
+        (step(dense, mask), step(sparse)),
+        device,
+        repeats,
+        clear_factor=CLEAR_FACTOR,
+    )
 
 
 def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn, won):
@@ -284,7 +277,7 @@ def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn, won)
         # layer gets sparser
         return "sparse", "sparse at a higher density", nan, nan
     dense_s, sparse_s = measure_fn(lin, mask.to(device), batch_size, repeats)
-    layout = "sparse" if sparse_s <= MARGIN * dense_s else "dense"
+    layout = faster_layout(dense_s, sparse_s, MARGIN)
     return layout, "measured", float(dense_s), float(sparse_s)
 
 
@@ -341,8 +334,8 @@ def choose_training_layouts(
         and ``reason``.
     """
     mode = check_sparse_training(mode)
-    _check_int(batch_size, "batch_size")
-    _check_int(repeats, "repeats")
+    check_int(batch_size, "batch_size")
+    check_int(repeats, "repeats")
     if not isinstance(masks, dict):
         raise TypeError(f"masks must be a dict; got {type(masks).__name__}")
     measure_fn = measure_training_step if measure_fn is None else measure_fn
@@ -397,15 +390,7 @@ def choose_training_layouts(
 
 
 def to_sparse_training(
-    module: nn.Module,
-    masks: dict[str, torch.Tensor],
-    *,
-    mode="auto",
-    batch_size: int,
-    measure: bool = True,
-    repeats: int = 3,
-    measure_fn=None,
-    sparse_at: dict | None = None,
+    module: nn.Module, masks: dict[str, torch.Tensor], **options
 ) -> list[dict]:
     """Swap masked ``nn.Linear`` layers for their sparse-training twins, in place.
 
@@ -420,8 +405,10 @@ def to_sparse_training(
     module : torch.nn.Module
     masks : dict of str to bool tensor
         Keyed like ``module.named_parameters()``; True = kept.
-    mode, batch_size, measure, repeats, measure_fn, sparse_at
-        See :func:`choose_training_layouts`.
+    **options
+        ``mode``, ``batch_size`` (required), ``measure``, ``repeats``,
+        ``measure_fn``, ``sparse_at``: keyword arguments of
+        :func:`choose_training_layouts`, with its defaults.
 
     Returns
     -------
@@ -448,108 +435,6 @@ def to_sparse_training(
         raise TypeError(
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
-    rows = choose_training_layouts(
-        module,
-        masks,
-        mode=mode,
-        batch_size=batch_size,
-        measure=measure,
-        repeats=repeats,
-        measure_fn=measure_fn,
-        sparse_at=sparse_at,
-    )
+    rows = choose_training_layouts(module, masks, **options)
     swap_in(module, masks, [r["name"] for r in rows if r["layout"] == "sparse"])
     return rows
-
-
-# -- cost ----------------------------------------------------------------------
-@torch.no_grad()
-def forward_macs(module: nn.Module, x) -> dict[str, tuple[int, int]]:
-    """Dense multiply-adds of one forward pass on ``x``, layer by layer.
-
-    Counts ``Linear``, ``Bilinear`` and convolution layers (the layers whose
-    cost scales with their weights); other layers (recurrent, attention,
-    embeddings, normalization) are not counted. The module runs once in eval
-    mode, without gradients and without touching torch's random generator.
-
-    Returns
-    -------
-    dict of str to (int, int)
-        ``{module name: (positions, macs per position)}`` where a position is
-        one output vector (one per row for a Linear layer on 2-d input, one
-        per output pixel for a convolution); a sparse Linear layer costs
-        ``nnz`` per position instead of ``in * out``.
-    """
-    counts: dict[str, list[int]] = {}
-
-    def hook(name):
-        def run(mod, args, out):
-            if isinstance(mod, (nn.Bilinear, SparseTrainingBilinear)):
-                per = mod.in1_features * mod.in2_features * mod.out_features
-                positions = out.numel() // max(1, mod.out_features)
-            elif isinstance(mod, (nn.Linear, SparseTrainingLinear)):
-                per = mod.in_features * mod.out_features
-                positions = out.numel() // max(1, mod.out_features)
-            else:  # convolution: out is (N, C_out, *spatial) or (C_out, *spatial)
-                kernel = math.prod(mod.kernel_size)
-                per = mod.out_channels * (mod.in_channels // mod.groups) * kernel
-                positions = out.numel() // max(1, mod.out_channels)
-            entry = counts.setdefault(name, [0, per])
-            entry[0] += int(positions)
-
-        return run
-
-    kinds = (nn.Linear, SparseTrainingLinear, nn.Bilinear, nn.modules.conv._ConvNd)
-    handles = [
-        m.register_forward_hook(hook(name))
-        for name, m in module.named_modules()
-        if isinstance(m, kinds)
-    ]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            module(x)
-    finally:
-        module.train(was_training)
-        for h in handles:
-            h.remove()
-    return {n: (p, per) for n, (p, per) in counts.items()}
-
-
-def train_macs(macs: dict, layouts, n_samples: int) -> int:
-    """Multiply-adds of training on ``n_samples`` rows with the layouts used.
-
-    A training step costs three products per layer (forward, input gradient,
-    weight gradient): ``3 * positions * in * out`` per row dense (masked
-    layers too: a mask does not make a dense product cheaper) and
-    ``3 * positions * nnz`` sparse. Bias additions, activations and the
-    optimizer step are not counted.
-
-    Parameters
-    ----------
-    macs : dict
-        :func:`forward_macs` per sample (``positions`` for one row).
-    layouts : list of dict
-        The round's :func:`choose_training_layouts` rows (``name``,
-        ``layout``, ``nnz``); layers not in it trained dense.
-    n_samples : int
-        Rows trained on: training samples times epochs.
-
-    Examples
-    --------
-    >>> train_macs({"0": (1, 784 * 300)}, [], 60)
-    42336000
-    >>> train_macs({"0": (1, 784 * 300)},
-    ...            [{"name": "0", "layout": "sparse", "nnz": 4704}], 60)
-    846720
-    """
-    sparse = {
-        r["name"]: r.get("sparse_macs", r["nnz"])
-        for r in layouts
-        if r["layout"] == "sparse"
-    }
-    per_sample = sum(
-        positions * sparse.get(name, per) for name, (positions, per) in macs.items()
-    )
-    return 3 * int(n_samples) * int(per_sample)

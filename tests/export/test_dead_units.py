@@ -5,8 +5,12 @@ import torch
 from torch import nn
 
 from sklottery import MLP, Pruner
-from sklottery.export._sparse import SparseLinear, to_sparse
-from sklottery.export._dead_units import remove_dead_units, structured_chains
+from sklottery.export import (
+    SparseLinear,
+    remove_dead_units,
+    structured_chains,
+    to_sparse,
+)
 
 
 def _dense_random(module):

@@ -10,7 +10,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests.conftest import train_side_by_side
 from skorch import NeuralNetClassifier
 from torch import nn
 
@@ -27,6 +26,7 @@ from sklottery.pruning.sparse_training import (
     to_sparse_training,
     train_macs,
 )
+from tests.conftest import train_side_by_side
 
 
 class BilinearNet(nn.Module):

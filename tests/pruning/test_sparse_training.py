@@ -10,8 +10,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests.conftest import make_tiny_net as tiny_net
-from tests.conftest import train_side_by_side
 from sklearn.base import clone
 from skorch.callbacks import Callback
 from torch import nn
@@ -29,6 +27,8 @@ from sklottery.pruning.sparse_training import (
     to_sparse_training,
     train_macs,
 )
+from tests.conftest import make_tiny_net as tiny_net
+from tests.conftest import train_side_by_side
 
 
 @pytest.fixture(scope="module")
@@ -358,9 +358,8 @@ def test_fallback_copy_holds_survivors_only():
 
 
 def test_regressor_and_rescale_under_sparse_training(digits):
-    from conftest import make_tiny_regressor_net as tiny_regressor_net
-
     from sklottery import LotteryTicketRegressor
+    from tests.conftest import make_tiny_regressor_net as tiny_regressor_net
 
     X, y = digits
     target = (y / 9.0).astype(np.float32)

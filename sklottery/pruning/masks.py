@@ -1,7 +1,21 @@
 """The one place where a module's tensors are changed: masks and rewinds.
 
-(The skorch callback that applies masks during training,
-:class:`sklottery.training._callbacks.ApplyMasks`, calls :class:`DeviceMasks` from here.)
+Every write into a module's parameters and buffers in sklottery goes through
+a function here; the rest of :mod:`sklottery.pruning` is pure (tensors in,
+new tensors out). Who calls it, by what it does to a module:
+
+* pruning: :mod:`~sklottery.pruning.pruner` (apply, rewind, rescaling hooks),
+  :mod:`~sklottery.pruning.rewind` (:func:`reinitialize` of a copy, for
+  ``"reinit"``), :mod:`~sklottery.pruning.gradients` (:func:`zero_pruned`
+  while SNIP and GraSP score), :mod:`~sklottery.pruning.synflow`
+  (:func:`take_absolute` and :func:`load_values` on its float64 copy),
+  :mod:`~sklottery.pruning.edge_popup` (:func:`load_values` of the frozen
+  weights, :func:`apply_masks` on unwrapping);
+* :class:`sklottery.training.ApplyMasks` (:class:`DeviceMasks`, after every
+  optimizer step); lottery (:func:`load_values`, :func:`load_survivors`);
+  export (:func:`apply_masks`);
+  analysis and tickets (:func:`load_values`). :func:`snapshot`,
+  :func:`survivors` and :class:`MaskedPoint` only read.
 
 Masks are plain boolean tensors kept beside the parameters (True = kept) and
 applied in place, after every optimizer step, with ``torch.mul_``. No forward
@@ -13,6 +27,7 @@ than a dense one (unlike ``torch.nn.utils.prune``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -29,11 +44,14 @@ __all__ = [
     "load_values",
     "load_survivors",
     "masked_values",
+    "reinitialize",
     "set_member",
     "set_rescale",
     "set_storage",
     "snapshot",
     "survivors",
+    "take_absolute",
+    "zero_pruned",
 ]
 
 #: Layer kinds whose output can be rescaled (their output is linear in the
@@ -87,6 +105,50 @@ def load_values(
             target.copy_(value)
     if masks is not None:
         apply_masks(module, masks)
+
+
+@contextmanager
+def zero_pruned(module: nn.Module, masks: dict[str, torch.Tensor]):
+    """The module with the weights ``masks`` prunes set to 0.0 for the
+    ``with`` block only; yields its parameters by name. On exit the pruned
+    weights get their values back exactly (the kept ones are never written),
+    so a score can be taken on the masked network without changing it."""
+    params = dict(module.named_parameters())
+    pruned = {n: m for n, m in masks.items() if not bool(m.all())}
+    saved = snapshot(module, list(pruned))
+    apply_masks(module, pruned)
+    try:
+        yield params
+    finally:
+        load_values(module, saved)
+
+
+@torch.no_grad()
+def take_absolute(module: nn.Module) -> None:
+    """Replace every parameter and floating buffer by its absolute value, in
+    place (SynFlow's linearized copy of a network)."""
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            t.abs_()
+
+
+@torch.no_grad()
+def reinitialize(module: nn.Module, seed: int) -> None:
+    """Re-initialize ``module`` in place with each submodule's own
+    ``reset_parameters`` (``_reset_parameters`` for MultiheadAttention) under
+    torch seed ``seed``; the caller's random streams (CPU, and every CUDA
+    device the module lives on) are left as they were."""
+    cuda = sorted(
+        {t.device.index or 0 for t in module.parameters() if t.device.type == "cuda"}
+    )
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(seed))
+        for sub in module.modules():
+            reset = getattr(sub, "reset_parameters", None)
+            if reset is None:
+                reset = getattr(sub, "_reset_parameters", None)
+            if callable(reset):
+                reset()
 
 
 @torch.no_grad()

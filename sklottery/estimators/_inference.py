@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .. import inputs
@@ -17,9 +18,10 @@ __all__ = ["SPARSE_BATCH", "InferenceMixin"]
 SPARSE_BATCH = 256
 
 
-class InferenceMixin:
+class InferenceMixin(TransformerMixin):
     """``transform``, :meth:`to_sparse` and ``inference="sparse"`` of a fitted
-    estimator (``net_``, ``masks_``, ``_output_layer``)."""
+    estimator (``net_``, ``masks_``, ``_output_layer``); a scikit-learn
+    transformer, so that ``set_output`` wraps ``transform``."""
 
     def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True,
                   structured=True):

@@ -23,7 +23,13 @@ from ._network import (
     check_network,
     embedding_vocabulary,
 )
-from ._validation import LEARNT_FROM_X, check_sample_weight, check_X, check_X_y
+from ._validation import (
+    LEARNT_FROM_X,
+    check_no_missing_targets,
+    check_sample_weight,
+    check_X,
+    check_X_y,
+)
 
 __all__ = [
     "INPUT_KINDS",
@@ -34,6 +40,7 @@ __all__ = [
     "check_X_y",
     "check_forward",
     "check_module_input",
+    "check_no_missing_targets",
     "check_network",
     "check_sample_weight",
     "embedding_vocabulary",

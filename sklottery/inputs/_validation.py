@@ -45,6 +45,7 @@ __all__ = [
     "LEARNT_FROM_X",
     "check_X",
     "check_X_y",
+    "check_no_missing_targets",
     "check_sample_weight",
 ]
 
@@ -374,3 +375,25 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     if np.all(w == 1):
         return None  # all ones: exactly the unweighted fit
     return w.astype(np.float32)
+
+
+def check_no_missing_targets(y):
+    """Raise ``ValueError`` if ``y`` holds ``None`` (a missing label), which
+    scikit-learn reports as an unrelated ``TypeError`` or an "unknown label
+    type"."""
+    if y is None:
+        return
+    try:
+        arr = np.asarray(y)
+    except ValueError:  # ragged: leave it to scikit-learn's checks
+        return
+    if arr.dtype != object:
+        return
+    flat = arr.ravel()
+    missing = np.flatnonzero(np.fromiter((v is None for v in flat), bool, len(flat)))
+    if missing.size:
+        rows = missing[:5].tolist()
+        raise ValueError(
+            f"y contains {missing.size} missing value(s) (None), e.g. at positions "
+            f"{rows}: drop those rows or fill in their targets before fit"
+        )

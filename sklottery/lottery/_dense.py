@@ -85,6 +85,7 @@ def dense_round(
     rewind_epoch: int | None = None,
     early_bird: dict | None = None,
     code: str = "",
+    data_key: tuple = (),
 ) -> DenseRound:
     """Round 0: initialize a clone of ``net`` from ``seed`` and train it dense.
 
@@ -93,8 +94,9 @@ def dense_round(
     plain values -- exactly what determines the dense round, and nothing
     about pruning -- so it can be cached
     (``joblib.Memory``): candidates of a search that differ only in pruning
-    parameters share one result. ``code`` (:func:`module_code`) only takes
-    part in the cache key.
+    parameters share one result. ``code`` (:func:`module_code`) and
+    ``data_key`` (the split as ndarrays, views of ``data``'s tensors) only
+    take part in the cache key; ``data`` itself is left out of it.
 
     Parameters
     ----------
@@ -195,7 +197,7 @@ def cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
     from sklearn.base import clone
 
     spec = clone(net).set_params(train_split=None)
-    func = dense_round if memory is None else memory.cache(dense_round)
+    func = dense_round if memory is None else memory.cache(dense_round, ignore=["data"])
     with warnings.catch_warnings():
         # joblib's timing heuristic: on a busy machine the first call in a new
         # cache directory can take over 0.5 s to persist its (small)
@@ -210,7 +212,22 @@ def cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
             rewind_epoch=config.rewind_epoch,
             early_bird=config.early_bird_with_pruner(),
             code=module_code(net.module) if memory is not None else "",
+            data_key=_data_key(data) if memory is not None else (),
         )
+
+
+def _data_key(data: RoundData) -> tuple:
+    """The split as the cache key hashes it: ndarrays (views of the tensors,
+    no copy; :class:`~sklottery.training.SparseRows` as they are), which
+    joblib hashes by content."""
+
+    def plain(X):
+        return None if X is None else (X.numpy() if isinstance(X, torch.Tensor) else X)
+
+    return (
+        plain(data.X_train), plain(data.y_train), plain(data.X_eval),
+        plain(data.y_eval), data.eval_on, plain(data.w_train), plain(data.w_eval),
+    )
 
 
 def _state(module) -> dict:

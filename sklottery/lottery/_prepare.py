@@ -32,7 +32,6 @@ from ..training import (
     RoundData,
     TensorLoader,
     check_fit,
-    check_no_missing_targets,
     initialize_net,
     seed_train_split,
     split_data,
@@ -178,7 +177,7 @@ def prepare(
         if check_config is not None and not check_config(config):
             return None
     learnt: dict = {}
-    check_no_missing_targets(y)
+    inputs.check_no_missing_targets(y)
     X, y, info = inputs.check_X_y(
         estimator, X, y, reset=not fitted, learnt=learnt,
         int_as=inputs.integer_input(params["net"]), **task.y_checks,

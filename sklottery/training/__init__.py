@@ -27,7 +27,6 @@ from ._net import (
     check_batches,
     check_device,
     check_fit,
-    check_no_missing_targets,
     initialize_lazy,
     initialize_net,
 )
@@ -61,7 +60,6 @@ __all__ = [
     "check_batches",
     "check_device",
     "check_fit",
-    "check_no_missing_targets",
     "deliberate_stop",
     "forward_macs_of",
     "gradient_function",

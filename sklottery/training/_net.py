@@ -9,7 +9,6 @@ losses):
 * :func:`check_device` -- the net's ``device`` exists on this machine;
 * :func:`check_batches` -- ``batch_size`` and ``iterator_*__drop_last``
   leave at least one batch per epoch;
-* :func:`check_no_missing_targets` -- ``y`` has no ``None``.
 
 :func:`initialize_lazy` materializes lazy modules (``nn.LazyLinear``, ...)
 on a first batch so that their weights can be pruned.
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 import torch
 
 from ..pruning.targets import find_prunable, has_uninitialized_params
@@ -28,7 +26,6 @@ __all__ = [
     "check_batches",
     "check_device",
     "check_fit",
-    "check_no_missing_targets",
     "initialize_lazy",
     "initialize_net",
 ]
@@ -129,28 +126,6 @@ def check_batches(net, n_train: int, n_valid: int = 0):
                 f"trained; lower {name} or set {which}__drop_last=False"
             )
     return net
-
-
-def check_no_missing_targets(y):
-    """Raise ``ValueError`` if ``y`` holds ``None`` (a missing label), which
-    scikit-learn reports as an unrelated ``TypeError`` or an "unknown label
-    type"."""
-    if y is None:
-        return
-    try:
-        arr = np.asarray(y)
-    except ValueError:  # ragged: leave it to scikit-learn's checks
-        return
-    if arr.dtype != object:
-        return
-    flat = arr.ravel()
-    missing = np.flatnonzero(np.fromiter((v is None for v in flat), bool, len(flat)))
-    if missing.size:
-        rows = missing[:5].tolist()
-        raise ValueError(
-            f"y contains {missing.size} missing value(s) (None), e.g. at positions "
-            f"{rows}: drop those rows or fill in their targets before fit"
-        )
 
 
 def initialize_lazy(net, X) -> bool:

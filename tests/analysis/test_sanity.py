@@ -206,7 +206,8 @@ def test_bad_n_repeats(fitted_ticket, data, n_repeats):
 
 def test_other_classes_than_the_fit(fitted_ticket, data):
     X, y = data
-    with pytest.raises(ValueError, match="classes/outputs of the estimator's fit"):
+    expected = r"y must have the classes \[0, 1, .*\] of the estimator's fit; got"
+    with pytest.raises(ValueError, match=expected + r" classes \[0, 1\]"):
         sanity_checks(fitted_ticket, X, np.where(y > 4, 1, 0))
 
 

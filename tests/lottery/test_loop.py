@@ -16,6 +16,8 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 
 import sklottery.lottery as rounds
+import sklottery.lottery._loop as loop_module
+import sklottery.lottery._round as round_module
 from sklottery import LotteryTicketClassifier, Pruner
 from sklottery.config import make_config
 from sklottery.lottery._progress import RoundProgress
@@ -153,7 +155,7 @@ def interrupt_rewinding(monkeypatch):
 
 def interrupt_round_setup(monkeypatch):
     # freeing the finished round's optimizer, at the start of round 2
-    _raise_on_call(monkeypatch, rounds, "release_optimizer", 2, after=True)
+    _raise_on_call(monkeypatch, round_module, "release_optimizer", 2, after=True)
     return {}
 
 
@@ -220,7 +222,7 @@ def test_ctrl_c_while_setting_up_gradients_keeps_round_zero(
     make_clf, data, monkeypatch
 ):
     X, y = data
-    _raise_on_call(monkeypatch, rounds, "gradient_function", 1)
+    _raise_on_call(monkeypatch, loop_module, "gradient_function", 1)
     with pytest.warns(RuntimeWarning, match=r"after round 0 completed.*keeps round 0"):
         clf = make_clf(n_rounds=2, strategy="snip").fit(X, y)
     assert clf.interrupted_ and clf.rounds_["round"].tolist() == [0]

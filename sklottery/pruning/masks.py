@@ -10,10 +10,11 @@ new tensors out). Who calls it, by what it does to a module:
   while SNIP and GraSP score), :mod:`~sklottery.pruning.synflow`
   (:func:`take_absolute` and :func:`load_values` on its float64 copy),
   :mod:`~sklottery.pruning.edge_popup` (:func:`load_values` of the frozen
-  weights, :func:`apply_masks` on unwrapping);
+  weights, :func:`apply_masks` on unwrapping), the sparse-training swaps
+  (:func:`set_member`, :func:`set_storage`);
 * :class:`sklottery.training.ApplyMasks` (:class:`DeviceMasks`, after every
   optimizer step); lottery (:func:`load_values`, :func:`load_survivors`);
-  export (:func:`apply_masks`);
+  export (:func:`apply_masks`, :func:`set_member`, :class:`Rescale`);
   analysis and tickets (:func:`load_values`). :func:`snapshot`,
   :func:`survivors` and :class:`MaskedPoint` only read.
 

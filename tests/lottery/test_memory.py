@@ -9,8 +9,8 @@ from skorch.callbacks import Callback
 import sklottery.lottery as rounds
 import sklottery.lottery._memory as spill_module
 from sklottery import LotteryTicketClassifier
-from sklottery.pruning.masks import load_values
 from sklottery.lottery._memory import Spilled, spill, unspill
+from sklottery.pruning.masks import load_values
 
 
 def test_spill_round_trips_exactly(monkeypatch):
@@ -128,4 +128,5 @@ def test_return_freed_memory_skips_small_nets():
 
 
 def test_return_freed_memory_runs_for_large_nets_where_glibc_has_malloc_trim():
-    assert rounds.return_freed_memory(1 << 30) is (spill_module._malloc_trim() is not None)
+    has_trim = spill_module._malloc_trim() is not None
+    assert rounds.return_freed_memory(1 << 30) is has_trim

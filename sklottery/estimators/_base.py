@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -31,6 +30,7 @@ from ..lottery import (
     prepare,
     records_frame,
     run_lottery,
+    seeded,
 )
 from ..pruning import Pruner, find_prunable
 from ..pruning.rewind import KEEP_TRAINED
@@ -149,10 +149,9 @@ class BaseLotteryTicket(
         if self.verbose > 0:
             first = 0 if done is None else done + 1
             progress = RoundProgress(config.last_round + 1, first)
-        with torch.random.fork_rng(devices=[]):
-            # the rounds go on from torch's generator right after the
-            # initialization (prepare seeded it with the fit's seed)
-            torch.set_rng_state(prep.rng_state)
+        # the rounds go on from torch's generator right after the
+        # initialization (prepare seeded it with the fit's seed)
+        with seeded(state=prep.rng_state):
             # the pruner's rewind point is the initialization just made
             pruner = Pruner(net.module_, **config.pruner)
             state = None
@@ -262,6 +261,10 @@ class BaseLotteryTicket(
         """The fitted attributes from the preamble and a lottery's result,
         set all at once."""
         interrupted = result.interrupted or interrupted_late
+        if interrupted and prep.config is not None:
+            # a Ctrl-C that came once the last round was complete interrupted
+            # nothing: no round is missing
+            interrupted = result.records[-1].round < prep.config.last_round
         if interrupted:
             warnings.warn(
                 "fit was interrupted (KeyboardInterrupt) after round "

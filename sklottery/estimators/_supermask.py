@@ -24,6 +24,7 @@ from ..lottery import (
     make_result,
     prepare,
     run_round,
+    seeded,
 )
 from ..pruning import Pruner, snapshot
 from ..pruning.edge_popup import EdgePopup, frozen_init
@@ -91,8 +92,7 @@ class _BaseSupermask(BaseLotteryTicket):
         prep = prepare(self, X, y, sample_weight, task=self._task, lottery=False,
                        default_changes={"lr": 0.01})
         net, data = prep.net, prep.data
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(prep.rng_state)
+        with seeded(state=prep.rng_state):
             data.macs = forward_macs_of(net, data.X_train)
             module = net.module_
             generator = torch.Generator().manual_seed(prep.seed)

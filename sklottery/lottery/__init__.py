@@ -29,11 +29,13 @@ from ._results import (
 )
 from ._retrain import Retraining, evaluate, train_from
 from ._round import OUTPUTS_CALLBACK, RoundOutcome, RoundPlan, run_round
+from ._seeding import RNG_LOCK, seeded
 from ._selection import RoundSelector
 
 __all__ = [
     "MASKS_CALLBACK",
     "OUTPUTS_CALLBACK",
+    "RNG_LOCK",
     "SPILL_BYTES",
     "TRIM_BYTES",
     "DenseRound",
@@ -64,6 +66,7 @@ __all__ = [
     "return_freed_memory",
     "run_lottery",
     "run_round",
+    "seeded",
     "spill",
     "train_from",
     "unspill",

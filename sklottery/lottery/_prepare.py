@@ -36,6 +36,7 @@ from ..training import (
     seed_train_split,
     split_data,
 )
+from ._seeding import seeded
 
 __all__ = ["Prepared", "build_net", "check_params", "draw_seed", "prepare"]
 
@@ -192,8 +193,7 @@ def prepare(
         config = config.with_pruner(type_rates=default_type_rates(net, config))
     data = check_fit(net, split_data(net, X, y, sample_weight))
     user_split, user_callbacks = net.train_split, list(net.callbacks or [])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         initialize_net(net, data.X_train)
         rng_state = torch.get_rng_state()
     inputs.check_network(net.module_, X, info)

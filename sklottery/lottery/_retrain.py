@@ -23,6 +23,7 @@ from ..training import ApplyMasks, RoundData
 from ._loop import MASKS_CALLBACK
 from ._prepare import Prepared
 from ._round import RoundPlan, run_round
+from ._seeding import seeded
 
 __all__ = ["Retraining", "evaluate", "train_from"]
 
@@ -78,8 +79,7 @@ def train_from(setup: Retraining, values: dict, masks: dict | None, seed: int,
     net.callbacks = [*setup.user_callbacks, (MASKS_CALLBACK, ApplyMasks(pruner))]
     net.initialize_callbacks()
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+        with seeded(seed):
             plan = RoundPlan(round=round_, record=False)
             outcome = run_round(net, pruner, setup.data, plan, score=setup.score)
         if outcome.interrupted:

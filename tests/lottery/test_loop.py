@@ -641,3 +641,16 @@ def test_memory_cache_hits_with_an_unseeded_validation_split(make_clf, data, tmp
     assert SEEN["epochs"] == 2  # round 1 only
     assert second.rounds_["wall_time"].iloc[0] == first.rounds_["wall_time"].iloc[0]
     assert without_time(second.rounds_).equals(without_time(first.rounds_))
+
+
+def test_ctrl_c_after_the_last_round_interrupts_nothing(make_clf, data, monkeypatch):
+    pytest.importorskip("tqdm")
+    # updates: rounds 0, 1, 2 -> Ctrl-C once the last round is displayed
+    calls = _raise_on_call(monkeypatch, RoundProgress, "update", 3, after=True)
+    clf = make_clf(n_rounds=2, verbose=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "interrupted" warning
+        clf.fit(*data)
+    assert calls["n"] == 3
+    assert clf.rounds_["round"].tolist() == [0, 1, 2]
+    assert clf.interrupted_ is False

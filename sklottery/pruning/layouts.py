@@ -1,11 +1,13 @@
 """Dense or sparse, per layer: the calibrated rule and the timing harness.
 
 Shared by the two places that choose a layer's layout: the CSR export for
-inference (:mod:`sklottery.export`, which times a forward pass) and sparse
-training (:mod:`sklottery.pruning.sparse_training`, which times a training
-step). Each keeps its own calibration (thresholds) and its own callables;
-what is shared here is how a rule reads them (:func:`rule_layout_for`), how
-two forms are timed (:func:`interleaved_minimum`) and how a timing decides
+inference (:mod:`sklottery.export`, which can time a forward pass) and sparse
+training (:mod:`sklottery.pruning.sparse_training`, which can time a training
+step). By default both decide by their rule (deterministic: the same seed
+gives bit-identical results); timing is only done on request. Each keeps
+its own calibration (thresholds) and its own callables; what is shared here
+is how a rule reads them (:func:`rule_layout_for`), how two forms are timed
+(:func:`interleaved_minimum`) and how a timing decides
 (:func:`faster_layout`). Pure: this module changes no module and imports
 torch only.
 """
@@ -42,8 +44,10 @@ def rule_layout_for(
 ) -> str:
     """A calibrated rule: ``"sparse"`` when ``batch_size >= min_batch`` and,
     for one ``(min_numel, max_density)`` of ``tiers``, the layer has at least
-    ``min_numel`` weights and a density at most ``max_density``; else
-    ``"dense"`` (never slower than dense).
+    ``min_numel`` weights and a density at most ``max_density`` (up to one
+    weight: pruning 90% of an odd count keeps one weight over 10%); else
+    ``"dense"`` (never slower than dense). Deterministic: the same
+    arguments give the same answer on every machine.
 
     Examples
     --------
@@ -55,7 +59,7 @@ def rule_layout_for(
     if batch_size < min_batch:
         return "dense"
     for min_numel, max_density in tiers:
-        if numel >= min_numel and density <= max_density:
+        if numel >= min_numel and density <= max_density + 1.0 / numel:
             return "sparse"
     return "dense"
 

@@ -22,10 +22,12 @@ class SparseTrainingVerbs:
     ``sparse_training``, ``training_layouts`` and ``_sparse_at``."""
 
     def begin_sparse_training(
-        self, batch_size: int, *, measure: bool = True, measure_fn=None
+        self, batch_size: int, *, measure: bool | None = None, measure_fn=None
     ) -> list[dict]:
         """Swap pruned ``nn.Linear`` layers for sparse-training twins, per
-        :attr:`sparse_training`, before a round's optimizer is built.
+        :attr:`sparse_training`, before a round's optimizer is built
+        (``measure``: time, by default only with ``"timed"``; ``"auto"``
+        decides by the calibrated rule, deterministically).
 
         The swapped layers hold their surviving weights only (the optimizer
         built next sees those); :meth:`end_sparse_training` puts the dense

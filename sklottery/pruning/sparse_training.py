@@ -5,13 +5,15 @@ While a pruning round trains, chosen ``nn.Linear`` layers are swapped for a
 their surviving weights (:func:`to_sparse_training`), and put back, dense,
 at the round's end (:func:`~sklottery.pruning.sparse_linear.to_dense`).
 
-Which layers train sparse (``mode="auto"``) is decided per layer by a short
-interleaved timing of one forward and backward pass of both forms at the
-round's batch size (or, with ``measure=False``, by the calibrated rule
-:func:`rule_training_layout`); a layer trains sparse only when that is
-clearly faster, so training is not slower than dense training with masks
-beyond timing noise. Layers that are not ``nn.Linear`` (convolutions,
-recurrent layers, embeddings, attention) always train dense with masks.
+Which layers train sparse is decided per layer: with ``mode="auto"`` by
+the calibrated rule :func:`rule_training_layout` (shapes, density, batch
+size, device and dtype; deterministic, so that a fit with an int seed gives
+bit-identical results), with ``mode="timed"`` by a short interleaved timing
+of one forward and backward pass of both forms at the round's batch size (a
+layer trains sparse only when that is clearly faster; the results then
+depend on the machine's load). Layers that are not ``nn.Linear`` or
+``nn.Bilinear`` (convolutions, recurrent layers, embeddings, attention)
+always train dense with masks.
 
 Differences from dense training with masks: results agree up to float
 rounding (the sums run in another order); gradient-norm clipping sees the
@@ -60,8 +62,9 @@ __all__ = [
     "train_macs",
 ]
 
-#: Values of ``mode`` (``sparse_training`` of the estimators and the Pruner).
-MODES = ("auto", True, False)
+#: Values of ``mode`` (``sparse_training`` of the estimators and the Pruner):
+#: ``"timed"`` is ``"auto"`` deciding by timing instead of the rule.
+MODES = ("auto", "timed", True, False)
 
 #: Layers with fewer weights never train sparse with ``mode="auto"``: the
 #: kernels' fixed costs dominate (measured: a 100x300 layer at batch 60 is
@@ -93,18 +96,19 @@ MEASURE_NUMEL = 1 << 24
 #: the other's time.
 CLEAR_FACTOR = 1.5
 # A timed layer trains sparse only if it takes at most MARGIN (0.9) times
-# the dense time, so that timing noise cannot make training slower: the
-# margin of sklottery.pruning.layouts, shared with the export.
+# the dense time (sklottery.pruning.layouts' margin, shared with the export).
 
 
 def check_sparse_training(mode):
-    """``mode`` (``"auto"``, True or False; a numpy bool becomes a bool),
-    else a ValueError."""
-    if isinstance(mode, str) and mode == "auto":
-        return "auto"
+    """``mode`` (``"auto"``, ``"timed"``, True or False; a numpy bool becomes
+    a bool), else a ValueError."""
+    if isinstance(mode, str) and mode in ("auto", "timed"):
+        return mode
     if type(mode).__name__ in ("bool", "bool_"):
         return bool(mode)
-    raise ValueError(f"sparse_training must be 'auto', True or False; got {mode!r}")
+    raise ValueError(
+        f"sparse_training must be 'auto', 'timed', True or False; got {mode!r}"
+    )
 
 
 def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -> str:
@@ -114,8 +118,10 @@ def rule_training_layout(shape, density: float, batch_size: int, device="cpu") -
     (``benchmarks/bench_sparse_training.py``): sparse at or below
     :data:`RULE_DENSITY` for layers of at least ``2**17`` weights with both
     sides of at least 64 and batches of at least 16. Off the CPU the rule
-    answers dense (dense GPU kernels win down to far lower densities;
-    measure instead).
+    answers dense (dense GPU kernels win down to far lower densities; time
+    instead, ``mode="timed"``). Conservative: between 5% and 30% density
+    timing can find a large layer faster sparse (a 4096x4096 layer at 10%
+    timed 0.63x the dense step) where the rule answers dense.
 
     Parameters
     ----------
@@ -260,7 +266,7 @@ def _decide(mode, measure, lin, mask, nnz, batch_size, repeats, measure_fn, won)
         return "dense", "nothing kept", nan, nan
     if mode is True:
         return "sparse", "sparse_training=True", nan, nan
-    if not measure:
+    if not measure:  # the deterministic rule ("auto")
         layout = rule_training_layout(shape, density, batch_size, device)
         return layout, "rule", nan, nan
     on_cpu = device.type == "cpu"
@@ -287,7 +293,7 @@ def choose_training_layouts(
     *,
     mode="auto",
     batch_size: int,
-    measure: bool = True,
+    measure: bool | None = None,
     repeats: int = 3,
     measure_fn=None,
     sparse_at: dict | None = None,
@@ -301,19 +307,20 @@ def choose_training_layouts(
     masks : dict of str to bool tensor
         Keyed like ``module.named_parameters()`` (``"0.weight"``); True =
         kept. Linear layers whose weight has no mask stay dense.
-    mode : {"auto", True, False}, default="auto"
+    mode : {"auto", "timed", True, False}, default="auto"
         ``True`` trains every eligible masked Linear sparse (all but those
         with nothing pruned or nothing kept, tied weights, an overridden
         ``forward`` or a dtype other than float32/float64), ``False`` none,
-        ``"auto"`` the faster form.
+        ``"auto"`` those :func:`rule_training_layout` finds faster
+        (deterministic), ``"timed"`` those a timing finds faster.
     batch_size : int
         Rows per training batch.
-    measure : bool, default=True
-        With ``mode="auto"``: time both forms where the calibrated rule is
-        not sure (density between :data:`SURE_DENSITY` and
-        :data:`MAX_SPARSE_DENSITY` on a layer large enough, every layer off
-        the CPU); ``False`` applies :func:`rule_training_layout` alone
-        (deterministic).
+    measure : bool, optional
+        Whether ``"auto"``/``"timed"`` time: by default only ``"timed"``
+        does. Timing covers the layers where the calibrated rule is not sure
+        (density between :data:`SURE_DENSITY` and :data:`MAX_SPARSE_DENSITY`
+        on a layer large enough, every layer off the CPU); without it
+        :func:`rule_training_layout` decides alone.
     repeats : int, default=3
         Interleaved timing samples per form.
     measure_fn : callable, optional
@@ -339,6 +346,7 @@ def choose_training_layouts(
     if not isinstance(masks, dict):
         raise TypeError(f"masks must be a dict; got {type(masks).__name__}")
     measure_fn = measure_training_step if measure_fn is None else measure_fn
+    measure = mode == "timed" if measure is None else bool(measure)
     candidates = swappable_layers(module)
     rows = []
     for name, lin in module.named_modules():

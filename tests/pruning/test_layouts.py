@@ -25,6 +25,16 @@ def test_rule_reads_min_batch_and_tiers():
     assert rule_layout_for(1 << 19, 0.0, 64, min_batch=32, tiers=tiers) == "dense"
 
 
+def test_rule_counts_the_weight_a_pruning_count_rounds_up():
+    # a 90% prune of 4096x4096 keeps 1,677,722 weights: 0.10000002 > 0.1
+    numel = 4096 * 4096
+    density = 1_677_722 / numel
+    tiers = ((1 << 22, 0.1),)
+    assert rule_layout_for(numel, density, 256, min_batch=32, tiers=tiers) == "sparse"
+    over = (1_677_722 + 1) / numel  # two weights over: dense
+    assert rule_layout_for(numel, over, 256, min_batch=32, tiers=tiers) == "dense"
+
+
 def test_faster_layout_needs_the_margin():
     assert MARGIN == 0.9
     assert faster_layout(1.0, 0.9) == "sparse"

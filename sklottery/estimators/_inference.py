@@ -3,6 +3,8 @@ inference (mixed into the estimators)."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
@@ -17,13 +19,67 @@ __all__ = ["SPARSE_BATCH", "InferenceMixin"]
 #: Rows per forward call of the sparse export (its layouts are chosen for it).
 SPARSE_BATCH = 256
 
+#: Per ``sparse_module_``: what it was exported from, as weak references
+#: (``net_``, its module, the tensors of ``masks_``): nothing is kept alive,
+#: and the estimator pickles as before (a copy or an unpickled estimator
+#: exports again on its first sparse prediction).
+_SOURCES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 class InferenceMixin(TransformerMixin):
     """``transform``, :meth:`to_sparse` and ``inference="sparse"`` of a fitted
     estimator (``net_``, ``masks_``, ``_output_layer``); a scikit-learn
-    transformer, so that ``set_output`` wraps ``transform``."""
+    transformer, so that ``set_output`` wraps ``transform``.
 
-    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=True,
+    ``sparse_module_`` (the export ``inference="sparse"`` predicts with) is
+    built once -- by ``fit``, or by the first prediction after
+    ``set_params(inference="sparse")`` -- and kept until ``net_``, its
+    module or ``masks_`` (or one of its tensors) is replaced."""
+
+    @property
+    def sparse_module_(self):
+        """The export ``inference="sparse"`` predicts with (see the class)."""
+        try:
+            return self.__dict__["sparse_module_"]
+        except KeyError:
+            raise AttributeError("sparse_module_") from None
+
+    @sparse_module_.setter
+    def sparse_module_(self, module):
+        self.__dict__["sparse_module_"] = module
+        try:
+            _SOURCES[module] = self._export_source()
+        except (AttributeError, TypeError):  # not fitted, or not a module
+            pass
+
+    @sparse_module_.deleter
+    def sparse_module_(self):
+        self.__dict__.pop("sparse_module_", None)
+
+    def _export_source(self):
+        """Weak references to ``net_``, its module and the tensors of
+        ``masks_``, by key."""
+        refs = [weakref.ref(self.net_), weakref.ref(self.net_.module_)]
+        return refs, {k: weakref.ref(t) for k, t in self.masks_.items()}
+
+    def _sparse_export(self):
+        """``sparse_module_``, exported again only when what it was exported
+        from was replaced (or never exported)."""
+        module = self.__dict__.get("sparse_module_")
+        source = _SOURCES.get(module) if module is not None else None
+        if source is not None:
+            refs, masks = source
+            current = (self.net_, self.net_.module_)
+            if (
+                all(r() is obj for r, obj in zip(refs, current))
+                and masks.keys() == self.masks_.keys()
+                and all(masks[k]() is t for k, t in self.masks_.items())
+            ):
+                return module
+        self.sparse_module_ = self.to_sparse(batch_size=SPARSE_BATCH)
+        return self.sparse_module_
+
+    def to_sparse(self, *, layout="auto", batch_size=SPARSE_BATCH, measure=False,
                   structured=True):
         """The fitted ticket as a plain torch module for fast inference.
 
@@ -43,9 +99,11 @@ class InferenceMixin(TransformerMixin):
             ``"auto"`` keeps, per layer, whichever of dense and CSR is faster.
         batch_size : int, default=256
             Rows per forward call the choice is made for.
-        measure : bool, default=True
-            Decide by a short timing at export (``False``: by a calibrated
-            rule, deterministic).
+        measure : bool, default=False
+            ``False``: decide by a calibrated rule (deterministic: the same
+            fit gives bit-identical predictions); ``True``: by a short
+            timing at export (faster on some shapes, see the user guide's
+            "Sparse export" page, but the choice varies with the load).
         structured : bool, default=True
             Remove dead hidden units and conv channels first.
 
@@ -68,9 +126,7 @@ class InferenceMixin(TransformerMixin):
 
     def _forward_sparse(self, X):
         """Outputs of the exported module after the net's predict nonlinearity."""
-        module = getattr(self, "sparse_module_", None)
-        if module is None:  # inference="sparse" set after fit
-            module = self.to_sparse(batch_size=SPARSE_BATCH)
+        module = self._sparse_export()
         device = next(iter(self.net_.module_.parameters())).device
         nonlin = predict_nonlinearity(self.net_)
         outs = []

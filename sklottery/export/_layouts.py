@@ -2,8 +2,9 @@
 
 Sparse kernels beat dense BLAS only for large, very sparse matrices, so per
 layer the export keeps whichever of dense or CSR is faster for inference --
-by a short interleaved timing of a forward pass of both
-(:func:`measure_layer`) or by a calibrated rule (:func:`rule_layout`). The
+by a calibrated rule (:func:`rule_layout`, the default: deterministic) or,
+on request (``measure=True``), by a short interleaved timing of a forward
+pass of both (:func:`measure_layer`). The
 rule and the timing harness are shared with sparse training
 (:mod:`sklottery.pruning.layouts`); the calibration here is the export's.
 """
@@ -51,13 +52,17 @@ RULE_TIERS = ((1 << 22, 0.1), (1 << 20, 0.02))
 SAMPLE_S = 0.005
 
 
-def rule_layout(shape, density: float, batch_size: int = 256) -> str:
+def rule_layout(shape, density: float, batch_size: int = 256, device="cpu") -> str:
     """Calibrated rule: ``"sparse"`` where CSR is reliably faster, else ``"dense"``.
 
     Calibrated with torch's CSR ``addmm`` on a shared 2-core CPU at batch 256
     (see ``benchmarks/bench_sparse.py``): CSR wins clearly only for large
     layers at high sparsity. The rule is deliberately conservative -- when in
-    doubt it answers dense, which is never slower than dense.
+    doubt it answers dense, which is never slower than dense: a timing
+    (``measure=True``) can find CSR faster where the rule answers dense
+    (layers of ``2**16`` to ``2**20`` weights at 2-25% density, larger ones
+    at 10-25%). Off the CPU it answers dense (not calibrated there; time
+    instead).
 
     Parameters
     ----------
@@ -67,6 +72,7 @@ def rule_layout(shape, density: float, batch_size: int = 256) -> str:
         Fraction of the weights kept (1 - sparsity).
     batch_size : int, default=256
         Rows per forward call. Below 32 rows CSR overheads dominate.
+    device : str or torch.device, default="cpu"
 
     Returns
     -------
@@ -79,6 +85,8 @@ def rule_layout(shape, density: float, batch_size: int = 256) -> str:
     >>> rule_layout((4096, 4096), 0.02)
     'sparse'
     """
+    if torch.device(device).type != "cpu":
+        return "dense"
     numel = 1
     for s in shape:
         numel *= int(s)
@@ -137,7 +145,7 @@ def choose_layouts(
     *,
     layout: str = "auto",
     batch_size: int = 256,
-    measure: bool = True,
+    measure: bool = False,
     repeats: int = 5,
     measure_fn=None,
 ) -> list[dict]:
@@ -152,10 +160,11 @@ def choose_layouts(
         weight; ``"auto"`` keeps the faster one per layer.
     batch_size : int, default=256
         Rows per forward call at inference; CSR pays off for large batches.
-    measure : bool, default=True
-        With ``layout="auto"``: time both forms on a random batch (layers
-        too small or too dense to win are answered dense without timing);
-        ``False`` uses :func:`rule_layout` alone (deterministic).
+    measure : bool, default=False
+        With ``layout="auto"``: ``False`` uses :func:`rule_layout` alone
+        (deterministic); ``True`` times both forms on a random batch (layers
+        too small or too dense to win are answered dense without timing; the
+        choice then varies with the machine's load).
     repeats : int, default=5
         Interleaved timing samples per form; the fastest of each are compared.
     measure_fn : callable, optional
@@ -181,7 +190,7 @@ def choose_layouts(
         elif layout == "sparse":
             choice = "sparse"
         elif not measure:
-            choice = rule_layout(shape, density, batch_size)
+            choice = rule_layout(shape, density, batch_size, lin.weight.device)
         elif numel < MIN_SPARSE_NUMEL or density > MAX_SPARSE_DENSITY:
             choice = "dense"
         else:

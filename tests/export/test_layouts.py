@@ -66,13 +66,15 @@ class TestLayoutChoice:
 
         module = self._two_layers()
         rows = choose_layouts(
-            module, batch_size=128, repeats=3, measure_fn=fake_measure
+            module, batch_size=128, repeats=3, measure=True, measure_fn=fake_measure
         )
         # the small, barely pruned layers are answered dense without timing
         assert calls == [((2048, 2048), 128, 3)]
         assert [r["layout"] for r in rows] == ["dense", "dense", expected]
         assert rows[2]["dense_s"] == timings[0] and rows[2]["sparse_s"] == timings[1]
-        exported = to_sparse(module, batch_size=128, repeats=3, measure_fn=fake_measure)
+        exported = to_sparse(
+            module, batch_size=128, repeats=3, measure=True, measure_fn=fake_measure
+        )
         assert isinstance(exported[4], SparseLinear) == (expected == "sparse")
         assert type(exported[0]) is nn.Linear
 

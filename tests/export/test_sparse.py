@@ -202,3 +202,64 @@ def test_rescale_hooks_are_carried_over():
         # the hooks matter: without them the outputs differ
         exported.hidden[0]._forward_hooks.clear()
         assert not torch.allclose(exported(x), module(x), atol=1e-3)
+
+
+# -- issue 19: a deterministic export, built once ---------------------------------
+def test_default_export_never_times(monkeypatch):
+    from sklottery.pruning import layouts
+
+    def noisy(*args, **kwargs):
+        raise AssertionError("the default export must not time")
+
+    monkeypatch.setattr(layouts, "timed", noisy)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 4))
+    masks = _pruned(module, rate=0.9)  # 2**18 weights at 10%: timed before
+    exported = to_sparse(module, masks)
+    assert [r["layout"] for r in exported.sparse_layouts] == ["dense", "dense"]
+    with pytest.raises(AssertionError, match="must not time"):
+        to_sparse(module, masks, measure=True)
+
+
+def test_sparse_inference_exports_once_and_again_after_a_change(
+    digits, tiny_net, monkeypatch
+):
+    import numpy as np
+
+    from sklottery import LotteryTicketClassifier
+    from sklottery.estimators import _inference
+
+    exports = []
+
+    def counting(*args, **kwargs):
+        exports.append(1)
+        return to_sparse(*args, **kwargs)
+
+    monkeypatch.setattr(_inference, "to_sparse", counting)
+    X, y = digits[0][:120], digits[1][:120]
+    clf = LotteryTicketClassifier(
+        tiny_net(max_epochs=1), n_rounds=1, prune_rate=0.5, random_state=0
+    ).fit(X, y)
+    dense = clf.predict_proba(X)
+    clf.set_params(inference="sparse")
+    first = [clf.predict_proba(X) for _ in range(3)]
+    assert len(exports) == 1  # built on first use, then kept
+    module = clf.sparse_module_
+    clf.predict(X)
+    assert clf.sparse_module_ is module and len(exports) == 1
+    for proba in first:
+        np.testing.assert_allclose(proba, dense, atol=1e-6)
+    # new masks (new tensors): exported again, once
+    clf.masks_ = {k: v.clone() for k, v in clf.masks_.items()}
+    clf.predict(X)
+    clf.predict(X)
+    assert len(exports) == 2 and clf.sparse_module_ is not module
+    # a fit with inference="sparse" exports once; predictions reuse it
+    clf.fit(X, y)
+    assert len(exports) == 3
+    clf.predict(X)
+    assert len(exports) == 3
+    # an unpickled estimator predicts the same (exporting once more)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert len(exports) == 4

@@ -7,8 +7,10 @@ on which weights survive). Then, on the same rows:
 
 * dense: the masked dense module, in batches of 256 rows;
 * export: ``sklottery.export.to_sparse(module, masks)`` (``layout="auto"``:
-  per layer, CSR or dense, whichever a short timing at export says is
-  faster), same batches;
+  per layer, CSR or dense, whichever the calibrated rule says is faster;
+  with ``--measure``, whichever a short timing at export says is faster --
+  how ``benchmarks/RESULTS.md``'s figures of issue 5 were made), same
+  batches;
 * forced CSR: ``layout="sparse"`` -- every pruned Linear in CSR, what the
   automatic choice protects against.
 
@@ -39,6 +41,8 @@ from sklottery.export import SparseLinear, to_sparse
 from sklottery.tickets import save_ticket
 
 BATCH = 256
+#: Decide the export's layouts by a timing (``--measure``) instead of the rule.
+MEASURE = [False]
 
 
 def make_ticket(module, sparsity, seed=0):
@@ -75,7 +79,9 @@ def run(name, build, sparsities, n_rows, repeats):
         module = build().eval()
         masks = make_ticket(module, sparsity)
         start = time.perf_counter()
-        export = to_sparse(module, masks, layout="auto", batch_size=BATCH)
+        export = to_sparse(
+            module, masks, layout="auto", batch_size=BATCH, measure=MEASURE[0]
+        )
         export_s = time.perf_counter() - start
         forced = to_sparse(module, masks, layout="sparse", batch_size=BATCH)
         X = torch.randn(n_rows, module.hidden[0].in_features)
@@ -142,7 +148,11 @@ def main():
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--only", choices=["wide", "lenet"], default=None)
+    parser.add_argument(
+        "--measure", action="store_true", help="export layouts by a timing"
+    )
     args = parser.parse_args()
+    MEASURE[0] = args.measure
     if args.threads:
         torch.set_num_threads(args.threads)
     sparsities = [0.9, 0.95, 0.98, 0.99]

@@ -11,8 +11,10 @@ four ways on the same batches:
   optimizer step (``sparse_training=False``, what every round cost before);
 * ``auto``: :func:`~sklottery.pruning.sparse_training.to_sparse_training`
   with ``mode="auto"`` (per layer, sparse or dense, decided by the calibrated
-  rule or a short timing at the start; the decision's time is included in
-  ``swap_s``, not in the epoch); layers left dense keep the mask multiply;
+  rule; ``--epoch-mode timed``: by a short timing at the start where the
+  rule is not sure, how ``benchmarks/RESULTS.md``'s issue-11 figures were
+  made; the decision's time is included in ``swap_s``, not in the epoch);
+  layers left dense keep the mask multiply;
 * ``sparse``: ``mode=True`` (every masked Linear sparse).
 
 Variants are interleaved repeat by repeat and medians reported. Times are
@@ -24,7 +26,8 @@ takes does not depend on how many other processes wait for the cores.
 Part 2 -- an iterative fit: ``LotteryTicketClassifier`` on synthetic data or
 MNIST (``--fit-data``; ``--fit-hidden`` MLP, ``--fit-epochs`` epochs per
 round, ``--fit-rounds`` rounds at ``--fit-rate``) with each of
-``--fit-modes`` (``sparse_training=False``, ``"auto"``, ``True``), for each
+``--fit-modes`` (``sparse_training=False``, ``"auto"``, ``True``; also
+``"timed"``), for each
 of ``--fit-seeds``: fit CPU time, the sum of the rounds' ``train_macs``
 (ratios to the first mode), the final round's test accuracy and the rounds
 that trained layers sparse. The issue-11 goal run (784-4096-4096-10, 20% per
@@ -132,7 +135,7 @@ def epochs(args):
         fns["masked"], _ = epoch_fn(nets["masked"], masks, batches, None, 0)
         start = time.process_time()
         fns["auto"], rows = epoch_fn(
-            nets["auto"], masks, batches, "auto", args.batch_size
+            nets["auto"], masks, batches, args.epoch_mode, args.batch_size
         )
         swap_s = time.process_time() - start
         fns["sparse"], _ = epoch_fn(nets["sparse"], masks, batches, True,
@@ -264,7 +267,9 @@ def bilinears(args):
 
 
 def _mode(text):
-    return {"false": False, "true": True, "auto": "auto"}[text.lower()]
+    return {"false": False, "true": True, "auto": "auto", "timed": "timed"}[
+        text.lower()
+    ]
 
 
 def main(argv=None):
@@ -284,6 +289,7 @@ def main(argv=None):
     parser.add_argument("--fit-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--fit-modes", type=_mode, nargs="+",
                         default=[False, "auto", True])
+    parser.add_argument("--epoch-mode", choices=["auto", "timed"], default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--skip-epoch", action="store_true")

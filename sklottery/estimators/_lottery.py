@@ -120,15 +120,19 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         tensor in the forward pass (a forward hook: ``s * (out - b) + b``);
         stored weights are never rewritten. Linear, Bilinear, Conv*,
         ConvTranspose* and Embedding layers only.
-    sparse_training : {"auto", True, False}, default="auto"
+    sparse_training : {"auto", "timed", True, False}, default="auto"
         How pruned ``nn.Linear`` and ``nn.Bilinear`` layers train in rounds
         1 and later:
         ``True`` with their surviving weights only (stored compressed; the
         forward and backward products skip pruned weights, and the
         optimizer's state covers the survivors only), ``False`` dense with
         the masks multiplied in after every step (as before), ``"auto"`` per
-        layer and per round whichever is faster, decided at the round's
-        start by a short timing (or a calibrated rule). Between rounds and
+        layer and per round as a calibrated rule of shape, density, batch
+        size and device finds faster (deterministic: the same seed gives
+        bit-identical results), ``"timed"`` as a short timing at the round's
+        start finds faster (results then vary with the machine's load).
+        ``True`` at 25-50% density can need up to 1.8x the memory of a
+        dense fit. Between rounds and
         after ``fit`` every layer is an ordinary dense layer; results agree
         with ``False`` up to float rounding. Convolutional, recurrent and
         other layers always train dense with masks; round 0 is dense. See

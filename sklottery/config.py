@@ -125,6 +125,10 @@ class LotteryConfig:
     seed : int
         The fit's seed: initialization, shuffling, the validation split and
         random strategies.
+    seeded : bool
+        ``random_state`` is an int: every fit draws the same ``seed`` (None
+        or a ``RandomState`` draws a new one each fit, so a ``memory`` cache
+        of round 0 would rarely hit).
     score_untrained : bool
         Score every round's masked, rewound network before it trains too.
     at_init : bool
@@ -144,6 +148,7 @@ class LotteryConfig:
     extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     score_untrained: bool = False
     at_init: bool = False
+    seeded: bool = True
 
     def with_pruner(self, **changes) -> LotteryConfig:
         """This configuration with some of the pruner's arguments changed."""
@@ -278,9 +283,15 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         select=params["select"],
         tol=float(params["tol"]),
         seed=int(seed),
+        seeded=_is_int(params.get("random_state")),
         score_untrained=bool(params.get("score_untrained", False)),
         at_init=at_init,
     )
+
+
+def _is_int(value) -> bool:
+    """An int ``random_state`` (a bool is not one)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_at_init(rewind, early_bird) -> None:

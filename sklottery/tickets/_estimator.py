@@ -1,5 +1,8 @@
-"""A fitted estimator's ticket: its state, round records and label arrays,
-checked before anything is built or changed."""
+"""A fitted estimator's ticket: writing it, and reading it with its state,
+round records and label arrays checked (:mod:`._state`), every size the
+state declares bounded by the file's tensors before a network is built from
+it, and the built network checked against every state field before any
+tensor is read."""
 
 from __future__ import annotations
 
@@ -10,50 +13,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..inputs import ticket_input
 from ..pruning import find_prunable
-from ._format import (
-    LEGACY_VERSION,
-    Ticket,
-    _fail,
-    _Invalid,
-    _is_int,
-    _json_default,
-    _short,
-)
+from ._format import LEGACY_VERSION, Ticket, _fail, _Invalid, _json_default
 from ._read import _check_against_module, _load
+from ._state import (
+    ESTIMATOR_ARRAYS,
+    STATE_FIELDS,
+    _check_arrays,
+    _check_sizes,
+    _check_state,
+    declared_sizes,
+)
 from ._write import _write
-
-# -- fitted estimators ---------------------------------------------------------
-#: The fields of an estimator's ``state``: name -> (type, required). Files of
-#: sklottery 0.1.0 lack ``rescale`` (then False) and ``y_1d``.
-STATE_FIELDS: dict[str, tuple[type, bool]] = {
-    "n_features_in": (int, True),
-    "n_outputs": (int, True),
-    "n_features_out": (int, True),
-    "output_layer": (str, True),
-    "selected_round": (int, True),
-    "interrupted": (bool, True),
-    "rescale": (bool, False),
-    "y_1d": (bool, False),
-    # what X was (sklottery.inputs._validation.input_state): kind, sample shape, dtype,
-    # largest id; absent in files of tables written before it was recorded
-    "input": (dict, False),
-}
-#: The arrays an estimator's ticket may hold.
-ESTIMATOR_ARRAYS = ("classes_", "feature_names_in_")
-#: The fields every round record must have: name -> kind ("int": an int
-#: >= 0, "number": an int or float, NaN allowed, "str").
-ROUND_FIELDS: dict[str, str] = {
-    "round": "int",
-    "weights_remaining": "number",
-    "n_weights": "int",
-    "epochs": "int",
-    "train_loss": "number",
-    "valid_loss": "number",
-    "score": "number",
-    "score_on": "str",
-    "wall_time": "number",
-}
 
 
 def save_estimator_ticket(
@@ -101,8 +73,11 @@ def save_estimator_ticket(
     rounds = json.loads(json.dumps(list(rounds), default=_json_default))
     state = json.loads(json.dumps(dict(state), default=_json_default))
     arrays = dict(arrays or {})
+    if not all(isinstance(m, torch.Tensor) for m in masks.values()):
+        raise TypeError("masks must be a dict of bool tensors")
+    masked = {n: (int(m.numel()), int(m.count_nonzero())) for n, m in masks.items()}
     try:
-        _check_state(state, rounds, list(masks))
+        _check_state(state, rounds, masked)
         _check_arrays(estimator, state, arrays)
     except _Invalid as exc:
         raise ValueError(f"cannot save the ticket: {exc}") from None
@@ -118,125 +93,6 @@ def save_estimator_ticket(
     )
 
 
-def _check_state(state, rounds, masked) -> dict:
-    """Validate an estimator's state and rounds; `_Invalid` naming the field."""
-    if not isinstance(state, dict):
-        raise _Invalid("the estimator state must be a dict")
-    unknown = set(state) - set(STATE_FIELDS)
-    if unknown:
-        raise _Invalid(f"unknown estimator state fields {sorted(map(str, unknown))}")
-    for key, (kind, required) in STATE_FIELDS.items():
-        if key not in state:
-            if required:
-                raise _Invalid(f"estimator state field {key!r} is missing")
-            continue
-        value = state[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise _Invalid(
-                f"estimator state field {key!r} must be a {kind.__name__}; got "
-                f"{_short(value)}"
-            )
-    for key in ("n_features_in", "n_outputs", "n_features_out"):
-        if state[key] < 1:
-            raise _Invalid(
-                f"estimator state field {key!r} must be >= 1; got {state[key]}"
-            )
-    # the output layer is the last pruned layer (the last masked tensor)
-    if not masked:
-        raise _Invalid("an estimator's ticket must prune at least one tensor")
-    last = masked[-1]
-    last_layer = last.rsplit(".", 1)[0] if "." in last else ""
-    if state["output_layer"] != last_layer:
-        raise _Invalid(
-            f"estimator state field 'output_layer' is {state['output_layer']!r}; "
-            f"the last pruned layer is {last_layer!r}"
-        )
-    # rounds
-    if not rounds:
-        raise _Invalid("the round history is empty")
-    seen = []
-    for i, record in enumerate(rounds):
-        if not isinstance(record, dict):
-            raise _Invalid(f"round record {i} must be a dict")
-        for key, kind in ROUND_FIELDS.items():
-            if key not in record:
-                raise _Invalid(f"round record {i} has no field {key!r}")
-            value = record[key]
-            ok = (
-                isinstance(value, str)
-                if kind == "str"
-                else _is_int(value) and value >= 0
-                if kind == "int"
-                else isinstance(value, (int, float)) and not isinstance(value, bool)
-            )
-            if not ok:
-                want = {"str": "a str", "int": "an int >= 0", "number": "a number"}
-                raise _Invalid(
-                    f"round record {i} field {key!r} must be {want[kind]}; got "
-                    f"{_short(value)}"
-                )
-        for key, value in record.items():
-            if isinstance(value, (dict, list)):
-                raise _Invalid(
-                    f"round record {i} field {str(key)!r} must be a number, str, "
-                    "bool or null"
-                )
-        r = record["round"]
-        if seen and r <= seen[-1]:
-            raise _Invalid(
-                f"round record {i} field 'round' is {r}; rounds must increase"
-            )
-        seen.append(r)
-        w = record["weights_remaining"]
-        if not 0 <= w <= 1:
-            raise _Invalid(
-                f"round record {i} field 'weights_remaining' must be in [0, 1]; "
-                f"got {_short(w)}"
-            )
-    if state["selected_round"] not in seen:
-        raise _Invalid(
-            f"estimator state field 'selected_round' is {state['selected_round']}, "
-            f"which is not among the rounds {_short(seen)}"
-        )
-    return state
-
-
-def _check_arrays(estimator: str, state: dict, arrays: dict) -> None:
-    """Validate an estimator's label arrays against its state."""
-    unknown = set(arrays) - set(ESTIMATOR_ARRAYS)
-    if unknown:
-        raise _Invalid(f"unexpected estimator arrays {sorted(unknown)}")
-    classes = arrays.get("classes_")
-    if classes is None and estimator.endswith("Classifier"):
-        raise _Invalid(f"a {estimator} ticket needs the array 'classes_'")
-    if classes is not None:
-        _labels(np.asarray(classes), "classes_", state["n_outputs"], "n_outputs")
-        if state["n_outputs"] < 2:
-            raise _Invalid("array 'classes_' must hold at least 2 classes")
-    names = arrays.get("feature_names_in_")
-    if names is not None:
-        names = np.asarray(names)
-        if names.dtype.kind not in "UO":
-            raise _Invalid("array 'feature_names_in_' must hold str")
-        _labels(names, "feature_names_in_", state["n_features_in"], "n_features_in")
-
-
-def _labels(arr: np.ndarray, name: str, n: int, field_name: str) -> None:
-    if arr.ndim != 1:
-        raise _Invalid(f"array {name!r} must be 1-d; got shape {arr.shape}")
-    if len(arr) != n:
-        raise _Invalid(
-            f"array {name!r} has {len(arr)} entries; estimator state field "
-            f"{field_name!r} is {n}"
-        )
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise _Invalid(f"array {name!r} holds NaN or infinite values")
-    if arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr):
-        raise _Invalid(f"array {name!r} must hold str, not objects")
-    if len(np.unique(arr.astype(str) if arr.dtype.kind == "O" else arr)) != len(arr):
-        raise _Invalid(f"array {name!r} holds duplicated entries")
-
-
 def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, dict]:
     """Load and validate a ticket saved from an estimator of class ``estimator``.
 
@@ -248,12 +104,16 @@ def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, di
         another class is refused.
     module : torch.nn.Module or callable, optional
         The network to check the ticket against before its tensors are read
-        (shapes, dtypes, prunable tensors, the output layer and an
-        ``nn.Linear`` output layer's ``in_features`` against
-        ``n_features_out``), or a callable ``module(state)`` that builds it
-        from the checked state (called only once the header is valid and
-        ``n_features_in``/``n_outputs`` are at most the number of values the
-        file describes). Not changed.
+        (shapes, dtypes, prunable tensors, the output layer, an ``nn.Linear``
+        output layer's ``in_features``/``out_features`` against
+        ``n_features_out``/``n_outputs``, and one sample of zeros of the
+        recorded input run through it in evaluation mode giving
+        ``n_outputs`` values), or a callable ``module(state)`` that builds it
+        from the checked state (called only once the header and the tensor
+        data's digest are valid and every size the state declares --
+        ``n_features_in``, ``n_outputs``, ``n_features_out``, the input's
+        values per sample and ``max_id + 1`` -- is at most the number of
+        values the file's tensors describe). Not changed.
 
     Returns
     -------
@@ -272,7 +132,11 @@ def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, di
         something; an ``output_layer`` that is not the last pruned layer; a
         ``selected_round`` that is not among the rounds; round records
         without :data:`ROUND_FIELDS` or of the wrong types, rounds not
-        increasing or ``weights_remaining`` outside [0, 1]; ``classes_`` not
+        increasing or ``weights_remaining`` outside [0, 1] or not
+        ``n_weights`` of the pruned weights, ``n_weights`` over them or the
+        selected round's not what the masks keep; an ``input`` whose kind,
+        rank, dtype and ``max_id`` disagree or whose values per sample are
+        not ``n_features_in``; ``y_1d`` with ``n_outputs != 1``; ``classes_`` not
         1-d, not ``n_outputs`` long, duplicated, NaN, or missing from a
         classifier's ticket; ``feature_names_in_`` not ``n_features_in``
         distinct str.
@@ -285,17 +149,10 @@ def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, di
             raise _Invalid(
                 f"it was saved from a {name}; it cannot be loaded into a {estimator}"
             )
-        masked = [s.name for s in specs if s.masked]
+        masked = {s.name: (s.numel, s.n_kept) for s in specs if s.masked}
         state = _check_state(state, header["rounds"], masked)
-        # a network built from these counts is never larger than the file's
-        # tensors (every input feature and output has at least one weight)
-        total = sum(s.numel for s in specs)
-        for key in ("n_features_in", "n_outputs", "n_features_out"):
-            if state[key] > total:
-                raise _Invalid(
-                    f"estimator state field {key!r} is {state[key]}, more than the "
-                    f"{total} values of all the ticket's tensors"
-                )
+        # nothing built from the state is larger than the file's tensors
+        _check_sizes(declared_sizes(state), sum(s.numel for s in specs))
         found.update(state=state, info=info, objects=objects, name=name)
         net = module
         if callable(module) and not isinstance(module, nn.Module):
@@ -303,6 +160,7 @@ def read_estimator_ticket(file, estimator: str, module=None) -> tuple[Ticket, di
         if net is not None:
             _check_against_module(specs, net)
             _check_output_layer(state, net)
+            _check_forward(state, net)
         return net
 
     ticket = _load(file, resolve)
@@ -342,6 +200,55 @@ def _check_output_layer(state: dict, module: nn.Module) -> None:
         raise _Invalid(
             f"estimator state field 'n_features_out' is {state['n_features_out']}; "
             f"the output layer {name!r} takes {layer.in_features}"
+        )
+    if isinstance(layer, nn.Linear) and layer.out_features != state["n_outputs"]:
+        raise _Invalid(
+            f"estimator state field 'n_outputs' is {state['n_outputs']}; the "
+            f"output layer {name!r} gives {layer.out_features}"
+        )
+
+
+def _check_forward(state: dict, module: nn.Module) -> None:
+    """One sample of zeros of the recorded input runs through ``module``
+    (evaluation mode, no gradients, its mode restored) and gives
+    ``n_outputs`` values, its output layer receiving ``n_features_out``."""
+    given = ticket_input(state)
+    layer = module.get_submodule(state["output_layer"])
+    device = next(module.parameters()).device
+    x = torch.zeros((1, *given.shape), dtype=getattr(torch, given.dtype),
+                    device=device)
+    seen = []
+
+    def hook(mod, args):
+        if args and isinstance(args[0], torch.Tensor) and not seen:
+            seen.append(args[0].reshape(len(args[0]), -1).shape[1])
+
+    handle = layer.register_forward_pre_hook(hook)
+    training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except Exception as exc:  # noqa: BLE001 - any failure of the forward pass
+        raise _Invalid(
+            f"one sample of {given.describe()} (estimator state fields "
+            f"'input'/'n_features_in') does not run through the network: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        handle.remove()
+        module.train(training)
+    if isinstance(out, (tuple, list)) and out:  # skorch predicts from the first
+        out = out[0]
+    if isinstance(out, torch.Tensor) and out.numel() != state["n_outputs"]:
+        raise _Invalid(
+            f"estimator state field 'n_outputs' is {state['n_outputs']}; the "
+            f"network gives {out.numel()} outputs per sample"
+        )
+    if seen and seen[0] != state["n_features_out"]:
+        raise _Invalid(
+            f"estimator state field 'n_features_out' is "
+            f"{state['n_features_out']}; the output layer receives {seen[0]}"
         )
 
 

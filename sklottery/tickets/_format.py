@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -14,9 +15,15 @@ import numpy as np
 import torch
 
 FORMAT_NAME = "sklottery-ticket"
-#: 2: safetensors (sklottery >= 0.2); 1: numpy .npz (0.1.0, still read).
-FORMAT_VERSION = 2
+#: 3: safetensors whose header carries the SHA-256 of the tensor data
+#: (``data_sha256``, always written); 2: safetensors without it (the first
+#: 0.2 development files, still read); 1: numpy .npz (0.1.0, still read).
+FORMAT_VERSION = 3
 LEGACY_VERSION = 1
+#: The safetensors versions read; only :data:`FORMAT_VERSION` is written.
+SAFETENSORS_VERSIONS = (2, FORMAT_VERSION)
+#: The header field holding the SHA-256 (hex) of the data section.
+DIGEST_FIELD = "data_sha256"
 DEFAULT_SUFFIX = ".safetensors"
 #: The largest header (safetensors JSON, or 0.1.0's header array) read.
 MAX_HEADER_BYTES = 16 * 2**20
@@ -223,25 +230,37 @@ _HEADER_KINDS = {
 }
 
 
-def _check_header(header, version: int) -> dict:
-    """The checked sklottery header; `_Invalid` naming the field otherwise."""
+def _check_header(header, versions: tuple[int, ...]) -> dict:
+    """The checked sklottery header of a file of one of ``versions`` (what its
+    container holds); `_Invalid` naming the field otherwise."""
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise _Invalid(f"its header does not name the format {FORMAT_NAME!r}")
     got = header.get("version")
-    if got != version:
-        if got in (FORMAT_VERSION, LEGACY_VERSION):
+    if not _is_int(got) or got not in versions:
+        if _is_int(got) and got in (LEGACY_VERSION, *SAFETENSORS_VERSIONS):
             raise _Invalid(
                 f"header field 'version' is {got}, but the file is "
-                + ("a numpy .npz archive" if version == 1 else "a safetensors file")
+                + ("a numpy .npz archive" if versions == (LEGACY_VERSION,)
+                   else "a safetensors file")
             )
         raise _Invalid(
             f"format version {_short(got)} is not supported; this sklottery reads "
-            f"versions {LEGACY_VERSION} (.npz) and {FORMAT_VERSION} (safetensors)"
+            f"versions {LEGACY_VERSION} (.npz) and "
+            f"{', '.join(map(str, SAFETENSORS_VERSIONS))} (safetensors)"
         )
+    version = got
     for key, kind in _HEADER_KINDS.items():
         if not isinstance(header.get(key), kind):
             raise _Invalid(f"header field {key!r} must be a {kind.__name__}")
     allowed = set(_HEADER_KINDS) | ({"estimator"} if version >= 2 else set())
+    if version >= 3:  # the digest is required from version 3 on
+        allowed.add(DIGEST_FIELD)
+        digest = header.get(DIGEST_FIELD)
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise _Invalid(
+                f"header field {DIGEST_FIELD!r} must be the SHA-256 of the tensor "
+                f"data, 64 lowercase hex digits; got {_short(digest)}"
+            )
     unknown = set(header) - allowed
     if unknown:
         raise _Invalid(f"unknown header fields {sorted(unknown)}")
@@ -260,6 +279,9 @@ def _check_header(header, version: int) -> dict:
     if not all(isinstance(r, dict) for r in header["rounds"]):
         raise _Invalid("header field 'rounds' must be a list of records (dicts)")
     return header
+
+
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -382,12 +404,13 @@ class _Parsed(NamedTuple):
     expected: dict[str, tuple[tuple, str]]
 
 
-def _parse_header(raw: bytes, what: str, version: int) -> _Parsed:
-    """Parse and check sklottery's JSON header (``what`` names it in errors)."""
-    header = _check_header(_json(raw, what), version)
+def _parse_header(raw: bytes, what: str, versions: tuple[int, ...]) -> _Parsed:
+    """Parse and check sklottery's JSON header (``what`` names it in errors)
+    of a file of one of ``versions``."""
+    header = _check_header(_json(raw, what), versions)
     specs = _specs(header)
     return _Parsed(
-        header, specs, _extra_specs(header, version),
+        header, specs, _extra_specs(header, header["version"]),
         _expected(specs, header["rewind_point"]),
     )
 

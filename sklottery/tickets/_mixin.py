@@ -8,11 +8,13 @@ attributes, in one step.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..config import make_config
-from ..inputs import input_state, ticket_input
+from ..inputs import input_state, integer_input, ticket_input
 from ..lottery import (
     Prepared,
     RoundRecord,
@@ -27,6 +29,9 @@ from ._estimator import read_estimator_ticket, save_estimator_ticket
 from ._read import apply_ticket
 
 __all__ = ["TicketIOMixin"]
+
+#: The start of the Pruner's warning about per-round counts that round to 0.
+_ROUNDING_WARNING = "the number of weights to prune per round"
 
 
 class TicketIOMixin:
@@ -63,6 +68,8 @@ class TicketIOMixin:
             # forward-pass options the saved weights only make sense with
             "rescale": bool(self.rescale),
         }
+        if hasattr(self, "_y_1d"):  # a regressor: whether y was 1-d
+            state["y_1d"] = bool(self._y_1d)
         arrays = {
             attr: getattr(self, attr)
             for attr in ("classes_", "feature_names_in_")
@@ -120,6 +127,15 @@ class TicketIOMixin:
                     f"rescale={self.rescale})"
                 )
             built["given"] = given = ticket_input(info)
+            if given.dtype == "int64" and integer_input(params["net"]) != "ids":
+                module = params["net"].module
+                raise ValueError(
+                    "the ticket was fitted on integer token ids (estimator state "
+                    f"field 'input' kind 'ids', {given.describe()}), but this "
+                    "estimator's net module "
+                    f"{getattr(module, '__name__', type(module).__name__)} takes "
+                    "float X"
+                )
             net = build_net(params["net"], self._task, given, info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
             # a first batch of zeros sets up lazy modules
@@ -137,7 +153,11 @@ class TicketIOMixin:
                 f"the ticket's output_layer {info['output_layer']!r} is not this "
                 f"network's output layer {output_layer!r}"
             )
-        pruner = Pruner(net.module_, masks=masks, **pruner_options)
+        with warnings.catch_warnings():
+            # a loaded ticket prunes nothing: the per-round counts that round
+            # to 0 (warned about when it was fitted) do not apply
+            warnings.filterwarnings("ignore", message=_ROUNDING_WARNING)
+            pruner = Pruner(net.module_, masks=masks, **pruner_options)
         records = [RoundRecord.from_dict(r) for r in ticket.rounds]
         if info["selected_round"] not in {r.round for r in records}:
             raise ValueError(
@@ -150,6 +170,8 @@ class TicketIOMixin:
         learnt = {"_input_info": given, **ticket.arrays}
         if len(given.shape) == 1:
             learnt["n_features_in_"] = info["n_features_in"]
+        if "y_1d" in info:  # older files: one target is predicted 1-d
+            learnt["_y_1d"] = info["y_1d"]
         prep = Prepared(
             net=net, data=None, config=None, seed=0, n_outputs=info["n_outputs"],
             info=given, learnt=learnt, user_split=built["split"],

@@ -53,7 +53,7 @@ def _open_npz(fh, size: int):
 class _NpzTicket:
     """The steps of reading a 0.1.0 ticket (see ``_read._read_ticket``)."""
 
-    version = LEGACY_VERSION
+    versions = (LEGACY_VERSION,)
 
     def __init__(self, zf: zipfile.ZipFile, size: int):
         self.zf, self.size = zf, size
@@ -81,6 +81,9 @@ class _NpzTicket:
         implied = {*parsed.expected, "header"}
         implied |= {f"x.{e['name']}" for e in parsed.extras}
         _check_names({n[:-4] for n in self.members}, implied, "arrays")
+
+    def verify(self, parsed: _Parsed) -> None:
+        """Nothing: 0.1.0's files carry no digest."""
 
     def read(self, parsed: _Parsed, module):
         """Bound every member's size, then read them: ``(get, get_extra)``."""

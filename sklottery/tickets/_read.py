@@ -1,13 +1,15 @@
-"""Reading ticket files, bounded and strict: every format through the same
-steps (:func:`_read_ticket`), safetensors here and sklottery 0.1.0's ``.npz``
-archives in :mod:`._npz`; and fitting a ticket to a network."""
+"""Reading ticket files, bounded and strict: opening only regular files and
+binary file objects, every format through the same steps
+(:func:`_read_ticket`) -- safetensors in :mod:`._safetensors`, sklottery
+0.1.0's ``.npz`` archives in :mod:`._npz` -- and fitting a ticket to a
+network."""
 
 from __future__ import annotations
 
+import errno
 import io
-import math
 import os
-import struct
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +18,22 @@ from torch import nn
 
 from ..pruning import find_prunable, load_values
 from ._format import (
-    _BY_CODE,
     _BY_TORCH,
     _DTYPES,
-    _METADATA_KEY,
     _NUMPY,
-    FORMAT_VERSION,
-    MAX_HEADER_BYTES,
     Ticket,
-    _check_names,
+    _describe,
     _fail,
     _Invalid,
-    _is_int,
-    _json,
     _parse_header,
     _Parsed,
-    _shape,
     _short,
     _Spec,
     _state,
     ticket_path,
 )
 from ._npz import _ZIP_ERRORS, _ZIP_MAGIC, _open_npz
+from ._safetensors import _SafetensorsTicket
 
 
 # -- the steps of reading a ticket, in every format ------------------------------
@@ -47,18 +43,21 @@ def _read_ticket(fmt, resolve) -> Ticket:
 
     ``fmt.header()`` checks the file's layout and returns sklottery's raw
     header and its name in messages; ``fmt.check_tensors(parsed)`` checks the
-    file holds exactly the tensors the header implies; ``resolve(header,
-    specs)`` gives the network to check them against (or None);
-    ``fmt.read(parsed, module)`` reads them, as ``(get, get_extra)``.
+    file holds exactly the tensors the header implies; ``fmt.verify(parsed)``
+    checks the tensor data against the header's digest (where the format
+    has one); ``resolve(header, specs)`` gives the network to check them
+    against (or None); ``fmt.read(parsed, module)`` reads them, as ``(get,
+    get_extra)``.
     """
-    parsed = _parse_header(*fmt.header(), fmt.version)
+    parsed = _parse_header(*fmt.header(), fmt.versions)
     fmt.check_tensors(parsed)
+    fmt.verify(parsed)
     module = resolve(parsed.header, parsed.specs)
     if module is not None:
         _check_against_module(parsed.specs, module)
     # everything declared is consistent and within the file: read the data
     get, get_extra = fmt.read(parsed, module)
-    return _build(parsed, fmt.version, get, get_extra)
+    return _build(parsed, get, get_extra)
 
 
 def _check_against_module(specs: list[_Spec], module: nn.Module) -> None:
@@ -140,7 +139,7 @@ def _unpack(get, prefix: str, s: _Spec, what: str):
     return t, torch.from_numpy(flat.reshape(s.shape))
 
 
-def _build(parsed: _Parsed, version: int, get, get_extra) -> Ticket:
+def _build(parsed: _Parsed, get, get_extra) -> Ticket:
     """The :class:`Ticket` from the checked header and the validated arrays."""
     header, specs, extras = parsed.header, parsed.specs, parsed.extras
     values: dict[str, torch.Tensor] = {}
@@ -154,7 +153,7 @@ def _build(parsed: _Parsed, version: int, get, get_extra) -> Ticket:
             rewind[s.name], _ = _unpack(get, f"r{s.index}", s, "the rewind point")
     arrays = {e["name"]: get_extra(e) for e in extras}
     estimator, state = None, {}
-    if version >= 2 and header["estimator"] is not None:
+    if header["version"] >= 2 and header["estimator"] is not None:
         estimator = header["estimator"]["class"]
         state = header["estimator"]["state"]
     return Ticket(
@@ -163,160 +162,45 @@ def _build(parsed: _Parsed, version: int, get, get_extra) -> Ticket:
     )
 
 
-# -- safetensors -----------------------------------------------------------------
-def _read_exact(fh, n: int, what: str) -> bytes:
-    data = fh.read(n)
-    if len(data) != n:
-        raise _Invalid(f"it is truncated ({what}: {len(data)} of {n} bytes)")
-    return data
-
-
-class _SafetensorsTicket:
-    """The steps of reading a safetensors ticket: its whole layout is checked
-    before sklottery's header is read, and both before any tensor."""
-
-    version = FORMAT_VERSION
-
-    def __init__(self, fh, size: int):
-        self.fh, self.size = fh, size
-        self.data_len = 0
-        self.entries: dict[str, tuple[tuple[int, ...], str, int, int]] = {}
-
-    def header(self) -> tuple[bytes, str]:
-        n = _header_length(self.fh, self.size)
-        outer, meta = _outer_header(_read_exact(self.fh, n, "header"))
-        self.data_len = data_len = self.size - 8 - n
-        self.entries = {k: _entry(k, e, data_len) for k, e in outer.items()}
-        _check_tiling(self.entries.values(), data_len)
-        return meta.encode("utf-8"), "sklottery's header"
-
-    def check_tensors(self, parsed: _Parsed) -> None:
-        """Every entry is a tensor the header implies, of its shape and dtype."""
-        entries, implied = self.entries, dict(parsed.expected)
-        for e in parsed.extras:
-            if e["kind"] == "numeric":
-                key = f"x.{e['name']}"
-                if key not in entries:
-                    raise _Invalid(f"extra array {e['name']!r} is missing")
-                implied[key] = entries[key][:2]
-        _check_names(entries, implied, "tensors")
-        for key, (shape, dtype) in implied.items():
-            if entries[key][:2] != (shape, dtype):
-                raise _Invalid(
-                    f"tensor {key!r} is {entries[key][1]} of shape "
-                    f"{_short(entries[key][0])}; the header implies {dtype} of "
-                    f"shape {_short(shape)}"
-                )
-
-    def read(self, parsed: _Parsed, module):
-        data = _read_exact(self.fh, self.data_len, "tensor data")
-        entries = self.entries
-
-        def get(key):
-            shape, dtype, begin, _ = entries[key]
-            return np.frombuffer(data, dtype=_NUMPY[dtype], count=math.prod(shape),
-                                 offset=begin)
-
-        def get_extra(e):
-            if e["kind"] == "str":
-                arr = np.array(e["values"], dtype=str).reshape(e["shape"])
-                return arr.astype(object) if e["object"] else arr
-            key = f"x.{e['name']}"
-            return np.array(get(key), copy=True).reshape(entries[key][0])
-
-        return get, get_extra
-
-
-def _header_length(fh, size: int) -> int:
-    if size < 8:
-        raise _Invalid(f"it is truncated ({size} bytes)")
-    (n,) = struct.unpack("<Q", _read_exact(fh, 8, "header length"))
-    if n > size - 8:
-        raise _Invalid(
-            f"its header length {n} is larger than the rest of the file "
-            f"({size - 8} bytes): truncated or corrupt"
-        )
-    if n > MAX_HEADER_BYTES:
-        raise _Invalid(f"its header length {n} is over {MAX_HEADER_BYTES} bytes")
-    return n
-
-
-def _outer_header(raw: bytes) -> tuple[dict, str]:
-    """The safetensors header's tensor entries and sklottery's header (text)."""
-    outer = _json(raw, "its safetensors header")
-    if not isinstance(outer, dict):
-        raise _Invalid("its safetensors header is not a JSON object")
-    meta = outer.pop("__metadata__", None)
-    if not isinstance(meta, dict) or not isinstance(meta.get(_METADATA_KEY), str):
-        raise _Invalid(
-            f"it is a safetensors file without sklottery's header (metadata key "
-            f"{_METADATA_KEY!r})"
-        )
-    return outer, meta[_METADATA_KEY]
-
-
-def _entry(key, entry, data_len: int) -> tuple[tuple[int, ...], str, int, int]:
-    """``(shape, dtype, begin, end)`` of one safetensors entry, checked."""
-    if not isinstance(entry, dict) or set(entry) != {
-        "dtype", "shape", "data_offsets",
-    }:
-        raise _Invalid(
-            f"safetensors entry {_short(key)} must have exactly 'dtype', "
-            "'shape' and 'data_offsets'"
-        )
-    dtype = _BY_CODE.get(entry["dtype"])
-    if dtype is None:
-        raise _Invalid(
-            f"safetensors entry {_short(key)} has unsupported dtype "
-            f"{_short(entry['dtype'])}"
-        )
-    shape = _shape(entry["shape"], f"safetensors entry {_short(key)} 'shape'")
-    offsets = entry["data_offsets"]
-    ordered = (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(_is_int(o) for o in offsets)
-        and 0 <= offsets[0] <= offsets[1]
-    )
-    if ordered and offsets[1] > data_len:
-        raise _Invalid(
-            f"it is truncated or corrupt: safetensors entry {_short(key)} ends "
-            f"at data byte {offsets[1]}, but only {data_len} data bytes follow "
-            "the header"
-        )
-    if not ordered:
-        raise _Invalid(
-            f"safetensors entry {_short(key)} 'data_offsets' "
-            f"{_short(offsets)} must be [begin, end] within the "
-            f"{data_len} data bytes"
-        )
-    nbytes = math.prod(shape) * _DTYPES[dtype][2]
-    if offsets[1] - offsets[0] != nbytes:
-        raise _Invalid(
-            f"safetensors entry {_short(key)}: shape {_short(shape)} of "
-            f"{dtype} needs {nbytes} bytes; its byte range holds "
-            f"{offsets[1] - offsets[0]}"
-        )
-    return shape, dtype, offsets[0], offsets[1]
-
-
-def _check_tiling(entries, data_len: int) -> None:
-    """The byte ranges must tile the data exactly (no overlap, no gap)."""
-    end = 0
-    for _, _, begin, stop in sorted(entries, key=lambda e: (e[2], e[3])):
-        if begin != end:
-            raise _Invalid("the tensors' byte ranges overlap or leave gaps")
-        end = stop
-    if end != data_len:
-        raise _Invalid(
-            f"the tensors' byte ranges cover {end} bytes; the file holds "
-            f"{data_len} after the header"
-        )
-
-
 # -- opening a file, and fitting a ticket to a network ---------------------------
+def _check_file_arg(file) -> None:
+    """``TypeError`` naming ``file`` unless it is a path or a file object."""
+    if not isinstance(file, (str, os.PathLike)) and not callable(
+        getattr(file, "read", None)
+    ):
+        raise TypeError(
+            "file must be a path (str or os.PathLike) or a binary file object "
+            f"with a read() method; got {type(file).__name__}"
+        )
+
+
+def _open_regular(path: Path):
+    """Open ``path`` for reading only if it is a regular file: a FIFO, a
+    device or a socket (which could block or never end) is refused without
+    waiting for it (it is opened non-blocking, then checked)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(
+                f"{_describe(path)} is not a regular file (a FIFO, device or "
+                "socket): a ticket file is read from a regular file or a "
+                "binary file object"
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _open(file):
     """``(file handle, size, close?)`` of a path or a binary file object."""
+    _check_file_arg(file)
     target = ticket_path(file)
     if isinstance(target, Path):
         given = Path(os.fspath(file))
@@ -326,8 +210,8 @@ def _open(file):
                 if other.is_file():
                     target = other
                     break
-        fh = open(target, "rb")  # FileNotFoundError / IsADirectoryError as is
-        return fh, os.fstat(fh.fileno()).st_size, True
+        fh, size = _open_regular(target)  # FileNotFoundError etc. as they are
+        return fh, size, True
     try:
         start = target.tell()
         target.seek(0, io.SEEK_END)
@@ -335,8 +219,13 @@ def _open(file):
         target.seek(start)
     except (AttributeError, OSError, ValueError):
         data = target.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(_TEXT_MODE.format(type(data).__name__)) from None
         return io.BytesIO(data), len(data), True
     return target, size, False
+
+
+_TEXT_MODE = "file must be opened in binary mode ('rb'); its read() gave {}"
 
 
 def load_ticket(file, module: nn.Module | None = None) -> Ticket:
@@ -380,6 +269,8 @@ def _load(file, resolve) -> Ticket:
     try:
         start = fh.tell()
         magic = fh.read(4)
+        if not isinstance(magic, (bytes, bytearray)):
+            raise TypeError(_TEXT_MODE.format(type(magic).__name__))
         fh.seek(start)
         if magic == _ZIP_MAGIC:
             with _open_npz(fh, size) as npz:

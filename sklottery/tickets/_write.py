@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +11,13 @@ from ._format import (
     _BY_TORCH,
     _DTYPES,
     _EXTRA_NUMPY,
-    _METADATA_KEY,
-    _NUMPY,
     FORMAT_NAME,
     FORMAT_VERSION,
-    MAX_HEADER_BYTES,
-    _json_default,
     _state,
     ticket_path,
 )
+from ._read import _check_file_arg
+from ._safetensors import _safetensors_bytes
 
 
 # -- saving ------------------------------------------------------------------
@@ -90,31 +86,10 @@ def _extra(key, arr, tensors: dict, specs: list) -> None:
     specs.append({"name": key, "kind": "numeric", "object": False})
 
 
-def _safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict) -> bytes:
-    """The safetensors serialization of ``tensors`` (little-endian, byte
-    ranges in name order, header padded with spaces to 8 bytes)."""
-    header: dict = {"__metadata__": metadata}
-    chunks, offset = [], 0
-    for key in sorted(tensors):
-        t = tensors[key].detach().cpu().contiguous()
-        name = _BY_TORCH[t.dtype]
-        arr = (t.view(torch.uint16) if name == "bfloat16" else t).numpy()
-        raw = arr.astype(np.dtype(_NUMPY[name]), copy=False).tobytes()
-        header[key] = {
-            "dtype": _DTYPES[name][1],
-            "shape": list(t.shape),
-            "data_offsets": [offset, offset + len(raw)],
-        }
-        chunks.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
-
-
 def _write(
     file, module, masks, *, rounds, rewind_point, info, arrays, estimator
 ) -> Path | None:
+    _check_file_arg(file)
     state = _state(module)
     unknown = set(masks) - set(state)
     if unknown:
@@ -167,13 +142,7 @@ def _write(
         "arrays": extras,
         "estimator": estimator,
     }
-    text = json.dumps(header, default=_json_default)
-    if len(text.encode("utf-8")) > MAX_HEADER_BYTES // 2:
-        raise ValueError(
-            f"the ticket's header (round history, info, text arrays) would take "
-            f"{len(text)} bytes; at most {MAX_HEADER_BYTES // 2} are allowed"
-        )
-    data = _safetensors_bytes(tensors, {_METADATA_KEY: text})
+    data = _safetensors_bytes(tensors, header)
     target = ticket_path(file)
     if isinstance(target, Path):
         if target.is_dir():

@@ -65,6 +65,10 @@ def _weights_nan(data):
                          th.nan_first(th.tensor(data, f"t{i}.values", np.float32)))
 
 
+def _table(n):
+    return {"kind": "table", "shape": [n], "dtype": "float32", "max_id": None}
+
+
 def _no_round(h):
     del h["rounds"][0]["round"]
 
@@ -87,7 +91,8 @@ ESTIMATOR_CASES = [
      "'n_features_out' is 8; the output layer 'output' takes 16"),
     (lambda d: th.craft(d, inner=th.edit_state(n_features_in=-1)),
      "'n_features_in' must be >= 1; got -1"),
-    (lambda d: th.craft(d, inner=th.edit_state(n_features_in=10**12)),
+    (lambda d: th.craft(d, inner=th.edit_state(
+        n_features_in=10**12, input=_table(10**12))),
      "'n_features_in' is 1000000000000, more than the"),
     (lambda d: th.craft(d, inner=th.edit_state(n_outputs=True)),
      "'n_outputs' must be a int"),

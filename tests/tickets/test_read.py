@@ -2,6 +2,7 @@
 mask bits, bounded memory, and a ticket against the wrong network."""
 
 import copy
+import os
 import struct
 import tracemalloc
 
@@ -134,3 +135,63 @@ class TestMismatchedNetwork:
         ticket = load_ticket(save_ticket(tmp_path / "t", net, masks))
         with pytest.raises(ValueError, match="prunable tensors are"):
             check_compatible(ticket, copy.deepcopy(net))
+
+
+# -- what a ticket is read from ------------------------------------------------
+def _in_thread(fn, timeout=20):
+    """``fn()``'s exception (None if it returned) or "hung" after ``timeout``."""
+    import threading
+
+    out = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out.append(exc)
+        else:
+            out.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return out[0] if out else "hung"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    from sklottery import LotteryTicketClassifier
+
+    fifo = tmp_path / "x.safetensors"
+    os.mkfifo(fifo)
+    try:
+        for load in (lambda: load_ticket(fifo), lambda: load_ticket(tmp_path / "x"),
+                     lambda: LotteryTicketClassifier().load_ticket(fifo)):
+            got = _in_thread(load)
+            assert isinstance(got, ValueError), got
+            assert "is not a regular file" in str(got)
+    finally:  # unblock a reader that did block, so no thread is left waiting
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader waiting: nothing to unblock
+            pass
+
+
+@pytest.mark.parametrize("bad", [None, 123, 4.5, b"t.safetensors"])
+def test_file_must_be_a_path_or_a_file_object(bad, saved):
+    from sklottery import LotteryTicketClassifier
+
+    net, masks = saved[1], saved[2]
+    for call in (lambda: load_ticket(bad),
+                 lambda: LotteryTicketClassifier().load_ticket(bad),
+                 lambda: save_ticket(bad, net, masks)):
+        with pytest.raises(TypeError, match="file must be a path .* got "
+                                            + type(bad).__name__):
+            call()
+
+
+def test_a_text_file_object_is_a_type_error(saved):
+    import io
+
+    with pytest.raises(TypeError, match="binary mode"):
+        load_ticket(io.StringIO("not bytes"))

@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: install demo test lint bench docs reproduce reproduce-quick clean
+.PHONY: install demo test test-oldest lint bench docs reproduce reproduce-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests --doctest-modules sklottery
+
+# The suite on the declared lower bounds (constraints-oldest.txt), in its own
+# venv; dask and ray are left out (their tests skip). CI runs it after `make test`.
+OLDEST := .venv-oldest
+test-oldest:
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -c constraints-oldest.txt -e . \
+		pytest hypothesis safetensors tqdm matplotlib pyarrow
+	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -iE \
+		"^(torch|numpy|scipy|scikit-learn|skorch|pandas) "
+	$(OLDEST)/bin/python -m pytest tests --doctest-modules sklottery
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sklottery tests examples benchmarks
@@ -47,5 +59,5 @@ reproduce-quick: $(STAMP)
 	$(PY) benchmarks/reproduce_mnist.py --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/auto_examples \
+	rm -rf $(VENV) $(OLDEST) build *.egg-info .pytest_cache docs/_build docs/auto_examples \
 		docs/generated

@@ -5,6 +5,7 @@ way a round trains; :func:`run_lottery` the loop of rounds; the records and
 results are built by :func:`make_record` and :func:`make_result`.
 """
 
+from ..pruning.rng import RNG_LOCK, seeded
 from ._dense import DenseRound, cached_dense_round, dense_round, module_code
 from ._interrupt import deferred_interrupt
 from ._loop import MASKS_CALLBACK, at_init_options, run_lottery
@@ -29,7 +30,6 @@ from ._results import (
 )
 from ._retrain import Retraining, evaluate, train_from
 from ._round import OUTPUTS_CALLBACK, RoundOutcome, RoundPlan, run_round
-from ._seeding import RNG_LOCK, seeded
 from ._selection import RoundSelector
 
 __all__ = [

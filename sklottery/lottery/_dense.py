@@ -32,6 +32,7 @@ import torch
 
 from ..config import LotteryConfig
 from ..pruning import Pruner
+from ..pruning.rng import seeded
 from ..training import (
     EarlyBird,
     RewindCheckpoint,
@@ -41,7 +42,6 @@ from ..training import (
     last_value,
 )
 from ._round import RoundPlan, run_round
-from ._seeding import seeded
 
 __all__ = [
     "DenseRound",

@@ -27,6 +27,7 @@ from .. import inputs
 from ..config import make_config
 from ..modules import default_module_for, default_type_rates, fill_module_sizes
 from ..pruning import snapshot
+from ..pruning.rng import seeded
 from ..training import (
     SUPPORTED_OPTIONS,
     RoundData,
@@ -36,7 +37,6 @@ from ..training import (
     seed_train_split,
     split_data,
 )
-from ._seeding import seeded
 
 __all__ = ["Prepared", "build_net", "check_params", "draw_seed", "prepare"]
 

@@ -19,11 +19,11 @@ import torch
 
 from ..config import LotteryConfig
 from ..pruning import Pruner, find_prunable, load_values
+from ..pruning.rng import seeded
 from ..training import ApplyMasks, RoundData
 from ._loop import MASKS_CALLBACK
 from ._prepare import Prepared
 from ._round import RoundPlan, run_round
-from ._seeding import seeded
 
 __all__ = ["Retraining", "evaluate", "train_from"]
 

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from .rng import forked
 from .sparse_linear import SparseTrainingBilinear, SparseTrainingLinear
 
 __all__ = ["forward_macs", "train_macs"]
@@ -63,7 +64,7 @@ def forward_macs(module: nn.Module, x) -> dict[str, tuple[int, int]]:
     was_training = module.training
     module.eval()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with forked():
             module(x)
     finally:
         module.train(was_training)

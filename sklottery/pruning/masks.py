@@ -33,6 +33,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .rng import seeded
 from .swap import sparse_training_layers
 from .tensors import masked_values
 
@@ -142,8 +143,7 @@ def reinitialize(module: nn.Module, seed: int) -> None:
     cuda = sorted(
         {t.device.index or 0 for t in module.parameters() if t.device.type == "cuda"}
     )
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(int(seed))
+    with seeded(seed, devices=cuda):
         for sub in module.modules():
             reset = getattr(sub, "reset_parameters", None)
             if reset is None:

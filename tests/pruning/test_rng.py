@@ -1,4 +1,4 @@
-"""Seeded fits do not depend on other threads (sklottery.lottery._seeding)."""
+"""Seeded fits do not depend on other threads (sklottery.pruning.rng)."""
 
 import threading
 

@@ -1,59 +1,50 @@
-"""What every command of the ``sklottery`` command line shares: the parser
-class, the option types and running a command.
+"""What the commands of the ``sklottery`` command line share: the option
+types, and the ranges of every parameter a ticket's summary keeps.
 
 The option types of the estimators' parameters take their ranges and choices
 from :data:`sklottery.config.PARAMETER_CONSTRAINTS` (scikit-learn
 ``Interval`` and ``StrOptions`` objects), so that the command line accepts
 what the estimators accept; the options the estimators do not have declare
-their ranges here in the same form.
-
-Every error the user can cause (a missing file, an unreadable table, a
-missing column, a bad option, a corrupt or crafted ticket file) ends with
-one line on stderr and a non-zero exit status, never a traceback (set
-``SKLOTTERY_TRACEBACK=1`` to see one): exit status 2 for a usage error
-(argparse), 1 for a failed command.
+their ranges here in the same form. :data:`PARAMS` holds them all, by the
+name a summary's ``params`` keeps them under: ``fit``'s options are built
+from it and the summary of a ticket file is checked against it
+(:func:`check_params`), so a file can never hold what ``fit`` refuses.
+The parser class, the errors and running a command are in
+:mod:`sklottery.cli._parser` (light: ``--help`` imports no torch).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import numbers
-import os
-import sys
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..config import PARAMETER_CONSTRAINTS
-from ._tables import TableError
+from ._parser import SummaryError
 
 __all__ = [
     "AT_LEAST_ONE",
-    "EXIT_FAILURE",
-    "EXIT_USAGE",
     "FRACTION",
+    "HIDDEN_SIZE",
     "NON_NEGATIVE",
+    "PARAMS",
     "POSITIVE",
-    "PROG",
-    "TICKET_SUFFIX",
-    "CLIError",
-    "Parser",
-    "add_data",
-    "add_ticket",
+    "TASKS",
+    "check_params",
     "choices",
     "constraint",
     "hidden_sizes",
     "number_in",
     "parameter_number",
     "rewind",
-    "run_command",
+    "satisfies",
     "sparse_training",
 ]
 
-PROG = "sklottery"
-#: What ``fit`` appends to its ``--out`` prefix for the ticket file.
-TICKET_SUFFIX = ".ticket.safetensors"
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
+#: ``fit --task``: auto (from the target's values), or explicit.
+TASKS = ("auto", "classification", "regression")
 
 #: Ranges of the options that are not estimator parameters (the network's,
 #: the held-out split's, the seeds).
@@ -61,29 +52,10 @@ AT_LEAST_ONE = Interval(numbers.Integral, 1, None, closed="left")
 NON_NEGATIVE = Interval(numbers.Integral, 0, None, closed="left")
 POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
 FRACTION = Interval(numbers.Real, 0, 1, closed="neither")
-
-
-class CLIError(Exception):
-    """An error reported as one line on stderr."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line, not the usage block."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def add_ticket(parser) -> None:
-    """The ``TICKET`` argument: a ticket file written by ``fit``."""
-    parser.add_argument("ticket", metavar="TICKET",
-                        help=f"a PREFIX{TICKET_SUFFIX} written by sklottery fit")
-
-
-def add_data(parser, note: str = "") -> None:
-    """The ``DATA`` argument: a table (what ``note`` adds: what it must hold)."""
-    parser.add_argument("data", metavar="DATA",
-                        help="a .csv, .tsv, .parquet or .pq file" + note)
+#: Each hidden layer's size: the one limit of ``fit --hidden`` and of the
+#: sizes a ticket's summary may declare (``predict`` and ``sanity-check``
+#: also check them against the file's tensors before building a network).
+HIDDEN_SIZE = Interval(numbers.Integral, 1, 2**20, closed="both")
 
 
 # -- option types --------------------------------------------------------------
@@ -122,14 +94,15 @@ def parameter_number(name: str):
 
 
 def hidden_sizes(text):
-    """``--hidden``: comma-separated layer sizes."""
+    """``--hidden``: comma-separated layer sizes in :data:`HIDDEN_SIZE`."""
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
         sizes = ()
-    if not sizes or min(sizes) < 1:
+    if not sizes or not all(HIDDEN_SIZE.is_satisfied_by(s) for s in sizes):
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes >= 1 such as 300,100; got {text!r}"
+            f"expected comma-separated layer sizes in {HIDDEN_SIZE} such as "
+            f"300,100; got {text!r}"
         )
     return sizes
 
@@ -153,26 +126,77 @@ def sparse_training(text):
     return values[text.lower()]
 
 
-# -- running a command ---------------------------------------------------------
-def run_command(args) -> int:
-    """Run the parsed command (``args.run``); every error is one line on
-    stderr and exit status 1."""
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        # CLIError/TableError: ours; ValueError/TypeError: the estimator's and
-        # the ticket reader's checks; OSError: files. Anything else is a bug,
-        # still reported in one line.
-        if os.environ.get("SKLOTTERY_TRACEBACK"):
-            raise
-        message = " ".join(str(exc).split())
-        if not isinstance(exc, (CLIError, TableError, ValueError, TypeError, OSError)):
-            message = (
-                f"unexpected {type(exc).__name__}: {message} (set "
-                "SKLOTTERY_TRACEBACK=1 to see where)"
+# -- the ranges of a summary's params ------------------------------------------
+def _all(name: str) -> list:
+    """Every constraint of estimator parameter ``name`` a JSON value can meet
+    and ``fit``'s option can give (no callables, lists or None)."""
+    return [c for c in PARAMETER_CONSTRAINTS[name]
+            if isinstance(c, (Interval, StrOptions)) or c == "boolean"]
+
+
+#: ``{name: constraints}`` of everything a summary's ``params`` keeps, as
+#: ``fit``'s options give it (a value must meet one of the constraints).
+PARAMS = {
+    "n_rounds": [constraint("n_rounds", Interval)],
+    "prune_rate": [constraint("prune_rate", Interval)],
+    "strategy": [constraint("strategy", StrOptions)],
+    "rewind": _all("rewind"),
+    "scope": [constraint("scope", StrOptions)],
+    "select": _all("select"),
+    "schedule": _all("schedule"),
+    "sparse_training": _all("sparse_training"),
+    "epochs": [AT_LEAST_ONE],
+    "task": [StrOptions(set(TASKS))],
+    "hidden": [HIDDEN_SIZE],  # each size, of a non-empty list
+    "lr": [POSITIVE],
+    "batch_size": [AT_LEAST_ONE],
+    "seed": [NON_NEGATIVE],
+}
+#: Fields older summaries lack (0.1.0 fitted with these values).
+_OPTIONAL = {"schedule": "iterative", "sparse_training": "auto"}
+
+
+def satisfies(value, constraints) -> bool:
+    """Whether the JSON ``value`` meets one of ``constraints`` (a bool is no
+    number, a number must be finite)."""
+    for c in constraints:
+        if c == "boolean":
+            ok = isinstance(value, bool)
+        elif isinstance(c, StrOptions):
+            ok = isinstance(value, str) and c.is_satisfied_by(value)
+        else:
+            ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                  and math.isfinite(value) and c.is_satisfied_by(value))
+        if ok:
+            return True
+    return False
+
+
+def check_params(params, where) -> dict:
+    """A summary's ``params`` checked against :data:`PARAMS` (the ranges
+    ``fit`` accepts), older summaries' missing fields filled in; a
+    :class:`~sklottery.cli._parser.SummaryError` naming the field and its
+    range otherwise (``where``: the file)."""
+    if not isinstance(params, dict):
+        raise SummaryError(f"{where}: summary field 'params' must be a dict; "
+                           f"got {type(params).__name__}")
+    params = {**_OPTIONAL, **params}
+    for name, constraints in PARAMS.items():
+        if name not in params:
+            if name == "task":  # not read, and 0.1.0 kept the resolved task
+                continue
+            raise SummaryError(f"{where}: summary field 'params.{name}' is missing")
+        value = params[name]
+        if name == "hidden":
+            ok = (isinstance(value, list) and value
+                  and all(satisfies(v, constraints) for v in value))
+        else:
+            ok = satisfies(value, constraints)
+        if not ok:
+            expected = " or ".join(map(str, constraints))
+            raise SummaryError(
+                f"{where}: summary field 'params.{name}' must be "
+                + ("a non-empty list of sizes in " if name == "hidden" else "")
+                + f"{expected}; got {value!r}"
             )
-        print(f"{PROG} {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_FAILURE
+    return params

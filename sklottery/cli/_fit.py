@@ -12,27 +12,17 @@ the summary and the preprocessing in its header, see
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import validate_parameter_constraints
 
-from ..config import PARAMETER_CONSTRAINTS
-from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
 from ..pruning import ALIASES, STRATEGIES
 from ._common import (
-    AT_LEAST_ONE,
     FRACTION,
-    NON_NEGATIVE,
-    POSITIVE,
-    TICKET_SUFFIX,
-    CLIError,
-    add_data,
+    PARAMS,
+    TASKS,
     choices,
     hidden_sizes,
     number_in,
@@ -40,30 +30,23 @@ from ._common import (
     rewind,
     sparse_training,
 )
-from ._summary import (
-    jsonable,
-    lottery_kwargs,
-    make_net,
-    save_with_summary,
-    summary_text,
+from ._parser import EXIT_INTERRUPTED, PROG, TICKET_SUFFIX, CLIError, add_data
+
+__all__ = ["add_arguments", "fit"]
+
+
+#: What ``--help`` says of the command.
+DESCRIPTION = (
+    "Find a lottery ticket that predicts COLUMN from the other "
+    "columns of DATA (.csv, .tsv, .parquet or .pq). Numeric columns are "
+    "standardized, text and category columns one-hot encoded."
 )
-from ._tables import read_table, scale_target, split_features, unscale
-
-__all__ = ["add_parser", "fit"]
-
-TASKS = ("auto", "classification", "regression")
 
 
 # -- parser --------------------------------------------------------------------
-def add_parser(sub) -> None:
-    """Register ``fit`` on the command line's subparsers."""
-    parser = sub.add_parser(
-        "fit",
-        help="find a ticket in a CSV or Parquet table",
-        description="Find a lottery ticket that predicts COLUMN from the other "
-        "columns of DATA (.csv, .tsv, .parquet or .pq). Numeric columns are "
-        "standardized, text and category columns one-hot encoded.",
-    )
+def add_arguments(parser) -> None:
+    """The arguments of ``fit``."""
+    parser.description = DESCRIPTION
     add_data(parser)
     parser.add_argument("--target", required=True, metavar="COLUMN",
                         help="the column to predict")
@@ -115,30 +98,42 @@ def _add_lottery_options(parser) -> None:
 
 def _add_training_options(parser) -> None:
     """The network's, the held-out split's and the seed."""
-    parser.add_argument("--epochs", type=number_in(AT_LEAST_ONE), default=10,
+    # the ranges a ticket's summary is checked against (PARAMS) are these
+    parser.add_argument("--epochs", type=number_in(*PARAMS["epochs"]), default=10,
                         help="training epochs per round (default 10)")
     parser.add_argument("--hidden", type=hidden_sizes, default=(300, 100),
                         help="hidden layer sizes, comma separated (default 300,100)")
-    parser.add_argument("--lr", type=number_in(POSITIVE), default=1.2e-3,
+    parser.add_argument("--lr", type=number_in(*PARAMS["lr"]), default=1.2e-3,
                         help="Adam learning rate (default 1.2e-3)")
-    parser.add_argument("--batch-size", type=number_in(AT_LEAST_ONE), default=60,
+    parser.add_argument("--batch-size", type=number_in(*PARAMS["batch_size"]),
+                        default=60,
                         help="minibatch size (default 60)")
     parser.add_argument("--test-size", type=number_in(FRACTION), default=0.2,
                         help="fraction of rows held out to score the ticket "
                         "(default 0.2)")
-    parser.add_argument("--seed", type=number_in(NON_NEGATIVE), default=0,
+    parser.add_argument("--seed", type=number_in(*PARAMS["seed"]), default=0,
                         help="random seed (default 0)")
 
 
 # -- the command ---------------------------------------------------------------
 def fit(args) -> int:
-    """Run ``sklottery fit`` with the parsed ``args``; return 0."""
+    """Run ``sklottery fit`` with the parsed ``args``; return 0, or 130 when
+    the user interrupted it after round 0 (the ticket of the completed
+    rounds is written, its summary says ``interrupted: true``)."""
+    # imported here to keep --help fast
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    from ..config import PARAMETER_CONSTRAINTS
+    from ._summary import lottery_kwargs
+    from ._tables import read_table, split_features
+
     params = _params(args)
     lottery = lottery_kwargs(params)
     # the estimator's own parameter checks, before any data is read
     validate_parameter_constraints(
         {k: PARAMETER_CONSTRAINTS[k] for k in lottery}, lottery,
-        caller_name=LotteryTicketClassifier.__name__,
+        caller_name="LotteryTicketClassifier",
     )
     out = _out_prefix(args)
     frame = read_table(args.data)
@@ -153,6 +148,34 @@ def fit(args) -> int:
         raise CLIError(
             f"{args.data}: cannot hold out --test-size rows ({exc})"
         ) from None
+    model, clf, target_scaling, elapsed = _fit_model(
+        args, task, lottery, X_train, y_train)
+    summary = {
+        "data": str(args.data),
+        "target": args.target,
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "n_features": int(X.shape[1]),
+        "one_hot_columns": text_columns,
+        "task": task,
+        "params": params,
+        "test_score": _test_score(model, task, X_test, y_test, target_scaling),
+        "fit_seconds": elapsed,
+        "preprocessing": {"columns": column_specs, "target": target_scaling},
+        "scaler": _scaler(model[0], X.columns),
+    }
+    return _write(args, out, clf, summary)
+
+
+def _fit_model(args, task, lottery, X_train, y_train):
+    """``(pipeline, estimator, target scaling, seconds)``: the estimator
+    (behind a StandardScaler) fitted on the training rows."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
+    from ._summary import make_net
+    from ._tables import scale_target
 
     net = make_net(task, args.hidden, y=y_train, lr=args.lr,
                    batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
@@ -171,39 +194,47 @@ def fit(args) -> int:
     model = make_pipeline(StandardScaler(), clf)
     start = time.perf_counter()
     model.fit(X_train, fit_y)
-    elapsed = time.perf_counter() - start
+    return model, clf, target_scaling, time.perf_counter() - start
+
+
+def _test_score(model, task, X_test, y_test, target_scaling) -> float:
+    """The held-out accuracy, or R² in the target's units."""
+    from sklearn.metrics import r2_score
+
+    from ._tables import unscale
+
     if task == "classification":
-        test_score = float(model.score(X_test, y_test))
-    else:
-        test_score = float(r2_score(y_test, unscale(model.predict(X_test),
-                                                    target_scaling)))
+        return float(model.score(X_test, y_test))
+    return float(r2_score(y_test, unscale(model.predict(X_test), target_scaling)))
+
+
+def _write(args, out, clf, summary) -> int:
+    """Write the ticket file (with ``summary`` completed by the estimator's
+    results) and the rounds table, print the summary; the exit status: 0,
+    or 130 when the user interrupted the fit after round 0."""
+    from ._summary import interrupted_text, jsonable, save_with_summary, summary_text
 
     out.parent.mkdir(parents=True, exist_ok=True)
     rounds_path = out.parent / f"{out.name}.rounds.csv"
     ticket_path = out.parent / f"{out.name}{TICKET_SUFFIX}"
-    summary = {
-        "data": str(args.data),
-        "target": args.target,
-        "n_train": int(len(y_train)),
-        "n_test": int(len(y_test)),
-        "n_features": int(X.shape[1]),
-        "one_hot_columns": text_columns,
-        "task": task,
-        "classes": jsonable(clf.classes_.tolist()) if task == "classification"
-        else None,
-        "params": params,
+    summary.update({
+        "classes": jsonable(clf.classes_.tolist())
+        if summary["task"] == "classification" else None,
         "selected_round": int(clf.selected_round_),
         "weights_remaining": 1.0 - clf.sparsity_,
-        "test_score": test_score,
-        "fit_seconds": elapsed,
         "layers": jsonable(clf.layers_.to_dict(orient="records")),
         "files": {"ticket": str(ticket_path), "rounds": str(rounds_path)},
-        "preprocessing": {"columns": column_specs, "target": target_scaling},
-        "scaler": _scaler(model[0], X.columns),
-    }
-    save_with_summary(clf, ticket_path, jsonable(summary))
+        # a Ctrl-C after round 0: the estimator keeps the completed rounds
+        "interrupted": bool(clf.interrupted_),
+    })
+    summary = jsonable(summary)
+    save_with_summary(clf, ticket_path, summary)
     clf.rounds_.to_csv(rounds_path, index=False)
-    print(summary_text(summary, jsonable(clf.rounds_.to_dict(orient="records"))))
+    records = jsonable(clf.rounds_.to_dict(orient="records"))
+    print(summary_text(summary, records))
+    if summary["interrupted"]:
+        print(f"{PROG} fit: {interrupted_text(summary, records)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -22,10 +22,14 @@ the dispatch.
     (:func:`sklottery.sanity_checks`).
 
 Each command is one module (``_demo``, ``_fit``, ``_report``, ``_predict``,
-``_sanity``) with ``add_parser(subparsers)`` and its command function, over
-the common modules ``_common`` (parser, option types, errors), ``_summary``
+``_sanity``) with ``add_arguments(parser)`` and its command function, over
+the common modules ``_parser`` (parser class, errors, exit statuses; the
+standard library only), ``_common`` (option types and ranges), ``_summary``
 (the ticket file's summary) and ``_tables`` (tables and preprocessing).
-Errors are one line on stderr (see :mod:`sklottery.cli._common`).
+A command's module is imported only when that command is parsed or prints
+its help (:class:`~sklottery.cli._parser.CommandParser`), so that
+``sklottery --help`` and a usage error import no torch, skorch or sklearn.
+Errors are one line on stderr (see :mod:`sklottery.cli._parser`).
 """
 
 from __future__ import annotations
@@ -33,26 +37,37 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import _demo, _fit, _predict, _report, _sanity
-from ._common import PROG, Parser, run_command
+from ._parser import EXIT_INTERRUPTED, PROG, CommandParser, Parser, run_command
 
 __all__ = ["build_parser", "console_main", "main"]
 
-#: The commands, in the order ``--help`` lists them.
-COMMANDS = (_demo, _fit, _report, _predict, _sanity)
+#: The commands, in the order ``--help`` lists them: name, one-line help,
+#: the module with its ``add_arguments``.
+COMMANDS = (
+    ("demo", "the README's main job: a ticket on sklearn's digits", "_demo"),
+    ("fit", "find a ticket in a CSV or Parquet table", "_fit"),
+    ("report", "print the summary of a fit again", "_report"),
+    ("predict", "predict new rows with a ticket written by fit", "_predict"),
+    ("sanity-check",
+     "retrain a ticket written by fit beside controls at its sparsity", "_sanity"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``sklottery`` parser: one subparser per command."""
+    """The ``sklottery`` parser: one subparser per command, each filled in
+    by its command's module when it is first used
+    (:meth:`~sklottery.cli._parser.CommandParser.populate` fills it now)."""
     parser = Parser(
         prog=PROG,
         description="Find lottery tickets (Frankle & Carbin, 2019) in PyTorch "
         "networks with scikit-learn.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=CommandParser)
     sub.required = True
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name, text, module in COMMANDS:
+        sub.add_parser(name, help=text,
+                       command_module=f"{__package__}.{module}")
     return parser
 
 
@@ -67,7 +82,8 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when the command failed, 2 for a usage error.
+        0 on success, 1 when the command failed, 2 for a usage error or a
+        ticket whose summary is malformed, 130 when interrupted (Ctrl-C).
 
     Examples
     --------
@@ -79,4 +95,11 @@ def main(argv=None) -> int:
 
 
 def console_main() -> None:  # the ``sklottery`` console script
-    sys.exit(main())
+    """``sys.exit(main())``; a Ctrl-C anywhere, also while a command's
+    libraries are imported, is one line and exit status 130."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    sys.exit(status)

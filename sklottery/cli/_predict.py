@@ -7,27 +7,24 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
+from ._parser import PROG, CLIError, add_data, add_ticket
 
-from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
-from ._common import PROG, CLIError, add_data, add_ticket
-from ._summary import load_cli_ticket, make_net
-from ._tables import features, read_table, unscale
-
-__all__ = ["add_parser", "predict"]
+__all__ = ["add_arguments", "predict"]
 
 
-def add_parser(sub) -> None:
-    """Register ``predict`` on the command line's subparsers."""
-    parser = sub.add_parser(
-        "predict",
-        help="predict new rows with a ticket written by fit",
-        description="Predict the rows of DATA with TICKET, applying the "
-        "preprocessing of fit (standardization, one-hot columns; a category "
-        "not seen at fit time is encoded as all zeros). Writes a CSV with one "
-        "column named like the target (or proba_<class> columns with --proba); "
-        "a target column in DATA is ignored.",
-    )
+#: What ``--help`` says of the command.
+DESCRIPTION = (
+    "Predict the rows of DATA with TICKET, applying the "
+    "preprocessing of fit (standardization, one-hot columns; a category "
+    "not seen at fit time is encoded as all zeros). Writes a CSV with one "
+    "column named like the target (or proba_<class> columns with --proba); "
+    "a target column in DATA is ignored."
+)
+
+
+def add_arguments(parser) -> None:
+    """The arguments of ``predict``."""
+    parser.description = DESCRIPTION
     add_ticket(parser)
     add_data(parser)
     parser.add_argument("--out", default="-", metavar="FILE",
@@ -47,12 +44,23 @@ def _out_file(text: str) -> Path:
 
 def predict(args) -> int:
     """``sklottery predict`` (see :mod:`sklottery.cli._main`)."""
+    # imported here to keep --help fast
+    import pandas as pd
+
+    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
+    from ._summary import load_cli_ticket, make_net
+    from ._tables import features, read_table, unscale
+
     out = _out_file(args.out) if args.out != "-" else None
-    _, pre, task, hidden, target = load_cli_ticket(args.ticket)
+    # the summary checked, its network against the file's tensors: building
+    # it allocates no more than the file holds
+    summary, pre = load_cli_ticket(args.ticket)
+    task, target = summary["task"], summary["target"]
     X, unseen = features(read_table(args.data), target, pre, args.data)
     estimator = (LotteryTicketClassifier if task == "classification"
                  else LotteryTicketRegressor)
-    model = estimator(make_net(task, hidden)).load_ticket(args.ticket)
+    net = make_net(task, summary["params"]["hidden"])
+    model = estimator(net).load_ticket(args.ticket)
     if args.proba:
         if task != "classification":
             raise CLIError("--proba needs a classification ticket")

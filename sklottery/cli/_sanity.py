@@ -16,52 +16,46 @@ import argparse
 import sys
 import warnings
 
-from ..analysis import CONTROLS, sanity_checks
-from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
-from ._common import (
-    AT_LEAST_ONE,
-    NON_NEGATIVE,
-    PROG,
-    CLIError,
-    add_data,
-    add_ticket,
-    number_in,
+from ._common import AT_LEAST_ONE, NON_NEGATIVE, number_in
+from ._parser import PROG, CLIError, add_data, add_ticket
+
+__all__ = ["add_arguments", "sanity_check"]
+
+
+#: What ``--help`` says of the command.
+DESCRIPTION = (
+    "Retrain TICKET (written by sklottery fit) on the rows of "
+    "DATA beside controls with the same number of weights in each layer "
+    "(reinit: fresh initialization; shuffle: each layer's mask permuted; "
+    "inverted: the lowest-scored weights kept; random: a random mask and "
+    "initialization) and print one row per variant and repeat. DATA must "
+    "hold the target column; give it the fit's own table."
 )
-from ._summary import load_cli_ticket, lottery_kwargs, make_net
-from ._tables import features, read_table, scale_target
-
-__all__ = ["add_parser", "sanity_check"]
-
-#: What the ticket's summary must keep besides the estimator's parameters.
-_NET = ("epochs", "lr", "batch_size", "seed")
 
 
-def _variants(text):
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [n for n in names if n not in CONTROLS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated controls from {','.join(CONTROLS)}; got "
-            f"{text!r}"
-        )
-    return names
+def _variants_type(controls):
+    def parse(text):
+        names = [s.strip() for s in text.split(",") if s.strip()]
+        unknown = [n for n in names if n not in controls]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated controls from {','.join(controls)}; "
+                f"got {text!r}"
+            )
+        return names
+
+    return parse
 
 
-def add_parser(sub) -> None:
-    """Register ``sanity-check`` on the command line's subparsers."""
-    parser = sub.add_parser(
-        "sanity-check",
-        help="retrain a ticket written by fit beside controls at its sparsity",
-        description="Retrain TICKET (written by sklottery fit) on the rows of "
-        "DATA beside controls with the same number of weights in each layer "
-        "(reinit: fresh initialization; shuffle: each layer's mask permuted; "
-        "inverted: the lowest-scored weights kept; random: a random mask and "
-        "initialization) and print one row per variant and repeat. DATA must "
-        "hold the target column; give it the fit's own table.",
-    )
+def add_arguments(parser) -> None:
+    """The arguments of ``sanity-check``."""
+    from ..analysis import CONTROLS
+
+    parser.description = DESCRIPTION
     add_ticket(parser)
     add_data(parser, " with the target")
-    parser.add_argument("--variants", type=_variants, default=list(CONTROLS),
+    parser.add_argument("--variants", type=_variants_type(CONTROLS),
+                        default=list(CONTROLS),
                         help="comma-separated controls (default: all of "
                         f"{','.join(CONTROLS)})")
     parser.add_argument("--repeats", type=number_in(AT_LEAST_ONE), default=1,
@@ -73,20 +67,18 @@ def add_parser(sub) -> None:
     parser.set_defaults(run=sanity_check)
 
 
-def _estimator(args, summary, task, hidden, y):
-    try:
-        params = summary["params"]
-        net = {k: params[k] for k in _NET}
-        lottery = lottery_kwargs(params)
-    except (KeyError, TypeError) as exc:
-        raise CLIError(
-            f"{args.ticket}: its command-line summary has no params field {exc}"
-        ) from None
-    net = make_net(task, hidden, y=y, lr=net["lr"], batch_size=net["batch_size"],
-                   epochs=net["epochs"], seed=net["seed"])
+def _estimator(args, summary, y):
+    """The fit's estimator, from the ticket's checked summary, loaded with
+    the ticket."""
+    from ..estimators import LotteryTicketClassifier, LotteryTicketRegressor
+    from ._summary import lottery_kwargs, make_net
+
+    p, task = summary["params"], summary["task"]
+    net = make_net(task, p["hidden"], y=y, lr=p["lr"], batch_size=p["batch_size"],
+                   epochs=p["epochs"], seed=p["seed"])
     cls = (LotteryTicketClassifier if task == "classification"
            else LotteryTicketRegressor)
-    model = cls(net, **lottery).load_ticket(args.ticket)
+    model = cls(net, **lottery_kwargs(p)).load_ticket(args.ticket)
     if model.rewind_point_ is None:
         raise CLIError(
             f"{args.ticket}: the ticket file has no rewind point (written by an "
@@ -95,9 +87,13 @@ def _estimator(args, summary, task, hidden, y):
     return model
 
 
-def sanity_check(args) -> int:
-    """``sklottery sanity-check`` (see :mod:`sklottery.cli._sanity`)."""
-    summary, pre, task, hidden, target = load_cli_ticket(args.ticket)
+def _labelled_rows(args, summary, pre):
+    """``(X, y)``: the rows of DATA preprocessed as ``fit`` did, with the
+    ticket's target (a regression's scaled, a classification's holding
+    exactly the ticket's classes)."""
+    from ._tables import features, read_table, scale_target
+
+    target = summary["target"]
     frame = read_table(args.data)
     if target not in frame.columns:
         raise CLIError(
@@ -108,9 +104,34 @@ def sanity_check(args) -> int:
         raise CLIError(f"{args.data}: the target column {target!r} has missing values")
     X, _ = features(frame, target, pre, args.data)
     y = frame[target].to_numpy()
-    if task == "regression":
-        y = scale_target(y, pre["target"])
-    model = _estimator(args, summary, task, hidden, y)
+    if summary["task"] == "regression":
+        return X, scale_target(y, pre["target"])
+    found = sorted(set(y.tolist()), key=str)
+    if {str(c) for c in found} != {str(c) for c in summary["classes"]}:
+        raise CLIError(
+            f"{args.data}: the target column {target!r} holds the classes "
+            f"{_few(found)}; the ticket was fitted on the classes "
+            f"{_few(summary['classes'])} -- give sanity-check the rows of its fit"
+        )
+    return X, y
+
+
+def _few(values) -> str:
+    return str(values) if len(values) <= 10 else f"{values[:10]} ... ({len(values)})"
+
+
+def sanity_check(args) -> int:
+    """``sklottery sanity-check`` (see :mod:`sklottery.cli._sanity`)."""
+    # imported here to keep --help fast
+    from ..analysis import sanity_checks
+    from ._summary import load_cli_ticket
+
+    # the summary checked, its network against the file's tensors, before
+    # anything is built or trained
+    summary, pre = load_cli_ticket(args.ticket)
+    task = summary["task"]
+    X, y = _labelled_rows(args, summary, pre)
+    model = _estimator(args, summary, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = sanity_checks(model, X, y, variants=args.variants,

@@ -17,12 +17,14 @@ from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.dataset import ValidSplit
 
 from ..modules import MLP
-from ..tickets import load_ticket, read_estimator_ticket, save_estimator_ticket
-from ._common import CLIError
-from ._tables import check_preprocessing
+from ..tickets import Ticket, load_ticket, read_estimator_ticket, save_estimator_ticket
+from ._checks import check_network, check_summary
+from ._parser import CLIError, SummaryError
+from ._tables import TableError, check_preprocessing
 
 __all__ = [
     "ESTIMATORS",
+    "interrupted_text",
     "jsonable",
     "load_cli_ticket",
     "load_summary",
@@ -108,10 +110,11 @@ def save_with_summary(clf, path, summary) -> None:
 
 
 # -- reading -------------------------------------------------------------------
-def load_summary(path) -> tuple[dict, list[dict], str]:
-    """``(summary, round records, estimator class)`` of a ticket written by
-    ``fit``; the whole file is checked as the estimator's ``load_ticket``
-    checks it."""
+def load_summary(path) -> tuple[dict, Ticket, str]:
+    """``(summary, ticket, estimator class)`` of a ticket written by ``fit``;
+    the whole file is checked as the estimator's ``load_ticket`` checks it,
+    and every field of the summary a command reads is checked
+    (:func:`~sklottery.cli._checks.check_summary`)."""
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
@@ -124,7 +127,12 @@ def load_summary(path) -> tuple[dict, list[dict], str]:
     summary = ticket.info.get("sklottery_cli")
     if not isinstance(summary, dict):
         raise CLIError(f"{path}: {_NO_SUMMARY}")
-    return summary, ticket.rounds, name
+    summary = check_summary(summary, ticket.rounds, path)
+    if (summary["task"] == "classification") != (name == "LotteryTicketClassifier"):
+        raise SummaryError(
+            f"{path}: summary field 'task' {summary['task']!r} is not a {name}"
+        )
+    return summary, ticket, name
 
 
 def _reads_as(path, name) -> bool:
@@ -136,25 +144,24 @@ def _reads_as(path, name) -> bool:
 
 
 def load_cli_ticket(path):
-    """``(summary, preprocessing, task, hidden, target)`` of a ticket written
-    by ``fit``, every field checked (CLIError naming a malformed one)."""
-    summary, _, name = load_summary(path)
+    """``(summary, preprocessing)`` of a ticket written by ``fit``, every
+    field checked, the network the summary declares checked against the
+    file's tensors (:func:`~sklottery.cli._checks.check_network`) -- so that
+    building it allocates no more than the file holds -- and the
+    preprocessing against the network's inputs (SummaryError naming the
+    field)."""
+    summary, ticket, _ = load_summary(path)
+    check_network(summary, ticket.specs, path)
     try:
         pre = check_preprocessing(summary)
-        task, hidden = summary["task"], summary["params"]["hidden"]
-        target = summary["target"]
-        if task not in ("classification", "regression") or not isinstance(target, str):
-            raise TypeError("task/target")
-        if not (isinstance(hidden, list) and hidden
-                and all(type(h) is int and 0 < h <= 2**20 for h in hidden)):
-            raise TypeError("params.hidden")
-    except (KeyError, TypeError) as exc:
-        raise CLIError(
-            f"{path}: its command-line summary is malformed ({exc})"
-        ) from None
-    if (task == "classification") != (name == "LotteryTicketClassifier"):
-        raise CLIError(f"{path}: summary field 'task' {task!r} is not a {name}")
-    return summary, pre, task, hidden, target
+    except TableError as exc:
+        raise SummaryError(f"{path}: {exc}") from None
+    if len(pre["mean"]) != summary["n_features"]:
+        raise SummaryError(
+            f"{path}: its preprocessing encodes {len(pre['mean'])} features, not "
+            f"the {summary['n_features']} of summary field 'n_features'"
+        )
+    return summary, pre
 
 
 # -- printing ------------------------------------------------------------------
@@ -173,10 +180,20 @@ def _rounds_table(summary: dict, records: list[dict]) -> str:
         return table.to_string(index=False)
 
 
+def interrupted_text(summary: dict, records: list[dict]) -> str:
+    """The line that says a fit was interrupted (``summary["interrupted"]``)."""
+    return (
+        f"INTERRUPTED: fit was stopped (Ctrl-C) after round {records[-1]['round']}; "
+        f"the ticket is chosen from the {len(records)} completed round(s), not "
+        f"from all the rounds asked for (--rounds {summary['params']['n_rounds']})"
+    )
+
+
 def summary_text(summary: dict, records: list[dict]) -> str:
     """What ``fit`` prints, and ``report`` prints again."""
     metric = "R²" if summary.get("task") == "regression" else "accuracy"
     p = summary["params"]
+    score = summary["test_score"]
     lines = [
         f"sklottery ticket for {summary['target']!r} from {summary['data']}",
         f"  {summary['n_train']} training rows, {summary['n_test']} held out; "
@@ -193,9 +210,11 @@ def summary_text(summary: dict, records: list[dict]) -> str:
         "",
         f"ticket (round {summary['selected_round']}): "
         f"{100 * summary['weights_remaining']:.1f}% of weights remaining, "
-        f"held-out {metric} {summary['test_score']:.4f} "
+        f"held-out {metric} {'n/a' if score is None else f'{score:.4f}'} "
         f"(dense round 0, validation: {records[0]['score']:.4f})",
     ]
+    if summary.get("interrupted"):
+        lines.append(interrupted_text(summary, records))
     files = summary.get("files", {})
     if files:
         lines.append("files: " + ", ".join(files.values()))

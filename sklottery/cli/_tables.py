@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._parser import CLIError
+
 __all__ = [
     "READERS",
     "TableError",
@@ -34,7 +36,7 @@ __all__ = [
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-class TableError(Exception):
+class TableError(CLIError):
     """A problem with a table or its columns (one line for the user)."""
 
 

@@ -30,11 +30,13 @@ def run_module(*args, cwd=None):
 
 def assert_one_line_error(iris_files, tmp_path, capsys, make_args, code, message):
     """``make_args(d)`` run in a folder ``d`` holding ``iris.csv``: exit status
-    ``code`` and one line on stderr, from ``sklottery``, naming ``message``."""
+    ``code`` and one line on stderr, from ``sklottery``, naming ``message``;
+    returns that line."""
     (tmp_path / "iris.csv").write_bytes((iris_files / "iris.csv").read_bytes())
     err = cli_error(make_args(tmp_path), capsys, code)
     assert message in err
     assert err.startswith("sklottery")
+    return err
 
 
 @pytest.fixture(scope="module")

@@ -195,7 +195,8 @@ def test_options_take_their_ranges_from_the_config():
     from sklottery.config import PARAMETER_CONSTRAINTS
 
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
-    actions = {a.dest: a for a in sub.choices["fit"]._actions}
+    # a command's arguments are added on first use (--help stays light)
+    actions = {a.dest: a for a in sub.choices["fit"].populate()._actions}
     for name in ("schedule", "select", "scope"):
         options = next(c for c in PARAMETER_CONSTRAINTS[name]
                        if isinstance(c, StrOptions)).options
@@ -211,3 +212,81 @@ def test_options_take_their_ranges_from_the_config():
             else:
                 accepted = True
             assert accepted == interval.is_satisfied_by(value), (dest, value)
+
+
+# -- issue 19: an interrupted fit says so; one limit for --hidden ---------------
+def _interrupt_after_round_0(monkeypatch, epochs):
+    """The fit's net raises KeyboardInterrupt (a user's Ctrl-C) at the end of
+    its first epoch after round 0's ``epochs``."""
+    from skorch.callbacks import Callback
+
+    from sklottery.cli import _summary
+
+    seen = {"epochs": 0}
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen["epochs"] += 1
+            if seen["epochs"] == epochs + 1:
+                raise KeyboardInterrupt
+
+    real = _summary.make_net
+
+    def make_net(*args, **kwargs):
+        net = real(*args, **kwargs)
+        net.set_params(callbacks=[("ctrl_c", CtrlC())])
+        return net
+
+    monkeypatch.setattr(_summary, "make_net", make_net)
+    return seen
+
+
+def test_ctrl_c_after_round_0_writes_the_ticket_and_says_so(
+    iris_files, tmp_path, capsys, monkeypatch
+):
+    seen = _interrupt_after_round_0(monkeypatch, epochs=1)
+    out = tmp_path / "stopped"
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        status = cli.main(["fit", str(iris_files / "iris.csv"), "--target",
+                           "species", "--out", str(out), "--rounds", "3",
+                           "--epochs", "1", "--hidden", "8", "--no-progress"])
+    assert seen["epochs"] == 2
+    assert status == 130
+    captured = capsys.readouterr()
+    assert "INTERRUPTED" in captured.out and "after round 0" in captured.out
+    assert "sklottery fit: INTERRUPTED" in captured.err
+    # the ticket of the completed rounds is written, and its summary says so
+    ticket = load_ticket(f"{out}.ticket.safetensors")
+    assert [r["round"] for r in ticket.rounds] == [0]
+    assert ticket.info["sklottery_cli"]["interrupted"] is True
+    assert cli.main(["report", f"{out}.ticket.safetensors"]) == 0
+    assert "INTERRUPTED: fit was stopped (Ctrl-C) after round 0" in (
+        capsys.readouterr().out
+    )
+
+
+def test_an_uninterrupted_fit_says_nothing_of_it(fitted_csv):
+    result, out = fitted_csv
+    assert "INTERRUPTED" not in result.stdout
+    summary = load_ticket(f"{out}.ticket.safetensors").info["sklottery_cli"]
+    assert summary["interrupted"] is False
+
+
+def test_hidden_sizes_have_one_limit(fitted_csv, iris_files, tmp_path, capsys):
+    """fit's --hidden takes what a ticket's summary may declare, no more."""
+    from sklottery.cli._common import HIDDEN_SIZE, PARAMS, check_params
+
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    hidden = next(a for a in sub.choices["fit"].populate()._actions
+                  if a.dest == "hidden").type
+    assert PARAMS["hidden"] == [HIDDEN_SIZE]
+    top = HIDDEN_SIZE.right
+    assert hidden(f"8,{top}") == (8, top)
+    summary = load_ticket(f"{fitted_csv[1]}.ticket.safetensors").info[
+        "sklottery_cli"]
+    check_params({**summary["params"], "hidden": [8, top]}, "t")
+    err = assert_one_line_error(
+        iris_files, tmp_path, capsys,
+        lambda d: ["fit", d / "iris.csv", "--target", "species", "--hidden",
+                   f"8,{top + 1}"], 2, "--hidden")
+    assert str(HIDDEN_SIZE) in err

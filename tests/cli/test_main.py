@@ -53,3 +53,69 @@ ERRORS = [
 @pytest.mark.parametrize("make_args, code, message", ERRORS)
 def test_errors_are_one_line(iris_files, tmp_path, capsys, make_args, code, message):
     assert_one_line_error(iris_files, tmp_path, capsys, make_args, code, message)
+
+
+# -- issue 19: --help imports no torch; Ctrl-C while importing -----------------
+HEAVY = ("torch", "skorch", "sklearn", "pandas")
+#: Runs the command line without ``sklottery/__init__.py`` (which imports
+#: every public name, so torch) and prints which of the modules named after
+#: the package's path it imported.
+WITHOUT_PACKAGE_FACE = """
+import sys, types
+package = types.ModuleType("sklottery")
+package.__path__ = [sys.argv[1]]
+sys.modules["sklottery"] = package
+from sklottery.cli import build_parser, main
+build_parser()
+for argv, code in ([["--help"], 0], [["frobnicate"], 2], [[], 2],
+                   [["report", "--help"], 0], [["predict", "--help"], 0]):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code == code, (argv, exc.code)
+    else:
+        raise AssertionError(argv)
+print(sorted(m for m in sys.argv[2:] if m in sys.modules))
+"""
+
+
+def test_help_and_usage_errors_import_no_torch():
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PACKAGE_FACE, str(ROOT / "sklottery"),
+         *HEAVY],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="sklottery/__init__.py imports every "
+                   "public name (torch, skorch, sklearn) before the command line "
+                   "runs; a lazy package face (PEP 562 __getattr__) fixes it")
+def test_python_m_sklottery_help_imports_no_torch():
+    import subprocess
+
+    code = ("import runpy, sys; sys.argv = ['sklottery', '--help']\n"
+            "try:\n    runpy.run_module('sklottery', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT)
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
+def test_ctrl_c_while_a_command_imports_is_one_line(monkeypatch, capsys):
+    from sklottery.cli import _parser
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_parser.importlib, "import_module", interrupted)
+    monkeypatch.setattr(sys, "argv", ["sklottery", "fit", "data.csv"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.console_main()
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err
+    assert err == "sklottery: interrupted\n"

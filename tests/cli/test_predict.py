@@ -96,27 +96,30 @@ def _summary_edit(**fields):
     return lambda h: h["info"]["sklottery_cli"].update(fields)
 
 
+# (make the file, status of report/predict, what the error says); a summary
+# field out of range or malformed is refused like a bad option (status 2)
 BAD_TICKETS = [
-    (lambda src, d: d / "cut.safetensors", "truncated or corrupt"),
+    (lambda src, d: d / "cut.safetensors", 1, "truncated or corrupt"),
     (lambda src, d: _crafted(src, d, "t1", inner=lambda h: h["estimator"][
-        "state"].update(selected_round=99)), "'selected_round' is 99"),
+        "state"].update(selected_round=99)), 1, "'selected_round' is 99"),
     (lambda src, d: _crafted(src, d, "t2", inner=lambda h: h["rounds"][0].pop(
-        "round")), "round record 0 has no field 'round'"),
+        "round")), 1, "round record 0 has no field 'round'"),
     (lambda src, d: _crafted(src, d, "t3", inner=_summary_edit(params=None)),
-     "summary is malformed"),
+     2, "summary field 'params' must be a dict"),
     (lambda src, d: _crafted(src, d, "t4", inner=_summary_edit(
-        preprocessing={"columns": [{"name": "x"}]})), "'preprocessing.columns'[0]"),
+        preprocessing={"columns": [{"name": "x"}]})), 2,
+     "'preprocessing.columns'[0]"),
     (lambda src, d: _crafted(src, d, "t5", inner=_summary_edit(
-        scaler={"mean": [1.0], "scale": [0.0]})), "'scaler.mean'/'scaler.scale'"),
+        scaler={"mean": [1.0], "scale": [0.0]})), 2, "'scaler.mean'/'scaler.scale'"),
     (lambda src, d: _crafted(src, d, "t6", inner=lambda h: h["info"].pop(
-        "sklottery_cli")), "not written by sklottery fit"),
+        "sklottery_cli")), 1, "not written by sklottery fit"),
 ]
 
 
 @pytest.mark.parametrize("command", ["report", "predict"])
-@pytest.mark.parametrize("make, message", BAD_TICKETS)
+@pytest.mark.parametrize("make, code, message", BAD_TICKETS)
 def test_bad_ticket_files_are_one_line(shop, tmp_path, capsys, command, make,
-                                       message):
+                                       code, message):
     src = shop / "shop.ticket.safetensors"
     (tmp_path / "cut.safetensors").write_bytes(src.read_bytes()[:-100])
     path = make(src, tmp_path)
@@ -127,9 +130,88 @@ def test_bad_ticket_files_are_one_line(shop, tmp_path, capsys, command, make,
     if command == "report" and ("preprocessing" in message or "scaler" in message):
         assert status == 0  # report does not need the preprocessing
         return
-    assert status == 1
+    assert status == code
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert message in err, err
+
+
+# -- issue 19: every field of the summary checked, before anything is built -----
+def _params_edit(**fields):
+    return lambda h: h["info"]["sklottery_cli"]["params"].update(fields)
+
+
+CRAFTED_PARAMS = [
+    ({"epochs": -1}, "'params.epochs'"),
+    ({"epochs": True}, "'params.epochs'"),
+    ({"batch_size": 0}, "'params.batch_size'"),
+    ({"lr": -0.1}, "'params.lr'"),
+    ({"lr": "fast"}, "'params.lr'"),
+    ({"seed": -1}, "'params.seed'"),
+    ({"n_rounds": -1}, "'params.n_rounds'"),
+    ({"prune_rate": 1.5}, "'params.prune_rate'"),
+    ({"strategy": "biggest"}, "'params.strategy'"),
+    ({"rewind": "later"}, "'params.rewind'"),
+    ({"scope": ["hidden.0"]}, "'params.scope'"),
+    ({"select": "first"}, "'params.select'"),
+    ({"schedule": "sometimes"}, "'params.schedule'"),
+    ({"sparse_training": "maybe"}, "'params.sparse_training'"),
+    ({"hidden": []}, "'params.hidden'"),
+    ({"hidden": [0]}, "'params.hidden'"),
+    ({"hidden": "16"}, "'params.hidden'"),
+    ({"hidden": [2**20 + 1]}, "'params.hidden' must be a non-empty list of sizes in"),
+]
+CRAFTED_FIELDS = [
+    ({"weights_remaining": 2.0}, "'weights_remaining'"),
+    ({"selected_round": 7}, "'selected_round' is 7"),
+    ({"test_score": "high"}, "'test_score'"),
+    ({"interrupted": "no"}, "'interrupted'"),
+    ({"n_train": -5}, "'n_train'"),
+    ({"target": 3}, "'target'"),
+]
+
+
+@pytest.mark.parametrize("command", ["report", "predict", "sanity-check"])
+@pytest.mark.parametrize("edit, message", [
+    *[(_params_edit(**e), m) for e, m in CRAFTED_PARAMS],
+    *[(_summary_edit(**e), m) for e, m in CRAFTED_FIELDS],
+])
+def test_crafted_summaries_are_refused(shop, tmp_path, capsys, monkeypatch,
+                                       command, edit, message):
+    path = _crafted(shop / "shop.ticket.safetensors", tmp_path, "t", inner=edit)
+    _no_network_built(monkeypatch)
+    status = cli.main([command, str(path)] + (
+        [str(shop / "shop.csv")] if command != "report" else []))
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and message in err, err
+    assert err.startswith(f"sklottery {command}: error: {path}: summary field")
+
+
+def _no_network_built(monkeypatch):
+    def make_net(*args, **kwargs):
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(cli_summary, "make_net", make_net)
+
+
+@pytest.mark.parametrize("command", ["predict", "sanity-check"])
+@pytest.mark.parametrize("edit, shown", [
+    # 4.5 kB of tensors claiming two 30000-wide layers: 0.1 built them
+    (_params_edit(hidden=[30000, 30000]), "hidden.0.weight: summary (30000, 4)"),
+    (_params_edit(hidden=[16, 16]), "hidden.2.weight: summary (16, 16), file none"),
+    (_summary_edit(n_features=9), "hidden.0.weight: summary (16, 9), file (16, 4)"),
+    (_summary_edit(classes=["a", "b", "c"]), "output.weight: summary (3, 16)"),
+])
+def test_a_summary_not_matching_the_tensors_is_refused_before_building(
+    shop, tmp_path, capsys, monkeypatch, command, edit, shown
+):
+    path = _crafted(shop / "shop.ticket.safetensors", tmp_path, "t", inner=edit)
+    _no_network_built(monkeypatch)
+    status = cli.main([command, str(path), str(shop / "shop.csv")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and "does not match the file's tensors" in err, err
+    assert shown in err, err
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -103,3 +103,15 @@ def test_an_at_init_ticket_end_to_end(fitted, capsys):
     assert cli.main(["sanity-check", f"{out}.ticket.safetensors",
                      str(fitted / "iris.csv"), "--variants", "inverted"]) == 0
     assert "inverted" in capsys.readouterr().out
+
+
+def test_rows_without_the_tickets_classes_say_so(fitted, tmp_path, capsys):
+    """Issue 19: 'y must have the classes/outputs of the estimator's fit (2
+    outputs); got 2' -- now the file, the column and both sets of classes."""
+    frame = pd.read_csv(fitted / "iris.csv")
+    frame[frame["species"] != "virginica"].to_csv(tmp_path / "two.csv", index=False)
+    err = cli_error(["sanity-check", fitted / "iris.ticket.safetensors",
+                     tmp_path / "two.csv"], capsys, 1)
+    assert (f"{tmp_path / 'two.csv'}: the target column 'species' holds the "
+            "classes ['setosa', 'versicolor']; the ticket was fitted on the "
+            "classes ['setosa', 'versicolor', 'virginica']") in err

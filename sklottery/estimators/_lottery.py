@@ -170,12 +170,15 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         Caches round 0, the dense training, like ``Pipeline(memory=...)``:
         a directory path or a :class:`joblib.Memory`. The cache key is what
         determines the dense round -- the net's parameters, the data (after
-        the validation split) and the seed -- and none of the pruning
-        parameters, so a search over ``prune_rate``, ``n_rounds``,
-        ``strategy``, ``scope``... trains the dense network once per net
-        configuration and fold. Results are identical to an uncached fit.
-        Needs an int ``random_state`` to hit (``None`` draws a new seed each
-        fit). A round-0 record read from the cache keeps the epochs and
+        the validation split), the seed, the source of the net's classes
+        (module, criterion, callbacks..., with their base classes) and the
+        net's behaviour: its initialized tensors and one training step's
+        loss and gradients on the first batch, so edited code misses -- and
+        none of the pruning parameters, so a search over ``prune_rate``,
+        ``n_rounds``, ``strategy``, ``scope``... trains the dense network
+        once per net configuration and fold. Results are identical to an
+        uncached fit. Needs an int ``random_state`` to hit (without one a
+        warning says so: ``None`` draws a new seed each fit). A round-0 record read from the cache keeps the epochs and
         wall time of the fit that computed it. With joblib's dask or ray
         backend the location must be shared by the workers.
     warm_start : bool, default=False
@@ -249,8 +252,9 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         ``EarlyStopping``, :class:`~sklottery.lottery._loop.StopRound`) only end the
         round. ``warm_start=True`` resumes the remaining rounds.
     sparse_module_ : torch.nn.Module
-        Only with ``inference="sparse"``: the sparse export used by
-        ``predict``.
+        With ``inference="sparse"``: the sparse export used by ``predict``,
+        built at the end of ``fit`` (or on first use after
+        ``set_params(inference="sparse")``) and reused until the next fit.
     layers_ : pandas.DataFrame
         The selected round, one row per prunable tensor: ``name``, ``kind``
         (linear, conv, ...), ``shape``, ``kept``, ``total`` and ``sparsity``
@@ -397,8 +401,8 @@ sparse_module_
         else:
             pred = self.net_.predict(X)
         pred = np.asarray(pred, dtype=np.float64).reshape(len(X), -1)
-        # a ticket file does not record whether y was 1-d: one target is
-        # then predicted 1-d, like scikit-learn's regressors
+        # a ticket file of format 2 or older does not record whether y was
+        # 1-d: one target is then predicted 1-d, like scikit-learn's regressors
         y_1d = getattr(self, "_y_1d", pred.shape[1] == 1)
         return pred.ravel() if y_1d else pred
 

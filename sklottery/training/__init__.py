@@ -13,6 +13,7 @@ from ._callbacks import (
     parameter_state,
 )
 from ._cost import forward_macs_of, round_cost, training_batch_size
+from ._finite import FiniteLoss
 from ._gradients import gradient_function, loss_batches
 from ._loader import (
     SUPPORTED_OPTIONS,
@@ -27,6 +28,7 @@ from ._net import (
     check_batches,
     check_device,
     check_fit,
+    check_training_options,
     initialize_lazy,
     initialize_net,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "SUPPORTED_OPTIONS",
     "ApplyMasks",
     "EarlyBird",
+    "FiniteLoss",
     "FixedValidation",
     "RewindCheckpoint",
     "RoundData",
@@ -60,6 +63,7 @@ __all__ = [
     "check_batches",
     "check_device",
     "check_fit",
+    "check_training_options",
     "deliberate_stop",
     "forward_macs_of",
     "gradient_function",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._finite import takes_log_of_output
+
 __all__ = ["SampleWeightedLoss", "weighted_criterion"]
 
 
@@ -57,10 +59,4 @@ class SampleWeightedLoss(torch.nn.Module):
 def weighted_criterion(net) -> SampleWeightedLoss:
     """The net's initialized criterion as a :class:`SampleWeightedLoss`
     (a classifier's ``NLLLoss`` gets the log its ``get_loss`` applies)."""
-    from skorch import NeuralNetClassifier
-
-    inner = net.criterion_
-    log_input = isinstance(net, NeuralNetClassifier) and isinstance(
-        inner, torch.nn.NLLLoss
-    )
-    return SampleWeightedLoss(inner, log_input=log_input)
+    return SampleWeightedLoss(net.criterion_, log_input=takes_log_of_output(net))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 
+from ._finite import FINITE_CALLBACK, FiniteLoss, takes_log_of_output
 from ._loader import WeightedDataset
 from ._loss import weighted_criterion
 from ._skorch import infer_classes, install_round_callbacks, run_fit_loop
@@ -44,7 +45,13 @@ def train_round(
     ``sample_weight`` (one weight per row of ``X``) weights each sample's
     training loss (:class:`~sklottery.training.SampleWeightedLoss`); the
     criterion is the net's own again when the round ends.
+
+    A NaN or infinite training loss raises ``ValueError`` naming the
+    round, epoch and batch (:class:`~sklottery.training.FiniteLoss`): a
+    diverged net gives no result.
     """
+    check = FiniteLoss(round_, check_probabilities=takes_log_of_output(net))
+    callbacks = [(FINITE_CALLBACK, check), *callbacks]
     install_round_callbacks(net, callbacks, drop_lr_schedulers=lrs is not None)
     net.initialize_optimizer()
     if lrs is not None:

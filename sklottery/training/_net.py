@@ -9,6 +9,10 @@ losses):
 * :func:`check_device` -- the net's ``device`` exists on this machine;
 * :func:`check_batches` -- ``batch_size`` and ``iterator_*__drop_last``
   leave at least one batch per epoch;
+* :func:`check_training_options` -- ``max_epochs``, ``lr`` and the
+  optimizer's numeric options are numbers (``net__lr="x"`` would fail in
+  the optimizer with ``'<' not supported between ...``, ``max_epochs=-1``
+  would train nothing);
 
 :func:`initialize_lazy` materializes lazy modules (``nn.LazyLinear``, ...)
 on a first batch so that their weights can be pruned.
@@ -16,6 +20,8 @@ on a first batch so that their weights can be pruned.
 
 from __future__ import annotations
 
+import inspect
+import math
 import numbers
 
 import torch
@@ -26,18 +32,21 @@ __all__ = [
     "check_batches",
     "check_device",
     "check_fit",
+    "check_training_options",
     "initialize_lazy",
     "initialize_net",
 ]
 
 
 def initialize_net(net, X=None):
-    """``net.initialize()``, then :func:`initialize_lazy` on ``X`` (when
-    given), with a clear error for a network with nothing to prune (torch's
-    own, from the optimizer, would be "empty parameter list")."""
+    """:func:`check_training_options`, ``net.initialize()``, then
+    :func:`initialize_lazy` on ``X`` (when given), with a clear error for a
+    network with nothing to prune (torch's own, from the optimizer, would be
+    "empty parameter list") and for options the optimizer rejects."""
+    check_training_options(net)
     try:
         net.initialize()
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         module = getattr(net, "module_", None)
         if isinstance(module, torch.nn.Module) and not find_prunable(module):
             raise ValueError(
@@ -46,10 +55,103 @@ def initialize_net(net, X=None):
                 "ConvTranspose*, RNN/LSTM/GRU, Embedding and MultiheadAttention "
                 "layers"
             ) from exc
+        if _raised_in(exc, "initialize_optimizer"):
+            options = {f"net__{k}": v for k, v in _optimizer_options(net).items()}
+            raise type(exc)(
+                f"net's optimizer {_name(net.optimizer)} rejects its options "
+                f"{options}: {exc}"
+            ) from exc
         raise
     if X is not None:
         initialize_lazy(net, X)
     return net
+
+
+def _raised_in(exc, function: str) -> bool:
+    """Whether ``function`` is among the frames ``exc`` passed through."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _name(obj) -> str:
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def _optimizer_options(net) -> dict:
+    """The optimizer's options as the user names them below ``net__``: its
+    learning rate (``lr``, or ``optimizer__lr`` when set) and every other
+    ``optimizer__`` option (param groups left out)."""
+    own = net.get_params_for("optimizer")
+    options = {} if "lr" in own else {"lr": net.lr}
+    options.update(
+        (f"optimizer__{k}", v) for k, v in own.items() if k != "param_groups"
+    )
+    return options
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and value.is_floating_point()
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _numeric_defaults(optimizer) -> dict:
+    """The optimizer's options whose defaults are numbers (``lr``,
+    ``momentum``, ``weight_decay``, ...), by name."""
+    try:
+        params = inspect.signature(optimizer).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if _is_number(p.default)}
+
+
+def check_training_options(net):
+    """Raise if the net's ``max_epochs`` is not an int >= 0, its learning rate
+    not a finite number >= 0, its optimizer not callable, or an
+    ``optimizer__`` option not a number where the optimizer's default is one
+    (``momentum``, ``weight_decay``, ...). Each error names the option as the
+    estimator's parameter (``net__lr``, ``net__optimizer__momentum``)."""
+    epochs = net.max_epochs
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(
+            f"net__max_epochs (the net's max_epochs) must be an int; got {epochs!r}"
+        )
+    if epochs < 0:
+        raise ValueError(
+            f"net__max_epochs (the net's max_epochs) must be >= 0; got {epochs!r}"
+        )
+    if not callable(net.optimizer):
+        raise TypeError(
+            "net__optimizer (the net's optimizer) must be a torch optimizer "
+            f"class; got {net.optimizer!r}"
+        )
+    defaults = _numeric_defaults(net.optimizer)
+    for key, value in _optimizer_options(net).items():
+        name = key.removeprefix("optimizer__")
+        if name == "lr":
+            _check_lr(key, value)
+        elif name in defaults and not _is_number(value):
+            raise TypeError(
+                f"net__{key} (an option of the net's optimizer "
+                f"{_name(net.optimizer)}) must be a number; got {value!r}"
+            )
+    return net
+
+
+def _check_lr(key, value) -> None:
+    if not _is_number(value):
+        raise TypeError(
+            f"net__{key} (the net's learning rate) must be a number; got {value!r}"
+        )
+    if not (math.isfinite(float(value)) and float(value) >= 0):
+        raise ValueError(
+            f"net__{key} (the net's learning rate) must be a finite number >= 0; "
+            f"got {value!r}"
+        )
 
 
 def check_fit(net, data):

@@ -17,6 +17,8 @@ an estimator's network, dense or under a fitted estimator's masks;
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import numbers
 import warnings
 
@@ -133,6 +135,59 @@ def _rewind_points(setup, start, epochs, seed) -> dict:
     return points
 
 
+@contextlib.contextmanager
+def _shuffled(net):
+    """The copies' training with ``iterator_train__shuffle=True``: the data
+    order is what differs between the two copies (torch's seed draws it), and
+    a net that does not shuffle (skorch's default) would train two identical
+    copies. Left as the user set it when the iterator has a ``sampler`` or
+    ``batch_sampler`` of its own (which decides the order) or takes no
+    ``shuffle``; the net's own setting is back afterwards."""
+    options = net.get_params_for("iterator_train")
+    if options.get("shuffle") or {"sampler", "batch_sampler"} & set(options) or (
+        not _takes_shuffle(net.iterator_train)
+    ):
+        yield
+        return
+    # an attribute, as set_params stores it: skorch's set_params of an
+    # iterator option on an initialized net raises
+    key = "iterator_train__shuffle"
+    had = key in vars(net)
+    setattr(net, key, True)
+    try:
+        yield
+    finally:
+        if had:
+            setattr(net, key, options["shuffle"])
+        else:
+            delattr(net, key)
+
+
+def _takes_shuffle(iterator) -> bool:
+    try:
+        params = inspect.signature(iterator).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "shuffle" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _check_copies_differ(ends, seeds, k) -> None:
+    """Refuse two copies trained with different seeds to the same weights:
+    their training draws no random numbers, and the barrier is 0 by
+    construction, not a measurement."""
+    a, b = ends
+    if seeds[0] != seeds[1] and all(torch.equal(a[n], b[n]) for n in a):
+        raise ValueError(
+            f"the two copies trained from rewind epoch {k} with different seeds "
+            f"{tuple(seeds)} have identical weights: their training does not "
+            "depend on torch's random numbers (a training iterator whose sampler "
+            "or batch_sampler fixes the order, or one without "
+            "iterator_train__shuffle, and no dropout), so their error barrier "
+            "would be 0 whatever the network; give the net's training iterator "
+            "a random order"
+        )
+
+
 def stability_analysis(estimator, X, y, *, rewind_epochs=(0, 1, 2), n_points=11,
                        use_masks=False, n_repeats=1, copy_seeds=None,
                        sample_weight=None, random_state=None):
@@ -146,7 +201,11 @@ def stability_analysis(estimator, X, y, *, rewind_epochs=(0, 1, 2), n_points=11,
     keeping the state after each epoch ``k`` (epoch 0: the start). From each
     state two copies train as a pruning round of the estimator trains (the
     net's ``max_epochs``, a fresh optimizer and schedule), differing only in
-    torch's seed (the data order, and dropout if any); with ``use_masks``
+    torch's seed: the data order (the copies always train shuffled,
+    ``iterator_train__shuffle=True``, whatever the net's own setting), and
+    dropout if any. Copies that train identically despite different seeds
+    (an iterator whose own sampler fixes the order) raise ``ValueError``
+    rather than give a barrier of 0 by construction. With ``use_masks``
     they keep the fitted ``masks_``, and so do the networks between them.
     Along the line ``(1 - a) * w1 + a * w2`` at ``n_points`` evenly spaced
     ``a`` in [0, 1] (every parameter and floating-point buffer
@@ -208,9 +267,11 @@ def stability_analysis(estimator, X, y, *, rewind_epochs=(0, 1, 2), n_points=11,
         for repeat in range(int(n_repeats)):
             seeds = copy_seeds or tuple(int(s) for s in rng.randint(_MAX_SEED, size=2))
             ends = []
-            for seed in seeds:
-                train_from(setup, points[k], masks, seed)
-                ends.append(snapshot(setup.net.module_))
+            with _shuffled(setup.net):
+                for seed in seeds:
+                    train_from(setup, points[k], masks, seed)
+                    ends.append(snapshot(setup.net.module_))
+            _check_copies_differ(ends, seeds, k)
             errors = tuple(
                 1.0 - evaluate(setup, interpolate(ends[0], ends[1], a), masks)
                 for a in alphas

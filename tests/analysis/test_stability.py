@@ -133,3 +133,65 @@ def test_suggest_bad_inputs():
         suggest_rewind_epoch(table, tol=-0.1)
     with pytest.raises(ValueError, match="no rows"):
         suggest_rewind_epoch(table.iloc[:0])
+
+
+# -- the copies' data orders differ even when the net does not shuffle ------------
+def _no_shuffle_net(tiny_net, **params):
+    # skorch's default and the README's: no shuffling, no dropout
+    return tiny_net(max_epochs=2, iterator_train__shuffle=False, **params)
+
+
+def test_copies_of_a_net_that_does_not_shuffle_still_differ(tiny_net, data,
+                                                             monkeypatch):
+    import sklottery.analysis._stability as stability
+
+    net = _no_shuffle_net(tiny_net)
+    clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0)
+    shuffles = []
+    real = stability.train_from
+
+    def spy(setup, *args, **kwargs):
+        shuffles.append(setup.net.get_params_for("iterator_train").get("shuffle"))
+        return real(setup, *args, **kwargs)
+
+    monkeypatch.setattr(stability, "train_from", spy)
+    table = stability_analysis(clf, *data, rewind_epochs=[0, 1], n_points=5,
+                               random_state=0)
+    assert (table["barrier"] > 0).all()
+    for errors in table["errors"]:
+        assert len(set(errors)) > 1  # two different networks at the ends
+    assert shuffles == [True] * 4
+    assert net.get_params_for("iterator_train")["shuffle"] is False  # unchanged
+
+
+def test_the_nets_own_order_is_back_after_the_copies(tiny_net, data):
+    from sklottery.analysis._stability import _shuffled
+
+    sizes = {"module__input_units": 64, "module__output_units": 10}
+    net = _no_shuffle_net(tiny_net, **sizes).initialize()
+    with _shuffled(net):
+        assert net.get_params_for("iterator_train")["shuffle"] is True
+    assert net.get_params_for("iterator_train")["shuffle"] is False
+    plain = tiny_net(**sizes).initialize()
+    del plain.iterator_train__shuffle
+    with _shuffled(plain):
+        assert plain.get_params_for("iterator_train")["shuffle"] is True
+    assert "shuffle" not in plain.get_params_for("iterator_train")
+
+
+class FixedOrder(torch.utils.data.DataLoader):
+    """A training iterator that takes no ``shuffle``: its order is fixed."""
+
+    def __init__(self, dataset, batch_size=1):
+        super().__init__(dataset, batch_size=batch_size)
+
+
+def test_copies_that_cannot_differ_are_refused(tiny_net, data):
+    net = tiny_net(max_epochs=1, iterator_train=FixedOrder)
+    del net.iterator_train__shuffle
+    clf = LotteryTicketClassifier(net, n_rounds=1, random_state=0)
+    with pytest.raises(ValueError, match=r"copies trained from rewind epoch 0 with "
+                       r"different seeds \(1, 2\) have identical weights.*"
+                       "iterator_train__shuffle"):
+        stability_analysis(clf, *data, rewind_epochs=[0], n_points=3,
+                           copy_seeds=(1, 2))

@@ -86,3 +86,19 @@ def test_imports_run_one_way_and_take_no_private_names_across_subpackages():
             private.append((unit, ".".join(target), hidden))
     assert upward == []
     assert private == []
+
+
+def test_import_sklottery_loads_no_torch_until_a_name_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, sklottery\n"
+            "print('torch' in sys.modules)\n"
+            "sklottery.LotteryTicketClassifier\n"
+            "names = dir(sklottery)\n"
+            "print('torch' in sys.modules, 'LotteryTicketClassifier' in names)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=300)
+    assert result.stdout.split() == ["False", "True", "True"], result.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        sklottery.nope  # noqa: B018

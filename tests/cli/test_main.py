@@ -91,10 +91,8 @@ def test_help_and_usage_errors_import_no_torch():
     assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="sklottery/__init__.py imports every "
-                   "public name (torch, skorch, sklearn) before the command line "
-                   "runs; a lazy package face (PEP 562 __getattr__) fixes it")
 def test_python_m_sklottery_help_imports_no_torch():
+    # the package face loads its subpackages on first use (PEP 562)
     import subprocess
 
     code = ("import runpy, sys; sys.argv = ['sklottery', '--help']\n"

@@ -1,8 +1,11 @@
 """Ready-made torch modules: the estimators' default networks.
 
 ``net=None`` builds one from the input's form (:func:`default_module_for`):
-:class:`MLP` for tables, :class:`ConvNet` for images, :class:`RecurrentNet`
-for sequences and :class:`EmbeddingNet` for token ids. In each the output
+:class:`MLP` for tables (integer ones too), :class:`ConvNet` for images and
+:class:`RecurrentNet` for sequences. :class:`EmbeddingNet` takes token ids,
+with ``net=NeuralNetClassifier(EmbeddingNet, ...)``: integer ``X`` is ids
+only for a module that takes them
+(:func:`sklottery.inputs.takes_ids`). In each the output
 layer is the last prunable layer, so the estimators' ``transform`` returns
 the features entering it.
 """
@@ -49,6 +52,9 @@ class MLP(nn.Module):
     hidden_units : sequence of int, default=(300, 100)
     dropout : float, default=0.0
     """
+
+    #: Integer ``X`` is numbers (:func:`sklottery.inputs.takes_ids`).
+    takes_ids = False
 
     def __init__(
         self,
@@ -131,6 +137,9 @@ class ConvNet(nn.Module):
     #: by the estimators when they build this network themselves.
     default_type_factors = {"conv": 0.5}
 
+    #: Integer ``X`` (uint8 pixels) is numbers (:func:`sklottery.inputs.takes_ids`).
+    takes_ids = False
+
     def __init__(
         self,
         input_shape: Sequence[int] | None = None,
@@ -193,6 +202,9 @@ class RecurrentNet(nn.Module):
         After each dense hidden layer.
     """
 
+    #: Integer ``X`` is numbers (:func:`sklottery.inputs.takes_ids`).
+    takes_ids = False
+
     def __init__(
         self,
         input_size: int | None = None,
@@ -254,7 +266,16 @@ class EmbeddingNet(nn.Module):
     dropout : float, default=0.0
         Dropout probability after each dense hidden layer of the head (the
         embedding table itself is never dropped).
+
+    Notes
+    -----
+    ``net=None`` never builds it (integer ``X`` is numbers then): pass
+    ``net=NeuralNetClassifier(EmbeddingNet, ...)`` (or
+    ``NeuralNetRegressor``) for token ids.
     """
+
+    #: Integer ``X`` is token ids (:func:`sklottery.inputs.takes_ids`).
+    takes_ids = True
 
     def __init__(
         self,
@@ -290,18 +311,6 @@ class EmbeddingNet(nn.Module):
 #: Largest vocabulary the default embedding network is built with (rows of
 #: its table); larger ids need a net of the user's (e.g. with hashing).
 MAX_DEFAULT_VOCABULARY = 2**20
-
-#: The networks of this module that take float input.
-FLOAT_INPUT = (MLP, ConvNet, RecurrentNet)
-
-
-def takes_floats(module) -> bool:
-    """Whether ``module`` (a class or an instance) is one of the float
-    networks of this module (:class:`MLP`, :class:`ConvNet`,
-    :class:`RecurrentNet`), for which integer ``X`` is numbers, not ids."""
-    cls = module if isinstance(module, type) else type(module)
-    return issubclass(cls, FLOAT_INPUT)
-
 
 def module_sizes(module_class, info, n_outputs: int, given=()) -> dict:
     """The size arguments a module of this file takes from the data.
@@ -373,8 +382,14 @@ def default_module_for(info) -> type:
     2-D float, sparse             :class:`MLP` (LeNet-300-100)
     float ``(n, C, H, W)``        :class:`ConvNet` (Conv-2, half width)
     float ``(n, T, F)``           :class:`RecurrentNet` (GRU, 32 units)
-    int ``(n, T)``                :class:`EmbeddingNet` (mean of embeddings)
     ============================  ==========================================
+
+    With ``net=None`` integer ``X`` is numbers (float32, so an integer
+    table gets the :class:`MLP`); token ids need a net whose module takes
+    them (:func:`sklottery.inputs.takes_ids`), e.g.
+    ``NeuralNetClassifier(EmbeddingNet)``.
+    Ids reach this function only from a ticket file that recorded them:
+    int64 ``(n, T)`` gets an :class:`EmbeddingNet`.
 
     Parameters
     ----------
@@ -395,17 +410,12 @@ def default_module_for(info) -> type:
     else:
         cls = {1: MLP, 2: RecurrentNet, 3: ConvNet}.get(len(info.shape))
     if cls is None:
-        hint = ""
-        if info.dtype == "int64":
-            hint = (
-                " (integer X is taken as token ids; for pixel or other numeric "
-                "values pass X.astype(np.float32))"
-            )
         raise ValueError(
-            f"there is no default network for {info.describe()}{hint}: the "
-            "defaults take 2-D float X (MLP), images (n, C, H, W) (ConvNet), "
-            "sequences (n, T, F) (RecurrentNet) and 2-D integer ids "
-            "(EmbeddingNet). Pass a skorch net whose module takes this X"
+            f"there is no default network for {info.describe()}: the "
+            "defaults take 2-D X (MLP), images (n, C, H, W) (ConvNet) and "
+            "sequences (n, T, F) (RecurrentNet); token ids need a net whose "
+            "module takes them (e.g. NeuralNetClassifier(EmbeddingNet)). Pass "
+            "a skorch net whose module takes this X"
         )
     return cls
 

@@ -7,13 +7,13 @@ in ``fit`` what is learnt from ``X`` comes back in the ``learnt`` dict
 :func:`check_network` checks the network's side before training.
 """
 
+from ._ids import ID_LAYERS, first_layer, integer_input, takes_ids
 from ._info import (
     INPUT_KINDS,
     InputInfo,
     as_info,
     fitted_info,
     input_state,
-    integer_input,
     kind_of,
     ticket_input,
 )
@@ -32,6 +32,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "ID_LAYERS",
     "INPUT_KINDS",
     "LEARNT_FROM_X",
     "InputInfo",
@@ -44,9 +45,11 @@ __all__ = [
     "check_network",
     "check_sample_weight",
     "embedding_vocabulary",
+    "first_layer",
     "fitted_info",
     "input_state",
     "integer_input",
     "kind_of",
+    "takes_ids",
     "ticket_input",
 ]

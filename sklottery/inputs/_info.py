@@ -12,7 +12,6 @@ __all__ = [
     "as_info",
     "fitted_info",
     "input_state",
-    "integer_input",
     "kind_of",
     "ticket_input",
 ]
@@ -107,16 +106,6 @@ def ticket_input(info) -> InputInfo:
         raise ValueError(f"the ticket's input description {given!r} is malformed")
     return InputInfo(kind, shape, dtype, None if max_id is None else int(max_id))
 
-
-
-def integer_input(net) -> str:
-    """What integer ``X`` is for the estimator parameter ``net``: ``"float"``
-    numbers for the float networks of :mod:`sklottery.modules` (``MLP``,
-    ``ConvNet``, ``RecurrentNet``), else ``"ids"`` (int64 token ids; also for
-    ``net=None``, whose default for integer ``X`` is an ``EmbeddingNet``)."""
-    from ..modules import takes_floats
-
-    return "float" if net is not None and takes_floats(net.module) else "ids"
 
 
 def kind_of(ndim: int, dtype: str, sparse: bool) -> str:

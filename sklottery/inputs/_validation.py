@@ -12,9 +12,10 @@ input                         what the network receives
                               ``n_features_in_``, ``feature_names_in_``)
 float array of rank >= 3      float32 samples of the same shape: images
                               ``(n, C, H, W)``, sequences ``(n, T, F)``
-integer array                 int64 token ids, never cast through float
-                              (``int_as="ids"``); numeric features as float32
-                              when the network takes floats (``int_as="float"``)
+integer array                 numbers, as float32 (``int_as="float"``); int64
+                              token ids, never cast through float, when the
+                              net's module takes ids (``int_as="ids"``:
+                              :func:`~sklottery.inputs.integer_input`)
 scipy sparse matrix           float32 CSR rows, densified one batch at a time
                               (:class:`~sklottery.training._loader.SparseRows`)
 torch tensor                  as the numpy array (or sparse matrix) it holds
@@ -22,7 +23,7 @@ torch tensor                  as the numpy array (or sparse matrix) it holds
 
 NaN or infinity, an empty ``X``, a prediction input whose shape after the
 first axis differs from the fitted one, negative ids, ids outside the
-vocabulary of an embedding network and inputs a network cannot take
+vocabulary of an embedding they reach and inputs a network cannot take
 (strings, complex numbers, objects that are not numbers) raise a
 ``ValueError`` (``TypeError`` for objects, as scikit-learn) naming the problem.
 
@@ -115,7 +116,7 @@ def check_X(
     X,
     *,
     reset: bool,
-    int_as: str = "ids",
+    int_as: str = "float",
     module: torch.nn.Module | None = None,
     learnt: dict | None = None,
 ):
@@ -134,14 +135,14 @@ def check_X(
     X : array-like, DataFrame, scipy sparse matrix or torch tensor
     reset : bool
         True in ``fit``; False in ``predict``, ``transform``, ``score``.
-    int_as : {"ids", "float"}, default="ids"
-        With ``reset=True``: what integer ``X`` is. ``"ids"`` keeps it int64
-        (token ids for an embedding); ``"float"`` makes it float32 features
-        (for networks that take floats, such as :class:`~sklottery.MLP`).
-        With ``reset=False`` the fitted input decides.
+    int_as : {"float", "ids"}, default="float"
+        With ``reset=True``: what integer ``X`` is. ``"float"`` makes it
+        float32 features; ``"ids"`` keeps it int64 (token ids, for a module
+        that takes them: :func:`~sklottery.inputs.integer_input`). With
+        ``reset=False`` the fitted input decides.
     module : torch.nn.Module, optional
         The fitted network; with ids, :func:`check_module_input` checks them
-        against its vocabulary.
+        against the vocabulary of every embedding they reach.
     learnt : dict, optional
         With ``reset=True``: receives the fitted attributes learnt from ``X``
         (attribute name to value), for the estimator to set once its fit
@@ -323,7 +324,7 @@ def _finish(estimator, X, info, fitted, module, learnt, target):
     return X, info
 
 
-def check_X_y(estimator, X, y, *, reset=True, int_as: str = "ids", learnt=None,
+def check_X_y(estimator, X, y, *, reset=True, int_as: str = "float", learnt=None,
               **y_checks):
     """:func:`check_X` and ``y`` checked by scikit-learn.
 
@@ -355,7 +356,16 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
 
     Returns None for ``None`` and for all-ones weights (no weights), and
     float32 weights otherwise: finite, non-negative, one per sample, not all
-    zero. A scalar is a weight for every sample.
+    zero, and within float32 (the network's loss is weighted in float32). A
+    scalar is a weight for every sample.
+
+    Raises
+    ------
+    ValueError
+        Naming ``sample_weight``: NaN or infinity, a negative weight, the
+        wrong length, all zeros, a weight (or the weights' sum) beyond
+        float32's largest (infinity there), or every weight below float32's
+        smallest normal number (zero, or a few digits, there).
     """
     if sample_weight is None:
         return None
@@ -374,7 +384,31 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
         )
     if np.all(w == 1):
         return None  # all ones: exactly the unweighted fit
+    _check_float32_range(w)
     return w.astype(np.float32)
+
+
+def _check_float32_range(w: np.ndarray) -> None:
+    """The weights are numbers in float32: none (nor their sum) beyond its
+    largest, where it is infinity, and not all below its smallest normal
+    number, where they lose their digits (or are zero)."""
+    f32 = np.finfo(np.float32)
+    largest, smallest = float(f32.max), float(f32.tiny)
+    top, total = float(w.max(initial=0.0)), float(w.sum())
+    if total > largest:
+        what = f"holds {top:.3g}" if top > largest else f"sums to {total:.3g}"
+        why = f"beyond float32's largest {largest:.3g}, where it is infinity"
+    elif top < smallest:
+        what = f"is at most {top:.3g}"
+        why = f"below float32's smallest normal number {smallest:.3g}"
+    else:
+        return
+    raise ValueError(
+        f"sample_weight {what}, {why} (the network's loss is weighted in "
+        "float32). The weighted loss sum(w*l)/sum(w) is the same for the weights "
+        "times any positive number: rescale them, e.g. "
+        "sample_weight / sample_weight.max()"
+    )
 
 
 def check_no_missing_targets(y):

@@ -136,7 +136,8 @@ def test_images_keep_float32_and_shape_checked():
 
 @pytest.mark.parametrize(
     "kind, default",
-    [("image", ConvNet), ("sequence", RecurrentNet), ("ids", EmbeddingNet)],
+    # integer X is numbers for net=None (issue 19): an integer table, an MLP
+    [("image", ConvNet), ("sequence", RecurrentNet), ("ids", MLP)],
 )
 def test_default_net_from_input_shape(kind, default):
     X, y = KINDS[kind][0](np.random.default_rng(2))
@@ -178,7 +179,9 @@ def test_ids_above_2_24_reach_the_module_unchanged():
     assert set(fed.flatten().tolist()) <= set(X.flatten().tolist())
     seen.clear()
     est.predict(X)
-    np.testing.assert_array_equal(torch.cat(seen).numpy(), X)
+    # the vocabulary check's pass over two samples (issue 19), then predict's
+    np.testing.assert_array_equal(seen[0].numpy(), X[:2])
+    np.testing.assert_array_equal(torch.cat(seen[1:]).numpy(), X)
 
 
 def test_tfidf_pipeline_and_sparse_formats(monkeypatch):
@@ -342,7 +345,6 @@ def _fitted_ids():
         (np.zeros((0, 1, 6, 6)), r"Found array with 0 sample\(s\)"),
         (np.zeros((0, 4)), r"Found array with 0 sample\(s\)"),
         (np.zeros((N, 0, 3)), "has an empty axis"),
-        (np.full((N, 4), -1, dtype=np.int64), r"ids, which must be >= 0; found -1"),
         (np.ones((N, 4), dtype=np.complex64), "Complex data not supported"),
         (np.full((N, 4), "a"), "X holds strings"),
         (np.ones((N, 4), dtype="datetime64[s]"), "which a network cannot take"),
@@ -370,12 +372,24 @@ def test_bad_inputs_in_predict():
         est.predict(X[:, :6])
 
 
+class _LinearTakingIds(torch.nn.Linear):
+    takes_ids = True  # says so, wrongly
+
+
 def test_network_that_cannot_take_the_dtype():
     X = np.random.default_rng(10).integers(0, 5, size=(N, 4))
     y = np.arange(N) % 2
+    # integer X is numbers for a Linear layer (issue 19)
     net = _net(torch.nn.Linear, module__in_features=4, module__out_features=2)
+    LotteryTicketClassifier(net, n_rounds=1).fit(X, y)
+    net = _net(_LinearTakingIds, module__in_features=4, module__out_features=2)
     with pytest.raises(ValueError, match=r"cannot take int64 X of shape \(n, 4\)"):
         LotteryTicketClassifier(net, n_rounds=1).fit(X, y)
+    # negative ids, for a module that takes ids
+    with pytest.raises(ValueError, match=r"ids, which must be >= 0; found -1"):
+        LotteryTicketClassifier(_net(EmbeddingNet), n_rounds=1).fit(
+            np.full((N, 4), -1), y
+        )
     # a user net with an embedding of known size: out-of-vocabulary ids
     net = _net(EmbeddingNet, module__num_embeddings=3)
     with pytest.raises(ValueError, match=r"token id 4, outside the vocabulary"):

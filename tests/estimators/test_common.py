@@ -70,15 +70,35 @@ def float32_rounding(estimator):
 
     The default net (``net=None``) computes in float32, so the sample-weight
     equivalence differs from repetition by the rounding that MLP64 avoids:
-    measured 1-2 ulps (e.g. transform 0.11304761 vs 0.11304760) on 7% of the
-    outputs, above the checks' rtol=1e-7."""
+    measured 1-2 ulps (e.g. transform 0.11304761 vs 0.11304760; the
+    classifier's predict_proba 6.0e-8, 5 of 45 values) above the checks'
+    rtol=1e-7. The only checks the lottery estimators are let fail."""
     if estimator.net is not None:
         return {}
     reason = "float32 rounding of the weighted loss sum(w*l)/sum(w): 1-2 ulps"
-    return {
+    failing = {
         "check_sample_weight_equivalence_on_dense_data": reason,
         "check_sample_weight_equivalence_on_sparse_data": reason,
     }
+    if isinstance(estimator, SupermaskClassifier):
+        # the float32 rounding moves scores across the top-k threshold: a
+        # weight in or out of the mask, measured 0.0117 in predict_proba
+        flips = (
+            "float32 rounding of the weighted loss flips the edge-popup top-k "
+            "mask: predict_proba off by 0.0117 (45 of 45 values)"
+        )
+        failing = dict.fromkeys(failing, flips)
+    if isinstance(estimator, SupermaskRegressor):
+        # its sample-weight checks pass (measured); float32 matmul sums in an
+        # order that depends on the batch: one row at a time vs 20 at once,
+        # measured 3.6e-7 (2 ulps of 1.34) on 3 of 20 predictions
+        failing = {
+            "check_methods_subset_invariance": (
+                "float32 matmul of one row vs a batch: predict differs by "
+                "3.6e-7 (2 ulps), above atol=1e-7"
+            )
+        }
+    return failing
 
 
 @parametrize_with_checks(
@@ -86,7 +106,10 @@ def float32_rounding(estimator):
         small_classifier(),
         small_regressor(),
         # as a user gets it: every default, the default net
+        LotteryTicketClassifier(),
         LotteryTicketRegressor(),
+        SupermaskClassifier(),
+        SupermaskRegressor(),
         # predict through the sparse export (sklottery.export._sparse.to_sparse)
         small_classifier().set_params(inference="sparse"),
         # learned supermasks (edge-popup) over the same networks

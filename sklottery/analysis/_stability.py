@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
-from ..lottery import RoundPlan, evaluate, run_round, train_from
+from ..lottery import RoundPlan, evaluate, run_round, seeded, train_from
 from ..pruning import Pruner, load_values, snapshot
 from ..training import RewindCheckpoint
 from ._retraining import check_estimator, prepare_retraining
@@ -119,8 +119,7 @@ def _rewind_points(setup, start, epochs, seed) -> dict:
         callbacks=[(f"stability_rewind_{k}", cb) for k, cb in checkpoints],
         max_epochs=later[-1], record=False,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded(seed):
         interrupted = run_round(net, None, setup.data, plan,
                                 score=setup.score).interrupted
     if interrupted:

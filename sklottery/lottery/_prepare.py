@@ -33,6 +33,7 @@ from ..training import (
     RoundData,
     TensorLoader,
     check_fit,
+    check_training_options,
     initialize_net,
     seed_train_split,
     split_data,
@@ -174,6 +175,7 @@ def prepare(
     config = None
     if lottery:
         spec = params["net"] or task.default_net(None)
+        check_training_options(spec)  # max_epochs is compared with rewind
         config = make_config(params, seed=seed, max_epochs=spec.max_epochs)
         if check_config is not None and not check_config(config):
             return None

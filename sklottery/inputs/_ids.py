@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..pruning.rng import forked
+
 __all__ = ["ID_LAYERS", "first_layer", "integer_input", "takes_ids"]
 
 #: The layers that take token ids.
@@ -74,7 +76,7 @@ def _instance(cls, net):
         kwargs = {}
     for where in (torch.device("meta"), torch.device("cpu")):
         try:
-            with torch.random.fork_rng(devices=[]), where:
+            with forked(), where:
                 return cls(**kwargs)
         except Exception:  # noqa: BLE001 -- any failure: look no further
             continue

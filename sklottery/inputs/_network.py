@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pruning.rng import forked
 from ..training import SparseRows
 from ._ids import ID_LAYERS
 from ._info import InputInfo
@@ -128,7 +129,7 @@ def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
     hooks = _tracing(module, X, batch) if ids else []
     training = module.training
     try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        with forked(), torch.no_grad():
             module.eval()
             module(batch)
     except _OutOfVocabulary as exc:

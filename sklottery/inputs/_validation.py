@@ -379,8 +379,8 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
         raise ValueError("sample_weight contains NaN or infinity")
     if n_samples and not w.any():
         raise ValueError(
-            "sample_weight is zero for every sample: at least one sample must "
-            "have a positive weight"
+            "sample_weight is zero for every sample: at least one weight must "
+            "be non-zero (positive)"
         )
     if np.all(w == 1):
         return None  # all ones: exactly the unweighted fit

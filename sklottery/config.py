@@ -17,7 +17,8 @@ import numbers
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+import numpy as np
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 
 from .pruning import SCHEDULES as PRUNER_SCHEDULES
 from .pruning import STRATEGIES
@@ -37,6 +38,7 @@ __all__ = [
     "SUPERMASK_CONSTRAINTS",
     "SCHEDULES",
     "LotteryConfig",
+    "Number",
     "make_config",
 ]
 
@@ -50,12 +52,37 @@ SCHEDULES = (*PRUNER_SCHEDULES, "at_init")
 _NOT_AT_INIT = ("none", "lr")
 EARLY_BIRD_DEFAULTS = {"threshold": 0.1, "patience": 4}
 
+
+class Number(Interval):
+    """scikit-learn's ``Interval``, without bools: ``True`` is not the number 1.
+
+    Every number of :data:`PARAMETER_CONSTRAINTS` and
+    :data:`SUPERMASK_CONSTRAINTS` is one, so ``validate_parameter_constraints``
+    refuses ``prune_rate=True`` or ``density=True`` for every family."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+class _CacheDirectory(Options):
+    """A non-empty str: ``memory=""`` would cache into ``./joblib``."""
+
+    def __init__(self):
+        super().__init__(str, set())
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, str) and val != ""
+
+    def __str__(self):
+        return "a non-empty str (a cache directory)"
+
+
 #: scikit-learn's ``_parameter_constraints`` of both estimators.
 PARAMETER_CONSTRAINTS: dict = {
     "net": "no_validation",  # checked by the task (Task.check_net)
-    "n_rounds": [Interval(numbers.Integral, 0, None, closed="left")],
-    "prune_rate": [Interval(numbers.Real, 0, 1, closed="neither"), None],
-    "target_sparsity": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    "n_rounds": [Number(numbers.Integral, 0, None, closed="left")],
+    "prune_rate": [Number(numbers.Real, 0, 1, closed="neither"), None],
+    "target_sparsity": [Number(numbers.Real, 0, 1, closed="neither"), None],
     "schedule": [StrOptions(set(SCHEDULES))],
     "strategy": [
         StrOptions(set(STRATEGIES) | set(ALIASES) | set(AT_INIT_ONLY)),
@@ -63,10 +90,10 @@ PARAMETER_CONSTRAINTS: dict = {
     ],
     "rewind": [
         StrOptions(set(REWIND_MODES)),
-        Interval(numbers.Integral, 0, None, closed="left"),
+        Number(numbers.Integral, 0, None, closed="left"),
     ],
     "scope": [StrOptions({"layer", "global"}), list, tuple],
-    "output_rate_factor": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "output_rate_factor": [Number(numbers.Real, 0, None, closed="left"), None],
     "layer_rates": [dict, None],
     "type_rates": [dict, None],
     "exclude": [str, list, tuple, None],
@@ -76,12 +103,12 @@ PARAMETER_CONSTRAINTS: dict = {
     "early_bird": [
         None,
         "boolean",
-        Interval(numbers.Real, 0, 1, closed="neither"),
+        Number(numbers.Real, 0, 1, closed="neither"),
         dict,
     ],
     "select": [StrOptions(set(SELECT_MODES))],
-    "tol": [Interval(numbers.Real, 0, None, closed="left")],
-    "memory": [None, str, HasMethods(["cache"])],
+    "tol": [Number(numbers.Real, 0, None, closed="left")],
+    "memory": [None, _CacheDirectory(), HasMethods(["cache"])],
     "warm_start": ["boolean"],
     "inference": [StrOptions(set(INFERENCE_MODES))],
     "verbose": ["verbose"],
@@ -92,7 +119,7 @@ PARAMETER_CONSTRAINTS: dict = {
 #: scikit-learn's ``_parameter_constraints`` of the supermask estimators.
 SUPERMASK_CONSTRAINTS: dict = {
     "net": "no_validation",  # checked by the task (Task.check_net)
-    "density": [Interval(numbers.Real, 0, 1, closed="right")],
+    "density": [Number(numbers.Real, 0, 1, closed="right")],
     "weight_init": [StrOptions(set(WEIGHT_INITS))],
     "scope": [StrOptions(set(SUPERMASK_SCOPES))],
     "scale_fan": ["boolean"],
@@ -163,15 +190,6 @@ class LotteryConfig:
         return {**self.early_bird, "pruner": dict(self.pruner)}
 
 
-def _bool_is_not_a_number(params):
-    for name in ("n_rounds", "prune_rate", "target_sparsity", "tol", "rewind"):
-        value = params.get(name)
-        if isinstance(value, bool):
-            raise TypeError(
-                f"{name} must be a number, not a bool; got {name}={value!r}"
-            )
-
-
 def early_bird_options(value) -> dict | None:
     """``early_bird`` as a dict of :class:`~sklottery.training._callbacks.EarlyBird`
     options, or None."""
@@ -209,7 +227,6 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
     """The checked configuration of a fit from the estimator's parameters
     (``get_params(deep=False)``, already checked against
     :data:`PARAMETER_CONSTRAINTS`) and the fit's seed."""
-    _bool_is_not_a_number(params)
     n_rounds = int(params["n_rounds"])
     prune_rate, target = params["prune_rate"], params["target_sparsity"]
     if prune_rate is not None and target is not None:

@@ -13,11 +13,20 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    make_constraint,
+)
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 
-from sklottery import MLP, LotteryTicketClassifier
-from sklottery.config import LotteryConfig, make_config
+from sklottery import MLP, LotteryTicketClassifier, Pruner, SupermaskClassifier
+from sklottery.config import (
+    PARAMETER_CONSTRAINTS,
+    SUPERMASK_CONSTRAINTS,
+    LotteryConfig,
+    make_config,
+)
 
 rng = np.random.RandomState(0)
 X = rng.randn(40, 4).astype(np.float32)
@@ -89,7 +98,8 @@ def test_unknown_rewind(make_clf, rewind):
         ({"rescale": "yes"}, "rescale", "an instance of 'bool'"),
         ({"inference": "csr"}, "inference", r"a str among \{'"),
         ({"early_bird": "yes"}, "early_bird", "None, an instance of 'bool'"),
-        ({"memory": 42}, "memory", "None, an instance of 'str' or an object"),
+        ({"memory": 42}, "memory",
+         r"None, a non-empty str \(a cache directory\) or an object"),
         ({"layer_rates": [0.1]}, "layer_rates", "an instance of 'dict' or None"),
         ({"exclude": 3}, "exclude", "an instance of 'str'"),
     ],
@@ -212,3 +222,85 @@ def test_init_only_stores_parameters():
     assert clf.get_params(deep=False)["net"] == "nonsense"
     assert clf.n_rounds == -3 and clf.prune_rate == 7 and clf.strategy is None
     assert not [k for k in vars(clf) if k.endswith("_")]
+
+
+# -- a bool is not a number; an empty path is not a cache (issue 19) ---------------
+def _numeric(constraints):
+    """The parameters of ``constraints`` with an ``Interval`` among them."""
+    return sorted(
+        name for name, options in constraints.items()
+        if name != "net" and any(isinstance(c, Interval) for c in options)
+    )
+
+
+def test_every_number_constraint_refuses_bools():
+    # both families declare their numbers once, in config: none takes True as 1
+    for constraints in (PARAMETER_CONSTRAINTS, SUPERMASK_CONSTRAINTS):
+        for name in _numeric(constraints):
+            numbers_of = [c for c in constraints[name] if isinstance(c, Interval)]
+            for value in (True, False, np.bool_(True)):
+                assert not any(c.is_satisfied_by(value) for c in numbers_of), (
+                    name, value)
+
+
+# early_bird=True is an option of its own: the default early-bird settings
+@pytest.mark.parametrize(
+    "name", [n for n in _numeric(PARAMETER_CONSTRAINTS) if n != "early_bird"]
+)
+def test_a_bool_is_refused_by_the_declared_constraints(make_clf, name):
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter"):
+        make_clf(**{name: True}).fit(X, y)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_supermask_density_is_not_a_bool(tiny_net, value):
+    clf = SupermaskClassifier(tiny_net(max_epochs=1), density=value)
+    match = "The 'density' parameter of SupermaskClassifier must be a float"
+    with pytest.raises(InvalidParameterError, match=match):
+        clf.fit(X, y)
+
+
+def test_memory_empty_path_is_refused(make_clf, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the old code cached into ./joblib
+    match = constraint("memory", r"None, a non-empty str")
+    with pytest.raises(InvalidParameterError, match=match):
+        make_clf(memory="").fit(X, y)
+    assert not list(tmp_path.iterdir())
+
+
+# -- one range for each parameter (the Pruner's, the estimators', the CLI's) ----------
+PROBES = [-1.0, -1e-9, 0, 0.0, 1e-9, 0.2, 0.5, 1 - 1e-9, 1, 1.0, 1.5, 3.0,
+          float("nan"), True, False, "0.5", np.float32(0.5), np.int64(1)]
+
+
+def _pruner_accepts(**kwargs) -> bool:
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    try:
+        Pruner(net, **kwargs)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _declared_accepts(name, value) -> bool:
+    return any(
+        make_constraint(c).is_satisfied_by(value) for c in PARAMETER_CONSTRAINTS[name]
+    )
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # rates rounding to 0
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        ("prune_rate", {}),
+        ("target_sparsity", {"n_rounds": 2}),
+        # x 0.1: the output layer's rate stays below 1 for every finite factor
+        ("output_rate_factor", {"prune_rate": 0.1}),
+    ],
+)
+def test_config_and_pruner_ranges_agree(name, extra):
+    probes = [*PROBES, None] if name != "output_rate_factor" else [*PROBES, None, 9.0]
+    for value in probes:
+        assert _declared_accepts(name, value) == _pruner_accepts(
+            **{**extra, name: value}
+        ), (name, value)

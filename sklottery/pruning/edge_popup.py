@@ -28,6 +28,7 @@ instead of replaced layer classes.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -41,6 +42,7 @@ __all__ = [
     "WEIGHT_INITS",
     "EdgePopup",
     "TopKMask",
+    "check_density",
     "fan_in",
     "frozen_init",
     "n_kept",
@@ -63,9 +65,17 @@ def n_kept(numel: int, density: float) -> int:
     >>> n_kept(10, 0.5), n_kept(7, 0.5), n_kept(3, 0.01)
     (5, 3, 1)
     """
+    density = check_density(density)
+    return int(numel) - n_to_prune(int(numel), 1.0 - density)
+
+
+def check_density(density) -> float:
+    """``density`` as a float in (0, 1] (a bool is not a number)."""
+    if isinstance(density, bool) or not isinstance(density, numbers.Real):
+        raise TypeError(f"density must be a float in (0, 1]; got {density!r}")
     if not 0.0 < float(density) <= 1.0:
         raise ValueError(f"density must be in (0, 1]; got {density!r}")
-    return int(numel) - n_to_prune(int(numel), 1.0 - float(density))
+    return float(density)
 
 
 def top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -140,10 +150,11 @@ def frozen_init(
         raise ValueError(
             f"weight_init must be one of {list(WEIGHT_INITS)}; got {weight_init!r}"
         )
+    density = check_density(density)
     params = dict(module.named_parameters())
     for t in targets if targets is not None else find_prunable(module):
         w = params[t.name]
-        fan = fan_in(w.shape) * (float(density) if scale_fan else 1.0)
+        fan = fan_in(w.shape) * (density if scale_fan else 1.0)
         std = math.sqrt(2.0 / fan)
         draw = torch.randn(w.shape, generator=generator, dtype=w.dtype)
         if weight_init == "signed_constant":
@@ -197,7 +208,7 @@ class EdgePopup(nn.Module):
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {list(SCOPES)}; got {scope!r}")
         self.module = module
-        self.density = float(density)
+        self.density = check_density(density)
         self.scope = scope
         self.targets = require_prunable(module)
         for p in module.parameters():

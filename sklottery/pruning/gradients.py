@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from .masks import zero_pruned
+from .targets import find_prunable
 
 __all__ = [
     "batch_list",
     "check_finite",
     "check_temperature",
     "grasp_scores",
+    "input_hint",
     "loss_callable",
     "loss_gradients",
     "snip_scores",
@@ -102,6 +104,56 @@ def check_finite(scores: dict[str, torch.Tensor], strategy) -> dict[str, torch.T
     return scores
 
 
+def input_hint(module: nn.Module) -> str:
+    """What the first prunable layer of ``module`` takes (``"; the network's
+    first prunable layer '0' (Linear) has in_features=6"``), or "": the
+    expected side of an input that does not fit."""
+    targets = find_prunable(module)
+    if not targets:
+        return ""
+    name = targets[0].module_name
+    layer = module.get_submodule(name)
+    for attr in ("in_features", "in1_features", "in_channels", "input_size",
+                 "num_embeddings", "embed_dim"):
+        if isinstance(getattr(layer, attr, None), int):
+            return (
+                f"; the network's first prunable layer {name!r} "
+                f"({type(layer).__name__}) has {attr}={getattr(layer, attr)}"
+            )
+    return ""
+
+
+def _shapes(obj):
+    """The shapes of the tensors in a batch, nested as the batch is."""
+    if isinstance(obj, torch.Tensor):
+        return tuple(obj.shape)
+    if isinstance(obj, (tuple, list)):
+        return [_shapes(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _shapes(v) for k, v in obj.items()}
+    return type(obj).__name__
+
+
+def _batch_loss(module, loss_fn, batch, i: int, what: str) -> torch.Tensor:
+    """``loss_fn(module, batch)``, batch ``i``; a batch the network cannot
+    take, or a loss that is not a scalar, is a ValueError naming ``batches``
+    or ``loss_fn`` (never the forward pass's own traceback alone)."""
+    try:
+        loss = loss_fn(module, batch)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ValueError(
+            f"{what}: loss_fn(module, batch) failed on batches[{i}] (shapes "
+            f"{_shapes(batch)}): {exc}{input_hint(module)}. Check that batches "
+            "hold what the network and loss_fn take"
+        ) from exc
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(
+            f"{what}: loss_fn must return a scalar tensor (the loss of one "
+            f"batch); got {_shapes(loss)} for batches[{i}]"
+        )
+    return loss
+
+
 # -- gradients ------------------------------------------------------------------
 @contextmanager
 def _masked_eval(module: nn.Module, masks: dict[str, torch.Tensor]):
@@ -117,12 +169,13 @@ def _masked_eval(module: nn.Module, masks: dict[str, torch.Tensor]):
             module.train(was_training)
 
 
-def summed_grads(module, tensors, loss_fn, batches):
+def summed_grads(module, tensors, loss_fn, batches, what: str = "gradients"):
     """Gradients of ``loss_fn(module, batch)`` w.r.t. ``tensors``, summed
-    over ``batches`` (unused tensors: zero); the module is not changed."""
+    over ``batches`` (unused tensors: zero); the module is not changed.
+    ``what`` names the caller in the errors of a batch that does not fit."""
     total = [torch.zeros_like(t) for t in tensors]
-    for batch in batches:
-        loss = loss_fn(module, batch)
+    for i, batch in enumerate(batches):
+        loss = _batch_loss(module, loss_fn, batch, i, what)
         _accumulate(total, torch.autograd.grad(loss, tensors, allow_unused=True))
     return total
 
@@ -152,7 +205,8 @@ def loss_gradients(
     module.eval()
     try:
         with torch.backends.cudnn.flags(enabled=False):
-            total = summed_grads(module, tensors, loss_fn, batches)
+            total = summed_grads(module, tensors, loss_fn, batches,
+                                 "Pruner.gradients")
     finally:
         module.train(was_training)
     return {n: g / len(batches) for n, g in zip(names, total)}
@@ -171,7 +225,7 @@ def snip_scores(
     batches = batch_list(batches, "snip")
     with _masked_eval(module, masks) as params:
         tensors = [params[n] for n in names]
-        grads = summed_grads(module, tensors, loss_fn, batches)
+        grads = summed_grads(module, tensors, loss_fn, batches, "strategy='snip'")
         scores = {
             n: (t.detach() * g).abs().cpu() for n, t, g in zip(names, tensors, grads)
         }
@@ -194,7 +248,7 @@ class _Temperature:
 def _hessian_grad(module, tensors, loss_fn, batches) -> list[torch.Tensor]:
     """``Hg``, summed batch by batch: ``d(g . g_b)/dw`` with ``g`` the summed
     gradient (no graph) and ``g_b`` each batch's (with its graph)."""
-    stopped = summed_grads(module, tensors, loss_fn, batches)
+    stopped = summed_grads(module, tensors, loss_fn, batches, "strategy='grasp'")
     hg = [torch.zeros_like(t) for t in tensors]
     for batch in batches:
         loss = loss_fn(module, batch)

@@ -100,11 +100,16 @@ def _check_schedule(schedule, n_rounds) -> None:
         raise ValueError(
             f"schedule={schedule!r} is not valid; valid schedules are {list(SCHEDULES)}"
         )
-    if schedule == "oneshot" and (
+    if n_rounds is not None and (
         isinstance(n_rounds, bool)
         or not isinstance(n_rounds, numbers.Integral)
-        or n_rounds < 1
+        or n_rounds < 0
     ):
+        raise ValueError(
+            f"n_rounds must be an int >= 0 (the number of prunes) or None; got "
+            f"n_rounds={n_rounds!r}"
+        )
+    if schedule == "oneshot" and (n_rounds is None or n_rounds < 1):
         raise ValueError(
             f"schedule='oneshot' needs n_rounds >= 1 (the iterative rounds it "
             f"replaces); got n_rounds={n_rounds!r}"

@@ -26,6 +26,7 @@ from .pruner_checks import (
     check_masks,
     check_module,
     check_rescale,
+    check_rewind_point,
     make_generator,
     resolve_score,
 )
@@ -342,17 +343,16 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
 
         It becomes the :attr:`round_start` too: late rewinding (Frankle et al.
         2020) treats the state after epoch k as the ticket's initialization.
+        ``values`` are checked first: the module's parameter and buffer names
+        and shapes, every prunable tensor among them.
         """
         self._check_dense("set_rewind_point")
         if values is None:
             self.rewind_point = snapshot(self.module)
         else:
-            state = dict(self.module.named_parameters())
-            state.update(self.module.named_buffers())
-            self.rewind_point = {
-                n: v.detach().to(state[n].device).clone() if n in state else v
-                for n, v in values.items()
-            }
+            self.rewind_point = check_rewind_point(
+                values, self.module, list(self.masks)
+            )
         self._round_start = None
 
     @torch.no_grad()

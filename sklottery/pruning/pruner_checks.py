@@ -21,6 +21,7 @@ __all__ = [
     "check_masks",
     "check_module",
     "check_rescale",
+    "check_rewind_point",
     "make_generator",
     "resolve_score",
 ]
@@ -98,6 +99,39 @@ def check_masks(targets, masks, params) -> dict[str, torch.Tensor]:
                 f"got {m.dtype} {tuple(m.shape)}"
             )
         out[name] = m.to(params[name].device)
+    return out
+
+
+def check_rewind_point(values, module: nn.Module, names) -> dict[str, torch.Tensor]:
+    """``values`` as a rewind point of ``module``: tensors named like its
+    parameters and buffers, with their shapes, holding every one of ``names``
+    (the prunable tensors); detached copies on the module's devices."""
+    state = dict(module.named_parameters())
+    state.update(module.named_buffers())
+    unknown = [n for n in values if n not in state]
+    if unknown:
+        raise ValueError(
+            f"set_rewind_point: values for unknown tensors {unknown}; the "
+            f"module's parameters and buffers are {list(state)}"
+        )
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ValueError(
+            f"set_rewind_point: values are missing the prunable tensors {missing}"
+        )
+    out = {}
+    for name, value in values.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"set_rewind_point: {name!r} must be a tensor; got "
+                f"{type(value).__name__}"
+            )
+        if tuple(value.shape) != tuple(state[name].shape):
+            raise ValueError(
+                f"set_rewind_point: {name!r} must have the module's shape "
+                f"{tuple(state[name].shape)}; got {tuple(value.shape)}"
+            )
+        out[name] = value.detach().to(state[name].device).clone()
     return out
 
 

@@ -235,17 +235,78 @@ def _accepted_kwargs(fn: ScoreFn, kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in params}
 
 
+def _strategy_name(score_fn) -> str:
+    return getattr(score_fn, "__name__", type(score_fn).__name__)
+
+
+def _per_tensor(kwargs: dict, name: str, wf: torch.Tensor, names) -> dict:
+    """The keywords for tensor ``name`` (one of ``names``): a dict gives its
+    entry (it must have one); ``grad`` must have the tensor's shape."""
+    out = {}
+    for key, value in kwargs.items():
+        if isinstance(value, dict):
+            if name not in value:
+                missing = [n for n in names if n not in value]
+                raise ValueError(
+                    f"{key} must hold a tensor for every prunable tensor; "
+                    f"missing {missing}"
+                )
+            value = value[name]
+        if key == "grad" and isinstance(value, torch.Tensor) and (
+            tuple(value.shape) != tuple(wf.shape)
+        ):
+            raise ValueError(
+                f"grad[{name!r}] must have the shape of the tensor it is the "
+                f"gradient of, {tuple(wf.shape)}; got {tuple(value.shape)}"
+            )
+        out[key] = value
+    return out
+
+
+def _checked_scores(s, wf: torch.Tensor, name: str, score_fn) -> torch.Tensor:
+    """``s`` as the CPU scores of ``name``: a real floating-point tensor of
+    ``wf``'s shape with finite values, else a ValueError naming the strategy
+    (complex, integer or bool scores are never converted silently)."""
+    strategy = _strategy_name(score_fn)
+    if not isinstance(s, torch.Tensor) or tuple(s.shape) != tuple(wf.shape):
+        raise ValueError(
+            f"the pruning strategy must return a tensor of shape "
+            f"{tuple(wf.shape)} for {name!r}; got {type(s).__name__} "
+            f"{tuple(getattr(s, 'shape', ()))}"
+        )
+    if not s.dtype.is_floating_point:
+        raise ValueError(
+            f"the pruning strategy {strategy} returned "
+            f"{str(s.dtype).removeprefix('torch.')} scores for {name!r}: a "
+            "strategy must return real floating-point scores (higher = kept)"
+        )
+    # float32 scores are ranked as they are: widening them to float64 is
+    # exact and changes no ranking, but doubles the largest memory
+    # transient of a fit (the scores of the biggest layer)
+    wide = s.dtype in (torch.float32, torch.float64)
+    s = s.detach().to(device="cpu", dtype=s.dtype if wide else torch.float64)
+    if not bool(torch.isfinite(s).all()):
+        raise ValueError(
+            f"the pruning strategy {strategy} returned non-finite (NaN or inf) "
+            f"scores for {name!r}: scores must be finite to be ranked"
+        )
+    return s
+
+
 def compute_scores(
     score_fn: ScoreFn,
     w_init: dict[str, torch.Tensor],
     w_final: dict[str, torch.Tensor],
     **kwargs,
 ) -> dict[str, torch.Tensor]:
-    """Apply ``score_fn`` tensor by tensor; checks shape and finiteness.
+    """Apply ``score_fn`` tensor by tensor; checks the scores (shape, a real
+    floating-point dtype, finite values) and the per-tensor keywords.
 
     Extra keyword arguments (``generator``, ``grad``, ...) are passed to the
     score function only where its signature accepts them, so a user's
-    two-argument function works unchanged.
+    two-argument function works unchanged. A dict keyword holds one value per
+    tensor and must name every tensor of ``w_final``; ``grad`` must have each
+    tensor's shape.
     """
     scores = {}
     for name, wf in w_final.items():
@@ -255,21 +316,7 @@ def compute_scores(
                 "diverged, so there is nothing to rank (lower the learning rate, "
                 "clip gradients or check the inputs for extreme values)"
             )
-        wi = w_init[name]
-        extra = {k: (v[name] if isinstance(v, dict) else v) for k, v in kwargs.items()}
-        s = score_fn(wi, wf, **_accepted_kwargs(score_fn, extra))
-        if not isinstance(s, torch.Tensor) or tuple(s.shape) != tuple(wf.shape):
-            raise ValueError(
-                f"the pruning strategy must return a tensor of shape "
-                f"{tuple(wf.shape)} for {name!r}; got {type(s).__name__} "
-                f"{tuple(getattr(s, 'shape', ()))}"
-            )
-        # float32 scores are ranked as they are: widening them to float64 is
-        # exact and changes no ranking, but doubles the largest memory
-        # transient of a fit (the scores of the biggest layer)
-        wide = s.dtype in (torch.float32, torch.float64)
-        s = s.detach().to(device="cpu", dtype=s.dtype if wide else torch.float64)
-        if torch.isnan(s).any():
-            raise ValueError(f"the pruning strategy returned NaN scores for {name!r}")
-        scores[name] = s
+        extra = _per_tensor(kwargs, name, wf, w_final)
+        s = score_fn(w_init[name], wf, **_accepted_kwargs(score_fn, extra))
+        scores[name] = _checked_scores(s, wf, name, score_fn)
     return scores

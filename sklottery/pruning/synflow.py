@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .gradients import check_finite
+from .gradients import check_finite, input_hint
 from .masks import load_values, take_absolute
 from .targets import find_prunable
 
@@ -83,6 +83,23 @@ def _twin_abs(module, twin, names):
     }
 
 
+def _forward(twin, x, module, *, given: bool):
+    """The twin's output for ``x``; an input shape the network cannot take is
+    a ValueError naming ``input_shape`` (given or inferred)."""
+    shape = tuple(x.shape[1:])
+    try:
+        out = twin(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        source = "" if given else " (inferred from the first Linear layer)"
+        raise ValueError(
+            f"strategy='synflow': input_shape={shape}{source} does not fit the "
+            f"network: its forward pass of one all-ones input of shape "
+            f"{tuple(x.shape)} failed ({exc}){input_hint(module)}. Pass "
+            "input_shape, one sample's shape without the batch dimension"
+        ) from exc
+    return out[0] if isinstance(out, tuple) else out
+
+
 def synflow_scores(
     module: nn.Module,
     names: Sequence[str],
@@ -115,8 +132,7 @@ def synflow_scores(
                    device=tparams[names[0]].device)
     tensors = [tparams[n] for n in names]
     with torch.backends.cudnn.flags(enabled=False):
-        out = twin(x)
-        out = out[0] if isinstance(out, tuple) else out
+        out = _forward(twin, x, module, given=input_shape is not None)
         grads = torch.autograd.grad(out.sum(), tensors, allow_unused=True)
     scores = {
         n: (torch.zeros_like(t) if g is None else (g * t).abs()).detach().cpu()

@@ -282,3 +282,40 @@ def test_synflow_refuses_token_inputs():
     tokens = [(torch.randint(0, 10, (8, 3)), torch.randint(0, 2, (8,)))]
     masks = pruner.prune_at_init("snip", batches=tokens, loss_fn=LOSS)
     assert kept(masks) == {"0.weight": 20, "2.weight": 18}
+
+
+# -- shapes that do not fit the network: clear errors, nothing changed (issue 19) ------
+def test_synflow_input_shape_that_does_not_fit_the_network():
+    pruner = Pruner(make_net(), prune_rate=0.5)
+    before = state(pruner.module)
+    match = r"input_shape=\(7,\) does not fit the network.*in_features=6"
+    with pytest.raises(ValueError, match=match):
+        pruner.prune_at_init("synflow", input_shape=(7,), iterations=2)
+    assert all(torch.equal(before[n], t) for n, t in state(pruner.module).items())
+    assert all(bool(m.all()) for m in pruner.masks.values())
+
+
+@pytest.mark.parametrize("strategy", ["snip", "grasp"])
+def test_batches_that_do_not_fit_the_network(strategy):
+    pruner = Pruner(make_net(), prune_rate=0.5)
+    before = state(pruner.module)
+    bad = [(torch.randn(16, 7), torch.randint(0, 3, (16,)))]
+    match = rf"strategy='{strategy}'.*batches\[0\] .*\(16, 7\).*in_features=6"
+    with pytest.raises(ValueError, match=match):
+        pruner.prune_at_init(strategy, batches=bad, loss_fn=LOSS)
+    assert all(torch.equal(before[n], t) for n, t in state(pruner.module).items())
+    assert pruner.module.training  # the mode is restored too
+
+
+def test_gradients_of_batches_that_do_not_fit():
+    pruner = Pruner(make_net(), strategy="snip", prune_rate=0.5)
+    bad = [(torch.randn(4, 6), torch.randint(0, 3, (4,))), (torch.randn(4, 5), None)]
+    with pytest.raises(ValueError, match=r"batches\[1\] .*\(4, 5\)"):
+        pruner.gradients(lambda m, b: LOSS(m(b[0]), b[1]), bad)
+
+
+def test_a_loss_that_is_not_a_scalar():
+    pruner = Pruner(make_net(), prune_rate=0.5)
+    with pytest.raises(ValueError, match="loss_fn must return a scalar"):
+        pruner.prune_at_init("snip", batches=make_batches(0),
+                             loss_fn=lambda m, b: m(b[0]))

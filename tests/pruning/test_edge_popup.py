@@ -143,3 +143,11 @@ class TestEdgePopup:
     def test_bad_scope(self):
         with pytest.raises(ValueError, match="scope must be one of"):
             EdgePopup(small_net(), 0.5, scope="row")
+
+
+@pytest.mark.parametrize("density", [True, False, "0.5", None])
+def test_density_is_a_number(density):
+    with pytest.raises(TypeError, match="density must be a float"):
+        n_kept(10, density)
+    with pytest.raises(TypeError, match="density must be a float"):
+        EdgePopup(torch.nn.Linear(3, 2), density)

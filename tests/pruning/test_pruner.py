@@ -224,3 +224,23 @@ def test_kept_counts_are_exactly_what_the_rates_say(
     assert math.isclose(
         pruner.sparsity(), 1 - sum(expected[-1]) / sum(sizes), rel_tol=1e-12
     )
+
+
+# -- arguments checked against the prunable tensors (issue 19) -------------------------
+def test_grad_of_the_wrong_shapes_or_names():
+    net = mlp(3, 4, 2)
+    pruner = Pruner(net, strategy="snip", prune_rate=0.5)
+    good = {"0.weight": torch.ones(4, 3), "2.weight": torch.ones(2, 4)}
+    with pytest.raises(ValueError, match=r"grad\['0.weight'\] .*\(4, 3\).*\(3, 3\)"):
+        pruner.prune(grad={**good, "0.weight": torch.ones(3, 3)})
+    with pytest.raises(ValueError, match=r"grad .*missing \['2.weight'\]"):
+        pruner.prune(grad={"0.weight": good["0.weight"]})
+    assert all(bool(m.all()) for m in pruner.masks.values())  # nothing pruned
+    pruner.prune(grad={**good, "0.bias": torch.ones(4)})  # extra names are fine
+    assert pruner.sparsity() > 0
+
+
+@pytest.mark.parametrize("n_rounds", [True, -1, 2.5, "3"])
+def test_n_rounds_is_an_int(n_rounds):
+    with pytest.raises((TypeError, ValueError), match="n_rounds"):
+        Pruner(mlp(3, 4, 2), n_rounds=n_rounds)

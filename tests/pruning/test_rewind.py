@@ -123,3 +123,24 @@ def test_fresh_values_leave_the_global_generator_alone():
     torch.manual_seed(5)
     fresh_values(net, 11)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_set_rewind_point_checks_names_and_shapes():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    pruner = Pruner(net, prune_rate=0.5)
+    point = {n: t.detach().clone() for n, t in net.state_dict().items()}
+    before = pruner.rewind_point
+    cases = [
+        ({**point, "0.weight": torch.ones(3, 3)},
+         r"'0.weight' .*shape \(3, 4\).*\(3, 3\)"),
+        ({**point, "fc.weight": torch.ones(2)}, r"unknown tensors \['fc.weight'\]"),
+        ({"0.bias": point["0.bias"]}, r"missing .*'0.weight', '1.weight'"),
+        ({**point, "0.bias": [0.0, 0.0, 0.0]}, "'0.bias' .*tensor"),
+    ]
+    for values, match in cases:
+        with pytest.raises((TypeError, ValueError), match=match):
+            pruner.set_rewind_point(values)
+        assert pruner.rewind_point is before  # unchanged
+    pruner.set_rewind_point(point)
+    pruner.prune_and_rewind()

@@ -132,3 +132,27 @@ def test_unknown_strategy_lists_the_valid_ones():
     match = r"valid strategies are \['large_final', .*'movement', 'random'"
     with pytest.raises(ValueError, match=match):
         resolve_strategy("biggest")
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda w: w.to(torch.complex64), "complex64"),
+        (lambda w: (w * 100).to(torch.int64), "int64"),
+        (lambda w: w > 0, "bool"),
+        (lambda w: torch.full_like(w, float("inf")), "non-finite"),
+        (lambda w: torch.full_like(w, float("nan")), "non-finite"),
+    ],
+    ids=["complex", "int", "bool", "inf", "nan"],
+)
+def test_scores_that_are_not_real_finite_floats(make, match):
+    # never silently made real or ranked as they come (issue 19)
+    def mine(w_init, w_final):
+        return make(w_final)
+
+    with pytest.raises(ValueError, match=rf"strategy mine .*{match}.*'w'"):
+        mask_for(mine, 3)
+
+
+def test_float16_scores_are_ranked():
+    assert mask_for(lambda a, b: b.abs().half(), 3) == EXPECTED["large_final"]

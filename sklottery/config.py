@@ -98,7 +98,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "type_rates": [dict, None],
     "exclude": [str, list, tuple, None],
     "rescale": ["boolean"],
-    "sparse_training": [StrOptions({"auto"}), "boolean"],
+    "sparse_training": [StrOptions({"auto", "timed"}), "boolean"],
     "score_untrained": ["boolean"],
     "early_bird": [
         None,

@@ -178,9 +178,10 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         ``n_rounds``, ``strategy``, ``scope``... trains the dense network
         once per net configuration and fold. Results are identical to an
         uncached fit. Needs an int ``random_state`` to hit (without one a
-        warning says so: ``None`` draws a new seed each fit). A round-0 record read from the cache keeps the epochs and
-        wall time of the fit that computed it. With joblib's dask or ray
-        backend the location must be shared by the workers.
+        warning says so: ``None`` draws a new seed each fit). A round-0
+        record read from the cache keeps the epochs and wall time of the fit
+        that computed it. With joblib's dask or ray backend the location
+        must be shared by the workers.
     warm_start : bool, default=False
         When True and the estimator is fitted, ``fit`` continues pruning from
         the current ticket (the fitted masks and weights, survivors rewound to

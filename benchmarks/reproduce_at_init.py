@@ -25,7 +25,8 @@ once and read from a ``memory`` cache by every other fit. Two settings:
   how much of each layer survives.
 
 The IMP ticket and IMP random pruning are read from
-``results/reproduce_mnist.csv`` (same network, training, seed and data);
+``benchmarks/results/reproduce_mnist.csv``, the committed one (same network,
+training, seed and data; ``--imp-csv`` reads another);
 ``--imp`` reruns IMP to 21 rounds (0.96%) here, through the same cache.
 
 Writes ``reproduce_at_init.csv`` (one row per fit), ``reproduce_at_init.png``
@@ -179,7 +180,11 @@ def main(argv=None):
                         help="joblib cache directory of round 0 (default: a "
                         "temporary one)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help=rm.OUT_HELP)
+    parser.add_argument("--imp-csv", type=Path,
+                        default=rm.RESULTS / "reproduce_mnist.csv",
+                        help="reproduce_mnist.py's CSV, for the IMP columns "
+                        "(default: the committed benchmarks/results one)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -189,8 +194,7 @@ def main(argv=None):
         data, name, epochs, every = rm.load_mnist(), "mnist", 3, 100
     epochs = args.epochs or epochs
     hidden = (300, 100)
-    out = Path(args.out) if args.out else rm.ROOT / "benchmarks" / (
-        "output" if args.quick else "results")
+    out = Path(args.out) if args.out else rm.OUTPUT
     out.mkdir(parents=True, exist_ok=True)
     stem = "at_init" if name == "mnist" else "at_init_digits"
     n_iter = epochs * math.ceil(len(data[0][1]) / 60)
@@ -277,7 +281,7 @@ def main(argv=None):
             print(f"  IMP to 21 rounds: {cpu:.1f}s CPU", flush=True)
     results = pd.DataFrame(rows)
     if name == "mnist":
-        imp = imp_rows(out / "reproduce_mnist.csv", (10, 15, 18))
+        imp = imp_rows(args.imp_csv, (10, 15, 18))
         results = pd.concat([results, imp], ignore_index=True)
     results.insert(0, "dataset", name)
     results["epochs"] = epochs

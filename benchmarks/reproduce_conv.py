@@ -29,8 +29,9 @@ MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=536870912`` (glibc
 otherwise spends half the time in page faults on the activations).
 
 Writes ``reproduce_conv_<dataset>.csv``, ``.png`` and ``_table.csv`` into
-``--out`` (default ``benchmarks/results``, ``benchmarks/output`` with
-``--quick``).
+``--out`` (default ``benchmarks/output``, not committed; ``--out
+benchmarks/results`` refreshes the committed figures, ``--out
+benchmarks/results/quick`` those of ``--quick``); ``--merge`` too.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--channels", type=int, default=None)
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help=rm.OUT_HELP)
     parser.add_argument("--train-size", type=int, default=None,
                         help="use the first N training images (default: 15000 of "
                         "MNIST's 50000; all of digits with --quick)")
@@ -119,9 +120,7 @@ def main(argv=None):
     data = tuple(images(s, side) for s in data)
     rm.make_net = conv_net_factory((width, width), dense)
     arms = {k: {**v, "type_rates": TYPE_RATES} for k, v in rm.ARMS.items()}
-    out = Path(args.out) if args.out else rm.ROOT / "benchmarks" / (
-        "output" if args.quick else "results"
-    )
+    out = Path(args.out) if args.out else rm.OUTPUT
     out.mkdir(parents=True, exist_ok=True)
     n_iter = epochs * math.ceil(len(data[0][1]) / 60)
     print(f"Conv-2-style ({width}-{width} channels, dense {dense}) on {name} "
@@ -167,7 +166,7 @@ def merge(paths, out=None):
     """One table and plot of several runs' CSVs (e.g. one seed per run)."""
     results = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     name = results["dataset"].iloc[0]
-    out = Path(out) if out else Path(paths[0]).parent
+    out = Path(out) if out else rm.OUTPUT
     out.mkdir(parents=True, exist_ok=True)
     stem = f"conv_{name}"
     results.to_csv(out / f"reproduce_{stem}.csv", index=False)

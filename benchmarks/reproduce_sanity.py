@@ -16,7 +16,7 @@ barrier between two copies from rewind epochs 0, 1 and 2 (Frankle et al.
 
 ``--quick`` runs the same on scikit-learn's digits (no download). Writes
 ``reproduce_sanity[_digits].csv`` (and ``..._stability.csv``) into
-``--out``.
+``--out`` (default ``benchmarks/output``, not committed).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main(argv=None):
                         help="also the error barriers from epochs 0, 1, 2")
     parser.add_argument("--train-size", type=int, default=None,
                         help="use the first N training images (default: all)")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help=rm.OUT_HELP)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -78,9 +78,7 @@ def main(argv=None):
         (X_tr, y_tr), *rest = data
         data = ((X_tr[: args.train_size], y_tr[: args.train_size]), *rest)
     (X_tr, y_tr), _, _ = data
-    out = Path(args.out) if args.out else rm.ROOT / "benchmarks" / (
-        "output" if args.quick else "results"
-    )
+    out = Path(args.out) if args.out else rm.OUTPUT
     out.mkdir(parents=True, exist_ok=True)
     stem = "reproduce_sanity" + ("_digits" if args.quick else "")
     print(f"LeNet-300-100 on {name} ({len(y_tr)} training images): IMP "

@@ -30,7 +30,8 @@ Test accuracy is on the test split; the validation split is not used to
 select anything but is reported for (b)'s levels.
 
 Writes ``reproduce_supermask_<dataset>[_<tag>]_learned.csv`` and
-``reproduce_supermask_<dataset>[_<tag>]_untrained.csv`` into ``--out``. In
+``reproduce_supermask_<dataset>[_<tag>]_untrained.csv`` into ``--out``
+(default ``benchmarks/output``, not committed). In
 the latter, ``eval_cpu_s`` counts from the prune to the row's evaluation
 (the ``biases="zero"`` row includes its ``"init"`` twin's).
 
@@ -207,7 +208,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default="", help="suffix of the CSV names")
-    parser.add_argument("--out", type=Path, default=rm.ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=rm.OUTPUT, help=rm.OUT_HELP)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     name = ("digits" if args.quick else "mnist") + (f"_{args.tag}" if args.tag else "")

@@ -32,7 +32,7 @@ from ..lottery import (
     run_lottery,
     seeded,
 )
-from ..pruning import Pruner, find_prunable
+from ..pruning import Pruner, find_prunable, unwrap_compiled
 from ..pruning.rewind import KEEP_TRAINED
 from ..tickets import TicketIOMixin
 from ..training import ApplyMasks, as_rows
@@ -229,6 +229,7 @@ class BaseLotteryTicket(
 
     def _check_same_module(self, net):
         def shapes(module):
+            module = unwrap_compiled(module)
             both = [*module.named_parameters(), *module.named_buffers()]
             return {n: tuple(t.shape) for n, t in both}
 
@@ -241,8 +242,9 @@ class BaseLotteryTicket(
     def _lottery_state(self) -> LotteryState:
         """The fitted lottery as a warm start's starting point."""
         old = self.net_
-        values = dict(old.module_.named_parameters())
-        values.update(old.module_.named_buffers())
+        module = unwrap_compiled(old.module_)
+        values = dict(module.named_parameters())
+        values.update(module.named_buffers())
         optimizer = getattr(old, "optimizer_", None)
         return LotteryState(
             records=[RoundRecord.from_dict(r) for r in self.rounds_.to_dict("records")],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pruning import unwrap_compiled
 from ..pruning.rng import forked
 from ..training import SparseRows
 from ._ids import ID_LAYERS
@@ -22,6 +23,7 @@ def embedding_vocabulary(module: torch.nn.Module) -> list[tuple[str, int]]:
     """``(layer name, num_embeddings)`` of every ``Embedding`` and
     ``EmbeddingBag`` of ``module`` (``""`` for ``module`` itself), in the
     order of ``module.named_modules()``."""
+    module = unwrap_compiled(module)
     return [
         (name, int(m.num_embeddings))
         for name, m in module.named_modules()
@@ -119,6 +121,8 @@ def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
     """
     if len(X) == 0:
         return
+    # eager, uncompiled: the tracing hooks would not run in a compiled graph
+    module = unwrap_compiled(module)
     batch = torch.as_tensor(X[:2]).clone()  # its own storage (see _positions)
     try:
         device = next(module.parameters()).device

@@ -171,7 +171,8 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         random_state: int | None = None,
         sparse_training="auto",
     ):
-        self.module = check_module(module)
+        compiled = check_module(module) is not module  # a torch.compile wrapper
+        self.module = module = check_module(module)
         self.targets = require_prunable(module)
         self.strategy = strategy
         self.score_fn, scope = resolve_score(strategy, scope)
@@ -186,7 +187,9 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
             compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
         self.rewind_mode = check_rewind(rewind)
-        self.rescale = check_rescale(rescale, self.plan, self.targets)
+        self.rescale = check_rescale(
+            rescale, self.plan, self.targets, compiled=compiled
+        )
         self.sparse_training = check_sparse_training(sparse_training)
         self._sparse_at: dict[int, dict[str, float]] = {}
         self.training_layouts: list = []

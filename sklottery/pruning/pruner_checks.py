@@ -15,6 +15,7 @@ from torch import nn
 from .at_init import AT_INIT_ONLY, init_only_score
 from .masks import RESCALE_KINDS
 from .strategies import resolve_strategy
+from .targets import unwrap_compiled
 
 __all__ = [
     "all_kept",
@@ -28,12 +29,13 @@ __all__ = [
 
 
 def check_module(module) -> nn.Module:
-    """``module`` if it is a ``torch.nn.Module``, else a TypeError."""
+    """``module`` if it is a ``torch.nn.Module`` (the module it compiles if
+    it is a ``torch.compile`` wrapper), else a TypeError."""
     if not isinstance(module, nn.Module):
         raise TypeError(
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
-    return module
+    return unwrap_compiled(module)
 
 
 def resolve_score(strategy, scope):
@@ -55,11 +57,21 @@ def resolve_score(strategy, scope):
     return score_fn, forced_scope
 
 
-def check_rescale(rescale, plan, targets) -> bool:
+def check_rescale(rescale, plan, targets, *, compiled: bool = False) -> bool:
     """``rescale`` as a bool; with True, every pruned tensor's kind must be
-    one of :data:`~sklottery.pruning.masks.RESCALE_KINDS`."""
+    one of :data:`~sklottery.pruning.masks.RESCALE_KINDS`, and the module
+    must not be compiled (``compiled``): rescaling is done by forward hooks,
+    re-registered as the masks change, which a ``torch.compile`` graph
+    traced before does not run (PyTorch issues #111966, #117265)."""
     if not isinstance(rescale, bool):
         raise TypeError(f"rescale must be True or False; got {rescale!r}")
+    if rescale and compiled:
+        raise ValueError(
+            "rescale=True cannot be combined with a compiled module "
+            "(torch.compile, skorch's compile=True): rescaling is done by "
+            "forward hooks, which a compiled graph does not run once traced; "
+            "use rescale=False or compile=False"
+        )
     if rescale:
         pruned = {n for names, _ in plan for n in names}
         bad = [t.name for t in targets if t.name in pruned

@@ -14,10 +14,12 @@ from torch import nn
 
 from .at_init import AT_INIT_ONLY, init_only_score
 from .masks import RESCALE_KINDS
+from .patterns import pattern_hits
 from .strategies import resolve_strategy
 
 __all__ = [
     "all_kept",
+    "check_keep_trained",
     "check_masks",
     "check_module",
     "check_rescale",
@@ -34,6 +36,20 @@ def check_module(module) -> nn.Module:
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
     return module
+
+
+def check_keep_trained(patterns, module: nn.Module) -> list[str]:
+    """The parameter and buffer names of ``module`` that ``keep_trained``
+    (names or patterns, :mod:`sklottery.pruning.patterns`) matches; a name is
+    matched with its module's too (``"classifier"`` is ``"classifier.*"``)."""
+    if patterns is None:
+        return []
+    names = [n for n, _ in module.named_parameters()]
+    names += [n for n, _ in module.named_buffers()]
+    candidates = [(n, (n, n.rpartition(".")[0])) for n in names]
+    return pattern_hits(
+        patterns, candidates, "keep_trained", known="parameter or buffer name"
+    )
 
 
 def resolve_score(strategy, scope):

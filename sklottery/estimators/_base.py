@@ -72,7 +72,9 @@ class BaseLotteryTicket(
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        include=None,
         type_rates=None,
+        keep_trained=None,
         rescale=False,
         sparse_training="auto",
         score_untrained=False,
@@ -96,7 +98,9 @@ class BaseLotteryTicket(
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.include = include
         self.type_rates = type_rates
+        self.keep_trained = keep_trained
         self.rescale = rescale
         self.sparse_training = sparse_training
         self.score_untrained = score_untrained
@@ -175,7 +179,10 @@ class BaseLotteryTicket(
         return (
             getattr(self, "_round_start", None) is None
             and self.selected_round_ > 0
-            and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
+            and (
+                rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
+                or bool(self.keep_trained)
+            )
         )
 
     def _check_resume(self, config, done) -> bool:

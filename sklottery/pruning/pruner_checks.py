@@ -14,11 +14,13 @@ from torch import nn
 
 from .at_init import AT_INIT_ONLY, init_only_score
 from .masks import RESCALE_KINDS
+from .patterns import pattern_hits
 from .strategies import resolve_strategy
 from .targets import unwrap_compiled
 
 __all__ = [
     "all_kept",
+    "check_keep_trained",
     "check_masks",
     "check_module",
     "check_rescale",
@@ -36,6 +38,20 @@ def check_module(module) -> nn.Module:
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
     return unwrap_compiled(module)
+
+
+def check_keep_trained(patterns, module: nn.Module) -> list[str]:
+    """The parameter and buffer names of ``module`` that ``keep_trained``
+    (names or patterns, :mod:`sklottery.pruning.patterns`) matches; a name is
+    matched with its module's too (``"classifier"`` is ``"classifier.*"``)."""
+    if patterns is None:
+        return []
+    names = [n for n, _ in module.named_parameters()]
+    names += [n for n, _ in module.named_buffers()]
+    candidates = [(n, (n, n.rpartition(".")[0])) for n in names]
+    return pattern_hits(
+        patterns, candidates, "keep_trained", known="parameter or buffer name"
+    )
 
 
 def resolve_score(strategy, scope):

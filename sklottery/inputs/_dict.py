@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..training import DictRows
@@ -19,8 +20,9 @@ __all__ = ["check_dict", "is_dict_input", "sample_input"]
 
 def is_dict_input(X) -> bool:
     """Whether ``X`` is a dict of inputs (any mapping: a ``dict``, a
-    ``BatchEncoding``) or :class:`~sklottery.training.DictRows`."""
-    return isinstance(X, (Mapping, DictRows))
+    ``BatchEncoding``) or :class:`~sklottery.training.DictRows`; not a
+    scipy DOK matrix, which is a dict of its entries."""
+    return isinstance(X, (Mapping, DictRows)) and not sp.issparse(X)
 
 
 def _name(estimator) -> str:

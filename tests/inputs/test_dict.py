@@ -3,6 +3,7 @@ value by value, and checked against the fitted form afterwards."""
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from sklottery import LotteryTicketClassifier
@@ -55,6 +56,12 @@ def test_values_keep_their_kind():
     assert info.n_features == 3 + 4 + 3 + 1 + 2
     assert learnt == {"_input_info": info}  # no n_features_in_ for a dict
     assert "'ids': int64 (n, 3)" in info.describe()
+
+
+@pytest.mark.parametrize("dok", [sp.dok_matrix, sp.dok_array])
+def test_a_dok_matrix_is_sparse_not_a_dict(dok):
+    _, (Xc, info), _ = _fit_check(dok(np.eye(3, dtype=np.float32)))
+    assert info.kind == "sparse" and not isinstance(Xc, DictRows)
 
 
 def test_the_callers_arrays_are_not_changed():

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import inputs
 from ..export import to_sparse
 from ..pruning import unwrap_compiled
-from ..training import as_rows, predict_nonlinearity
+from ..training import as_rows, batch_to, call_module, predict_nonlinearity
 
 __all__ = ["SPARSE_BATCH", "InferenceMixin"]
 
@@ -133,7 +133,8 @@ class InferenceMixin(TransformerMixin):
         outs = []
         with torch.no_grad():
             for start in range(0, len(X), SPARSE_BATCH):
-                out = module(X[start : start + SPARSE_BATCH].to(device))
+                batch = batch_to(X[start : start + SPARSE_BATCH], device)
+                out = call_module(module, batch)
                 out = out[0] if isinstance(out, tuple) else out
                 outs.append(nonlin(out).cpu())
         return torch.cat(outs).numpy()

@@ -32,7 +32,7 @@ from ..lottery import (
     run_lottery,
     seeded,
 )
-from ..pruning import Pruner, find_prunable
+from ..pruning import Pruner, find_prunable, unwrap_compiled
 from ..pruning.rewind import KEEP_TRAINED
 from ..tickets import TicketIOMixin
 from ..training import ApplyMasks, as_rows
@@ -72,7 +72,9 @@ class BaseLotteryTicket(
         output_rate_factor=0.5,
         layer_rates=None,
         exclude=None,
+        include=None,
         type_rates=None,
+        keep_trained=None,
         rescale=False,
         sparse_training="auto",
         score_untrained=False,
@@ -96,7 +98,9 @@ class BaseLotteryTicket(
         self.output_rate_factor = output_rate_factor
         self.layer_rates = layer_rates
         self.exclude = exclude
+        self.include = include
         self.type_rates = type_rates
+        self.keep_trained = keep_trained
         self.rescale = rescale
         self.sparse_training = sparse_training
         self.score_untrained = score_untrained
@@ -175,7 +179,10 @@ class BaseLotteryTicket(
         return (
             getattr(self, "_round_start", None) is None
             and self.selected_round_ > 0
-            and rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
+            and (
+                rewind in ("reinit", "reshuffle", "signed_constant", *KEEP_TRAINED)
+                or bool(self.keep_trained)
+            )
         )
 
     def _check_resume(self, config, done) -> bool:
@@ -229,6 +236,7 @@ class BaseLotteryTicket(
 
     def _check_same_module(self, net):
         def shapes(module):
+            module = unwrap_compiled(module)
             both = [*module.named_parameters(), *module.named_buffers()]
             return {n: tuple(t.shape) for n, t in both}
 
@@ -241,8 +249,9 @@ class BaseLotteryTicket(
     def _lottery_state(self) -> LotteryState:
         """The fitted lottery as a warm start's starting point."""
         old = self.net_
-        values = dict(old.module_.named_parameters())
-        values.update(old.module_.named_buffers())
+        module = unwrap_compiled(old.module_)
+        values = dict(module.named_parameters())
+        values.update(module.named_buffers())
         optimizer = getattr(old, "optimizer_", None)
         return LotteryState(
             records=[RoundRecord.from_dict(r) for r in self.rounds_.to_dict("records")],

@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import inputs
 from ..export import to_sparse
-from ..training import as_rows, predict_nonlinearity
+from ..pruning import unwrap_compiled
+from ..training import as_rows, batch_to, call_module, predict_nonlinearity
 
 __all__ = ["SPARSE_BATCH", "InferenceMixin"]
 
@@ -132,7 +133,8 @@ class InferenceMixin(TransformerMixin):
         outs = []
         with torch.no_grad():
             for start in range(0, len(X), SPARSE_BATCH):
-                out = module(X[start : start + SPARSE_BATCH].to(device))
+                batch = batch_to(X[start : start + SPARSE_BATCH], device)
+                out = call_module(module, batch)
                 out = out[0] if isinstance(out, tuple) else out
                 outs.append(nonlin(out).cpu())
         return torch.cat(outs).numpy()
@@ -145,7 +147,11 @@ class InferenceMixin(TransformerMixin):
 
     def _features(self, X):
         """Inputs of the output layer: the features the ticket's head sees."""
-        module = self.net_.module_.get_submodule(self._output_layer)
+        net = self.net_
+        compiled = net.module_
+        # a compiled graph would not run the hook: the forward runs eager
+        net.module_ = unwrap_compiled(compiled)
+        module = net.module_.get_submodule(self._output_layer)
         captured = []
 
         def hook(mod, args):
@@ -153,10 +159,11 @@ class InferenceMixin(TransformerMixin):
 
         handle = module.register_forward_pre_hook(hook)
         try:
-            for _ in self.net_.forward_iter(as_rows(X), training=False):
+            for _ in net.forward_iter(as_rows(X), training=False):
                 pass
         finally:
             handle.remove()
+            net.module_ = compiled
         return torch.cat(captured).numpy().astype(np.float32, copy=False)
 
     def transform(self, X):

@@ -46,10 +46,14 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         target_sparsity) ** (1 / n_rounds)``. The output layer keeps its
         per-round rate ``rate * output_rate_factor`` (it ends denser), and
         ``layer_rates`` stay per-round rates.
-    schedule : {"iterative", "oneshot", "at_init"}, default="iterative"
-        ``"oneshot"`` prunes, in a single round 1, what ``n_rounds``
-        iterative rounds would (every group's rate compounded: ``1 - (1 -
-        rate) ** n_rounds``), then retrains once: ``rounds_`` has two rows
+    schedule : {"iterative", "oneshot", "linear", "at_init"}, default="iterative"
+        ``"linear"`` prunes a fixed fraction of the *original* weights each
+        round: round ``k`` keeps ``n - round(k * rate * n)`` of a tensor's
+        ``n`` (Chen et al. 2020: 10% per round); ``target_sparsity`` then
+        gives the rate ``target_sparsity / n_rounds``. ``"oneshot"`` prunes,
+        in a single round 1, what ``n_rounds`` iterative rounds would (every
+        group's rate compounded: ``1 - (1 - rate) ** n_rounds``), then
+        retrains once: ``rounds_`` has two rows
         (Frankle & Carbin 2019 compare one-shot and iterative pruning).
         ``"at_init"`` prunes the *initialization* instead, to the same
         counts as ``"oneshot"`` (scopes and per-layer rates included), with
@@ -102,8 +106,14 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         treatment.
     layer_rates : dict of str to float, optional
         Per-layer rates by layer or parameter name.
-    exclude : list of str, optional
-        Layers never pruned.
+    exclude : str or list of str, optional
+        Layers never pruned: layer or parameter names, glob patterns
+        (``"*.embeddings.*"``) or regular expressions ``"re:<regex>"`` (matched
+        in full; see :mod:`sklottery.pruning.patterns`).
+    include : str or list of str, optional
+        Only the prunable tensors these names or patterns match are pruned,
+        less ``exclude``: ``include="encoder.*"`` prunes the encoder's weights
+        only (never biases or normalization, which are not prunable).
     type_rates : dict of str to float, optional
         Per-round rates by layer type, e.g. ``{"conv": 0.1, "linear": 0.2}``
         (Frankle & Carbin prune convolutions more slowly than dense layers);
@@ -114,6 +124,11 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         type's rate), ``layer_rates``. ``None`` with ``net=None`` on images
         prunes the default :class:`~sklottery.ConvNet`'s convolutions at half
         the base rate. See :mod:`sklottery.pruning.kinds`.
+    keep_trained : str or list of str, optional
+        Parameters and buffers (names or patterns, e.g. ``"classifier.*"``)
+        that are not rewound between rounds: they keep their trained values
+        whatever ``rewind`` says (BERT-Tickets rewind the body only, not the
+        head); their pruned weights are still zeroed.
     rescale : bool, default=False
         Dynamic weight rescaling (from the Keras pruner): each pruned
         layer's weight contribution is multiplied by ``total / kept`` of its
@@ -336,7 +351,8 @@ class LotteryTicketRegressor(RegressorMixin, BaseLotteryTicket):
         error). The modules of :mod:`sklottery.modules` get their input size
         and number of outputs from the data.
     n_rounds, prune_rate, target_sparsity, schedule, strategy, rewind, \
-scope, output_rate_factor, layer_rates, exclude, type_rates, rescale, \
+scope, output_rate_factor, layer_rates, exclude, include, type_rates, \
+keep_trained, rescale, \
 sparse_training, score_untrained, early_bird, select, tol, memory, \
 warm_start, inference, verbose, random_state
         As for :class:`LotteryTicketClassifier`; the per-round score that

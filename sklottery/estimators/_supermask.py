@@ -26,7 +26,7 @@ from ..lottery import (
     run_round,
     seeded,
 )
-from ..pruning import Pruner, snapshot
+from ..pruning import Pruner, snapshot, unwrap_compiled
 from ..pruning.edge_popup import EdgePopup, frozen_init
 from ..training import forward_macs_of
 from ._base import BaseLotteryTicket
@@ -94,14 +94,17 @@ class _BaseSupermask(BaseLotteryTicket):
         net, data = prep.net, prep.data
         with seeded(state=prep.rng_state):
             data.macs = forward_macs_of(net, data.X_train)
-            module = net.module_
+            # the uncompiled module (skorch's compile=True wraps it): the
+            # wrapper is compiled around EdgePopup while the scores train
+            compiled = net.module_
+            module = unwrap_compiled(compiled)
             generator = torch.Generator().manual_seed(prep.seed)
             frozen_init(module, self.weight_init, density=float(self.density),
                         scale_fan=bool(self.scale_fan), generator=generator)
             init = snapshot(module)
             popup = EdgePopup(module, float(self.density), scope=self.scope,
                               generator=generator)
-            net.module_ = popup
+            net.module_ = net.torch_compile(popup, name="module")
             try:
                 outcome = run_round(net, None, data, RoundPlan(round=0, record=False),
                                     score=None)
@@ -111,7 +114,8 @@ class _BaseSupermask(BaseLotteryTicket):
                         n: s.detach().cpu().clone()
                         for n, s in zip(popup.names, popup.scores)
                     }
-                    net.module_, masks = popup.unwrap()
+                    _, masks = popup.unwrap()
+                    net.module_ = compiled
                     net.initialize_optimizer()
         if outcome.interrupted:
             raise KeyboardInterrupt

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ..pruning import unwrap_compiled
 from ..pruning.masks import apply_masks, set_member
 from ._dead_units import remove_dead_units
 from ._layouts import _check_args, _convertible, choose_layouts
@@ -185,7 +186,7 @@ def to_sparse(
         )
     if not isinstance(structured, bool):
         raise TypeError(f"structured must be True or False; got {structured!r}")
-    out = _deepcopy(module)
+    out = _deepcopy(unwrap_compiled(module))  # a torch.compile wrapper's module
     if masks is not None:
         apply_masks(out, masks)
     out.eval()

@@ -7,8 +7,10 @@ in ``fit`` what is learnt from ``X`` comes back in the ``learnt`` dict
 :func:`check_network` checks the network's side before training.
 """
 
+from ._dict import check_dict, is_dict_input, sample_input
 from ._ids import ID_LAYERS, first_layer, integer_input, takes_ids
 from ._info import (
+    FIELD_DTYPES,
     INPUT_KINDS,
     InputInfo,
     as_info,
@@ -32,6 +34,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "FIELD_DTYPES",
     "ID_LAYERS",
     "INPUT_KINDS",
     "LEARNT_FROM_X",
@@ -39,6 +42,7 @@ __all__ = [
     "as_info",
     "check_X",
     "check_X_y",
+    "check_dict",
     "check_forward",
     "check_module_input",
     "check_no_missing_targets",
@@ -49,7 +53,9 @@ __all__ = [
     "fitted_info",
     "input_state",
     "integer_input",
+    "is_dict_input",
     "kind_of",
+    "sample_input",
     "takes_ids",
     "ticket_input",
 ]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..pruning import unwrap_compiled
 from ..pruning.rng import forked
-from ..training import SparseRows
+from ..training import DictRows, SparseRows, call_module
 from ._ids import ID_LAYERS
 from ._info import InputInfo
 
@@ -22,6 +23,7 @@ def embedding_vocabulary(module: torch.nn.Module) -> list[tuple[str, int]]:
     """``(layer name, num_embeddings)`` of every ``Embedding`` and
     ``EmbeddingBag`` of ``module`` (``""`` for ``module`` itself), in the
     order of ``module.named_modules()``."""
+    module = unwrap_compiled(module)
     return [
         (name, int(m.num_embeddings))
         for name, m in module.named_modules()
@@ -54,14 +56,19 @@ def _positions(inp: torch.Tensor, batch: torch.Tensor) -> np.ndarray | None:
     return np.unique((where % per_sample).numpy())
 
 
-def _tracing(module, X, batch):
+def _tracing(module, sources):
     """Forward pre-hooks on every embedding of ``module``: each call whose
-    ids are ``batch``'s own (:func:`_positions`) checks the same positions of
-    the whole ``X`` against the layer's ``num_embeddings``."""
-    flat = np.asarray(X).reshape(len(X), -1) if len(X) else None
-    seen = []
+    ids are a batch's own (:func:`_positions`) checks the same positions of
+    the whole input against the layer's ``num_embeddings``. ``sources`` are
+    ``(label, X, batch)``: the ids' name in messages, all of them, and the
+    batch of the first samples the forward pass is given."""
+    flats = [
+        (label, np.asarray(X).reshape(len(X), -1), batch, [])
+        for label, X, batch in sources
+        if len(X)
+    ]
 
-    def largest() -> int:  # the whole X's largest id, computed once
+    def largest(flat, seen) -> int:  # the whole X's largest id, computed once
         if not seen:
             seen.append(int(flat.max()))
         return seen[0]
@@ -69,20 +76,23 @@ def _tracing(module, X, batch):
     def hook_for(name, layer):
         def hook(_, args, kwargs):
             inp = args[0] if args else kwargs.get("input")
-            pos = _positions(inp, batch)
-            if pos is None or flat is None:
+            for label, flat, batch, seen in flats:
+                pos = _positions(inp, batch)
+                if pos is not None:
+                    break
+            else:
                 return None
             if pos.size == flat.shape[1]:
-                top = largest()
+                top = largest(flat, seen)
             else:
                 top = int(flat[:, pos].max()) if pos.size else -1
             size = int(layer.num_embeddings)
             if top >= size:
-                label = repr(name) if name else type(layer).__name__
+                where = repr(name) if name else type(layer).__name__
                 raise _OutOfVocabulary(
-                    f"X holds the token id {top}, outside the vocabulary of the "
-                    f"network's embedding {label} (num_embeddings={size}; {top} "
-                    f"is the largest id X feeds it): ids must be in "
+                    f"{label} holds the token id {top}, outside the vocabulary of "
+                    f"the network's embedding {where} (num_embeddings={size}; "
+                    f"{top} is the largest id {label} feeds it): ids must be in "
                     f"[0, {size - 1}] (map unknown tokens to a reserved id, or "
                     "give the embedding more rows)"
                 )
@@ -97,15 +107,37 @@ def _tracing(module, X, batch):
     ]
 
 
+def _first_samples(module, X, info):
+    """The first two samples of ``X`` on the module's device, each tensor
+    with its own storage (see :func:`_positions`), and the ``(label, X,
+    batch)`` sources of ids :func:`_tracing` checks."""
+    try:
+        device = next(module.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    if isinstance(X, DictRows):
+        batch = {k: t.clone().to(device) for k, t in X[:2].items()}
+        sources = [
+            (f"X[{k!r}]", X.tensors[k], batch[k])
+            for k, t in X.tensors.items()
+            if t.dtype == torch.int64
+        ]
+        return batch, sources
+    batch = torch.as_tensor(X[:2]).clone().to(device)
+    ids = info.dtype == "int64" and not isinstance(X, SparseRows)
+    return batch, [("X", X, batch)] if ids else []
+
+
 def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
     """One forward pass of two samples, so that a network that cannot take
     ``X`` fails with a ``ValueError`` saying so rather than a torch traceback
     in the middle of training.
 
-    With ids, every ``Embedding``/``EmbeddingBag`` the ids reach as they are
-    -- ``X`` itself or a view of it: a reshape, a slice, a column -- is
-    checked during the pass against the largest id the whole ``X`` holds at
-    the positions it reads. Ids the module computes (hashing, offsets, a
+    With ids (or a dict ``X``'s int64 values, each with its key), every
+    ``Embedding``/``EmbeddingBag`` the ids reach as they are -- ``X`` itself
+    or a view of it: a reshape, a slice, a column -- is checked during the
+    pass against the largest id the whole ``X`` holds at the positions it
+    reads. Ids the module computes (hashing, offsets, a
     copy) are the module's own: they are not checked.
 
     The module is put in eval mode for the pass and back; no gradients, and
@@ -119,19 +151,15 @@ def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
     """
     if len(X) == 0:
         return
-    batch = torch.as_tensor(X[:2]).clone()  # its own storage (see _positions)
-    try:
-        device = next(module.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    batch = batch.to(device)
-    ids = info.dtype == "int64" and not isinstance(X, SparseRows)
-    hooks = _tracing(module, X, batch) if ids else []
+    # eager, uncompiled: the tracing hooks would not run in a compiled graph
+    module = unwrap_compiled(module)
+    batch, sources = _first_samples(module, X, info)
+    hooks = _tracing(module, sources)
     training = module.training
     try:
         with forked(), torch.no_grad():
             module.eval()
-            module(batch)
+            call_module(module, batch)
     except _OutOfVocabulary as exc:
         raise ValueError(str(exc)) from None
     except (RuntimeError, TypeError, ValueError, IndexError) as exc:
@@ -153,9 +181,9 @@ def check_forward(module: torch.nn.Module, X, info: InputInfo) -> None:
 
 
 def check_module_input(module: torch.nn.Module, X, info: InputInfo) -> None:
-    """Check ids against the vocabulary of every embedding of ``module`` they
-    reach (one forward pass of two samples: :func:`check_forward`); nothing
-    for other inputs.
+    """Check ids (and a dict ``X``'s int64 values) against the vocabulary of
+    every embedding of ``module`` they reach (one forward pass of two
+    samples: :func:`check_forward`); nothing for other inputs.
 
     Raises
     ------
@@ -163,9 +191,14 @@ def check_module_input(module: torch.nn.Module, X, info: InputInfo) -> None:
         When an id is ``>= num_embeddings`` of such an embedding (torch would
         raise ``index out of range`` from inside the forward pass).
     """
-    if info.dtype != "int64" or isinstance(X, SparseRows) or len(X) == 0:
+    if len(X) == 0 or isinstance(X, SparseRows):
         return
-    check_forward(module, X, info)
+    if isinstance(X, DictRows):
+        if any(t.dtype == torch.int64 for t in X.tensors.values()):
+            check_forward(module, X, info)
+        return
+    if info.dtype == "int64":
+        check_forward(module, X, info)
 
 
 def check_network(module: torch.nn.Module, X, info: InputInfo) -> None:

@@ -19,6 +19,10 @@ integer array                 numbers, as float32 (``int_as="float"``); int64
 scipy sparse matrix           float32 CSR rows, densified one batch at a time
                               (:class:`~sklottery.training._loader.SparseRows`)
 torch tensor                  as the numpy array (or sparse matrix) it holds
+dict of arrays or tensors,    each value row-wise, as skorch: integers int64,
+``BatchEncoding``             floats float32, booleans bool
+                              (:class:`~sklottery.training.DictRows`; the
+                              module's ``forward`` takes them as keywords)
 ============================  ==============================================
 
 NaN or infinity, an empty ``X``, a prediction input whose shape after the
@@ -39,6 +43,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, _check_y, validate_data
 
 from ..training import SparseRows
+from ._dict import check_dict, is_dict_input
 from ._info import InputInfo, fitted_info, kind_of
 from ._network import check_module_input
 
@@ -132,7 +137,9 @@ def check_X(
     estimator : estimator
         With ``reset=False`` ``X`` is checked against its fitted
         ``n_features_in_``, ``feature_names_in_`` and ``_input_info``.
-    X : array-like, DataFrame, scipy sparse matrix or torch tensor
+    X : array-like, DataFrame, scipy sparse matrix, torch tensor or dict
+        A dict (or ``BatchEncoding``) of arrays, lists or tensors: several
+        inputs per sample (:func:`~sklottery.inputs._dict.check_dict`).
     reset : bool
         True in ``fit``; False in ``predict``, ``transform``, ``score``.
     int_as : {"float", "ids"}, default="float"
@@ -150,9 +157,10 @@ def check_X(
 
     Returns
     -------
-    X : ndarray or SparseRows
-        float32 or int64 C-contiguous writable ndarray, or
-        :class:`~sklottery.training._loader.SparseRows`.
+    X : ndarray, SparseRows or DictRows
+        float32 or int64 C-contiguous writable ndarray,
+        :class:`~sklottery.training.SparseRows` or (a dict ``X``)
+        :class:`~sklottery.training.DictRows`.
     info : InputInfo
 
     Raises
@@ -171,6 +179,8 @@ def check_X(
     target = _bare(estimator) if reset else estimator
     if fitted is not None:
         int_as = "ids" if fitted.dtype == "int64" else "float"
+    if is_dict_input(X) or (fitted is not None and fitted.kind == "dict"):
+        return check_dict(estimator, X, fitted, learnt=learnt, module=module)
     if isinstance(X, torch.Tensor):
         X = _from_torch(X)
     if sp.issparse(X):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import LotteryConfig
-from ..pruning import Pruner
+from ..pruning import Pruner, unwrap_compiled
 from ..pruning.rng import seeded
 from ..training import (
     EarlyBird,
@@ -158,7 +158,9 @@ def behaviour_key(spec, data: RoundData, *, seed: int) -> str:
         torch.manual_seed(seed)  # dropout draws the same numbers every time
         loss = net.get_loss(net.infer(Xb), yb, X=Xb, training=True)
         loss.backward()
-        grads = {n: p.grad for n, p in net.module_.named_parameters()}
+        grads = {
+            n: p.grad for n, p in unwrap_compiled(net.module_).named_parameters()
+        }
         _hash_tensors(digest, {"loss": loss.detach(), **grads})
         net.module_.zero_grad(set_to_none=True)
     return digest.hexdigest()
@@ -394,6 +396,7 @@ def _data_key(data: RoundData) -> tuple:
 
 
 def _state(module) -> dict:
+    module = unwrap_compiled(module)  # the uncompiled module's names
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     return {n: t.detach() for n, t in state.items()}

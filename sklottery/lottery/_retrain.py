@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import LotteryConfig
-from ..pruning import Pruner, find_prunable, load_values
+from ..pruning import Pruner, find_prunable, load_values, unwrap_compiled
 from ..pruning.rng import seeded
 from ..training import ApplyMasks, RoundData
 from ._loop import MASKS_CALLBACK
@@ -69,7 +69,7 @@ def train_from(setup: Retraining, values: dict, masks: dict | None, seed: int,
     (as every round of the fit but those of ``rewind="none"``).
     """
     net = setup.net
-    module = net.module_
+    module = unwrap_compiled(net.module_)
     if masks is None:
         masks = _all_kept(module)
     load_values(module, values, masks)
@@ -93,7 +93,7 @@ def train_from(setup: Retraining, values: dict, masks: dict | None, seed: int,
 def evaluate(setup: Retraining, values: dict, masks: dict | None) -> float:
     """The round score of the net holding ``values`` (pruned weights zeroed
     where ``masks`` says), without training."""
-    module = setup.net.module_
+    module = unwrap_compiled(setup.net.module_)
     load_values(module, values, masks)
     if masks is None or not setup.config.pruner["rescale"]:
         return float(setup.data.score(setup.score, setup.net))

@@ -33,7 +33,7 @@ from .strategies import (
     needs_grad,
     resolve_strategy,
 )
-from .targets import PrunableTensor, find_prunable
+from .targets import PrunableTensor, find_prunable, unwrap_compiled
 
 __all__ = [
     "ALIASES",
@@ -64,4 +64,5 @@ __all__ = [
     "rewind_values",
     "set_rescale",
     "snapshot",
+    "unwrap_compiled",
 ]

@@ -35,7 +35,12 @@ from torch import nn
 
 from .masks import apply_masks, load_values
 from .scope import n_to_prune
-from .targets import PrunableTensor, find_prunable, require_prunable
+from .targets import (
+    PrunableTensor,
+    find_prunable,
+    require_prunable,
+    unwrap_compiled,
+)
 
 __all__ = [
     "SCOPES",
@@ -207,7 +212,7 @@ class EdgePopup(nn.Module):
         super().__init__()
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {list(SCOPES)}; got {scope!r}")
-        self.module = module
+        self.module = module = unwrap_compiled(module)
         self.density = check_density(density)
         self.scope = scope
         self.targets = require_prunable(module)

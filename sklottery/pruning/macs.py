@@ -15,6 +15,7 @@ from torch import nn
 
 from .rng import forked
 from .sparse_linear import SparseTrainingBilinear, SparseTrainingLinear
+from .targets import unwrap_compiled
 
 __all__ = ["forward_macs", "train_macs"]
 
@@ -36,6 +37,7 @@ def forward_macs(module: nn.Module, x) -> dict[str, tuple[int, int]]:
         per output pixel for a convolution); a sparse Linear layer costs
         ``nnz`` per position instead of ``in * out``.
     """
+    module = unwrap_compiled(module)  # hooks on a compiled graph are not run
     counts: dict[str, list[int]] = {}
 
     def hook(name):

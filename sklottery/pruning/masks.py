@@ -23,6 +23,10 @@ applied in place, after every optimizer step, with ``torch.mul_``. No forward
 hooks and no reparametrization: ``state_dict`` keys stay the module's own,
 ``deepcopy`` and pickling work, and a masked step costs almost nothing more
 than a dense one (unlike ``torch.nn.utils.prune``).
+
+Each function given a ``torch.compile`` wrapper works on the module it
+compiles (:func:`~sklottery.pruning.targets.unwrap_compiled`): the names are
+the uncompiled module's, the tensors the very same.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from torch import nn
 
 from .rng import seeded
 from .swap import sparse_training_layers
+from .targets import unwrap_compiled
 from .tensors import masked_values
 
 __all__ = [
@@ -62,6 +67,7 @@ RESCALE_KINDS = ("linear", "bilinear", "conv", "embedding")
 
 
 def _params(module: nn.Module) -> dict[str, torch.Tensor]:
+    module = unwrap_compiled(module)
     return dict(module.named_parameters(remove_duplicate=False))
 
 
@@ -93,6 +99,7 @@ def load_values(
     freed: for values nothing else will change, or a module that waits unused
     while its values live elsewhere.
     """
+    module = unwrap_compiled(module)
     params = dict(module.named_parameters(remove_duplicate=False))
     state = dict(params)
     state.update(module.named_buffers(remove_duplicate=False))
@@ -115,6 +122,7 @@ def zero_pruned(module: nn.Module, masks: dict[str, torch.Tensor]):
     ``with`` block only; yields its parameters by name. On exit the pruned
     weights get their values back exactly (the kept ones are never written),
     so a score can be taken on the masked network without changing it."""
+    module = unwrap_compiled(module)
     params = dict(module.named_parameters())
     pruned = {n: m for n, m in masks.items() if not bool(m.all())}
     saved = snapshot(module, list(pruned))
@@ -129,6 +137,7 @@ def zero_pruned(module: nn.Module, masks: dict[str, torch.Tensor]):
 def take_absolute(module: nn.Module) -> None:
     """Replace every parameter and floating buffer by its absolute value, in
     place (SynFlow's linearized copy of a network)."""
+    module = unwrap_compiled(module)
     for t in (*module.parameters(), *module.buffers()):
         if t.is_floating_point():
             t.abs_()
@@ -140,6 +149,7 @@ def reinitialize(module: nn.Module, seed: int) -> None:
     ``reset_parameters`` (``_reset_parameters`` for MultiheadAttention) under
     torch seed ``seed``; the caller's random streams (CPU, and every CUDA
     device the module lives on) are left as they were."""
+    module = unwrap_compiled(module)
     cuda = sorted(
         {t.device.index or 0 for t in module.parameters() if t.device.type == "cuda"}
     )
@@ -155,6 +165,7 @@ def reinitialize(module: nn.Module, seed: int) -> None:
 @torch.no_grad()
 def snapshot(module: nn.Module, names=None) -> dict[str, torch.Tensor]:
     """Detached copies of the module's parameters and buffers (optionally some)."""
+    module = unwrap_compiled(module)
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     if names is not None:
@@ -186,6 +197,7 @@ def survivors(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict:
     """Copies of the module's parameters and buffers, each masked tensor as
     its surviving values only (1-d, in row-major order): what
     :func:`load_survivors` puts back, at a fraction of a dense copy's memory."""
+    module = unwrap_compiled(module)
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     return {
@@ -197,6 +209,7 @@ def survivors(module: nn.Module, masks: dict[str, torch.Tensor]) -> dict:
 @torch.no_grad()
 def load_survivors(module: nn.Module, values: dict, masks: dict) -> None:
     """Put :func:`survivors` ``values`` back in place (pruned weights 0.0)."""
+    module = unwrap_compiled(module)
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     for name, value in values.items():
@@ -243,6 +256,7 @@ def set_member(module: nn.Module, name: str, value) -> None:
     """Put ``value`` (a submodule or a parameter) in place of ``module``'s
     member at the dotted ``name`` (``"0.weight"``, ``"hidden.1"``; not the
     root), in place: how layers are swapped into and out of a module."""
+    module = unwrap_compiled(module)
     parent_name, _, child = name.rpartition(".")
     setattr(module.get_submodule(parent_name), child, value)
 
@@ -272,6 +286,7 @@ def set_rescale(
     Returns the dict of hook handles (by module name); pass it back to
     replace the hooks, or call ``.remove()`` on its values to undo.
     """
+    module = unwrap_compiled(module)
     for h in (handles or {}).values():
         h.remove()
     handles = {}
@@ -311,6 +326,7 @@ class DeviceMasks:
     """
 
     def __init__(self, module: nn.Module, masks: dict[str, torch.Tensor]):
+        module = unwrap_compiled(module)
         params = _params(module)
         swapped = {f"{n}.weight" for n in sparse_training_layers(module)}
         masks = {n: m for n, m in masks.items() if n not in swapped}

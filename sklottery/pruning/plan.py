@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from .kinds import expand_type_rates
+from .patterns import as_patterns, pattern_hits
 from .rates import check_prune_rate, check_rate, compound_rate, n_to_prune
 from .targets import PrunableTensor
 
@@ -33,8 +34,10 @@ __all__ = [
     "target_plan",
 ]
 
-#: Pruning schedules: ``n_rounds`` prunes, or one prune of the whole amount.
-SCHEDULES = ("iterative", "oneshot")
+#: Pruning schedules: ``n_rounds`` prunes of a fraction of the remaining
+#: weights, one prune of the whole amount, or ``n_rounds`` prunes of a fixed
+#: fraction of the original weights (``"linear"``, Chen et al. 2020).
+SCHEDULES = ("iterative", "oneshot", "linear")
 
 Plan = list[tuple[list[str], float]]
 
@@ -53,13 +56,14 @@ def compound_plan(plan: Plan, n_rounds: int) -> Plan:
 def match_names(
     patterns: Sequence[str] | str, targets: Sequence[PrunableTensor], what: str
 ) -> list[str]:
-    """Resolve layer or parameter names to prunable tensor names.
+    """Resolve layer or parameter names, or patterns, to prunable tensor names.
 
-    A pattern matches a tensor if it is the tensor's parameter name
+    A plain name matches a tensor if it is the tensor's parameter name
     (``"fc1.weight"``), the name of the weight its layer computes with (the
     same, or ``"fc1.weight"`` for ``"fc1.parametrizations.weight.original"``),
     its module name (``"fc1"``) or a parent module (``"encoder"`` matches
-    ``"encoder.0.weight"``).
+    ``"encoder.0.weight"``). A glob (``"encoder.*"``) or a ``"re:<regex>"``
+    is matched against the same names (:mod:`sklottery.pruning.patterns`).
 
     Raises
     ------
@@ -68,30 +72,24 @@ def match_names(
     ValueError
         If a pattern matches no prunable tensor.
     """
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    elif not isinstance(patterns, (list, tuple, set, frozenset)):
-        raise TypeError(
-            f"{what} must be a str or a list of str (layer or parameter names); "
-            f"got {type(patterns).__name__} {patterns!r}"
-        )
-    out: list[str] = []
-    for pat in patterns:
-        if not isinstance(pat, str):
-            raise TypeError(f"{what} must hold layer names (str); got {pat!r}")
-        hits = [
-            t.name
-            for t in targets
-            if pat in (t.name, t.module_name, t.effective_name)
-            or t.name.startswith(pat + ".")
-        ]
-        if not hits:
-            raise ValueError(
-                f"{what}: {pat!r} matches no prunable tensor; prunable tensors are "
-                f"{[t.name for t in targets]}"
-            )
-        out.extend(h for h in hits if h not in out)
-    return out
+    candidates = [(t.name, (t.name, t.effective_name, t.module_name)) for t in targets]
+    hits = []
+    for pat in as_patterns(patterns, what):
+        # one pattern at a time: the order given, then the targets' order
+        hits.extend(h for h in pattern_hits([pat], candidates, what) if h not in hits)
+    return hits
+
+
+def _pruned_names(targets, include, exclude) -> set[str]:
+    """The names ``include``/``exclude`` leave out of pruning: with
+    ``include``, every tensor it does not match; then every ``exclude`` hit."""
+    left_out: set[str] = set()
+    if include is not None:
+        chosen = set(match_names(include, targets, "include"))
+        left_out = {t.name for t in targets if t.name not in chosen}
+    if exclude is not None:
+        left_out |= set(match_names(exclude, targets, "exclude"))
+    return left_out
 
 
 # -- make_plan, step by step ----------------------------------------------------------
@@ -209,6 +207,7 @@ def make_plan(
     layer_rates: dict | None = None,
     exclude: Sequence[str] | None = None,
     type_rates: dict | None = None,
+    include: Sequence[str] | None = None,
 ) -> Plan:
     """Build the list of ``(tensor names, rate)`` groups for one pruning step.
 
@@ -223,9 +222,7 @@ def make_plan(
     check_prune_rate(prune_rate, "prune_rate")
     if not targets:
         raise ValueError("the network has no prunable tensors")
-    excluded = (
-        set(match_names(exclude, targets, "exclude")) if exclude is not None else set()
-    )
+    excluded = _pruned_names(targets, include, exclude)
     rates = _own_rates(
         targets, prune_rate, excluded, output_rate_factor=output_rate_factor,
         layer_rates=layer_rates, type_rates=type_rates,
@@ -244,14 +241,20 @@ def make_plan(
     order = {t.name: i for i, t in enumerate(targets)}
     plan.sort(key=lambda g: order[g[0][0]])
     if not plan:
+        given = f"exclude={exclude!r}" if include is None else (
+            f"include={include!r} with exclude={exclude!r}"
+        )
         raise ValueError(
-            f"nothing left to prune: exclude={exclude!r} excludes every prunable "
+            f"nothing left to prune: {given} excludes every prunable "
             f"tensor {[t.name for t in targets]}"
         )
     _check_blocked(plan, targets)
     if schedule == "oneshot":
         plan = compound_plan(plan, n_rounds)
-    _warn_rounding(plan, targets, 1 if schedule == "oneshot" else n_rounds)
+    if schedule == "linear":
+        _warn_linear(plan, targets, n_rounds)
+    else:
+        _warn_rounding(plan, targets, 1 if schedule == "oneshot" else n_rounds)
     return plan
 
 
@@ -317,6 +320,32 @@ def _warn_rounding(plan, targets, n_rounds) -> None:
         UserWarning,
         stacklevel=3,
     )
+
+
+def _warn_linear(plan, targets, n_rounds) -> None:
+    """``schedule="linear"``'s warnings: a step of under one weight, and
+    rounds that would prune every weight (a group keeps one)."""
+    sizes = {t.name: t.numel for t in targets}
+    small, emptied = [], []
+    for names, rate in plan:
+        total = sum(sizes[n] for n in names)
+        label = names[0] if len(names) == 1 else names
+        if 0 < rate * total < 1:
+            small.append(f"{label} ({total} weights at rate {rate:.4g})")
+        if isinstance(n_rounds, int) and rate > 0 and round(n_rounds * rate, 12) >= 1:
+            emptied.append(f"{label} (rate {rate:.4g})")
+    if small:
+        warnings.warn(
+            "schedule='linear' prunes rate * original weights per round, under "
+            "one weight for " + "; ".join(small) + ": these lose one weight per "
+            "round instead", UserWarning, stacklevel=3,
+        )
+    if emptied:
+        warnings.warn(
+            f"schedule='linear' with n_rounds={n_rounds} prunes every weight of "
+            + "; ".join(emptied) + " (n_rounds * rate >= 1): each keeps one "
+            "weight; use a smaller rate or fewer rounds", UserWarning, stacklevel=3,
+        )
 
 
 # -- plans of pruning at initialization -----------------------------------------------

@@ -23,6 +23,7 @@ from .masks import (
 from .pruner_at_init import AtInitVerbs
 from .pruner_checks import (
     all_kept,
+    check_keep_trained,
     check_masks,
     check_module,
     check_rescale,
@@ -79,9 +80,13 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
     n_rounds : int or None, default=None
         The number of iterative prunes; needed by ``target_sparsity`` and by
         ``schedule="oneshot"``.
-    schedule : {"iterative", "oneshot"}, default="iterative"
+    schedule : {"iterative", "oneshot", "linear"}, default="iterative"
         ``"oneshot"`` makes one :meth:`prune` remove what ``n_rounds``
         iterative prunes would (Frankle & Carbin 2019 compare both).
+        ``"linear"`` reads the rates as fractions of the *original* weights:
+        prune ``k`` keeps ``n - round(k * rate * n)`` of a group's ``n``
+        weights (Chen et al. 2020: 10% of the original per round), and
+        ``target_sparsity`` gives the rate ``target_sparsity / n_rounds``.
     scope : {"layer", "global"} or list of (layers, rate), default="layer"
         Which tensors are ranked together; see :mod:`sklottery.pruning.scope`.
     output_rate_factor : float or None, default=0.5
@@ -90,8 +95,17 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         ``None`` or ``1.0`` treats it like every other layer.
     layer_rates : dict of str to float, optional
         Per-layer rates overriding the base rate (layer or parameter names).
-    exclude : list of str, optional
-        Layers never pruned.
+    exclude : str or list of str, optional
+        Layers never pruned: names, glob patterns (``"*.embeddings.*"``) or
+        ``"re:<regex>"`` (see :mod:`sklottery.pruning.patterns`).
+    include : str or list of str, optional
+        Only the prunable tensors these names or patterns match are pruned
+        (``exclude`` then removes some of them), e.g. ``include="encoder.*"``.
+    keep_trained : str or list of str, optional
+        Parameters and buffers (names or patterns, ``"classifier.*"``) that
+        :meth:`rewind` leaves at their trained values, whatever ``rewind``
+        says (BERT-Tickets rewind the body only, not the head). Their pruned
+        weights are still zeroed.
     type_rates : dict of str to float, optional
         Per-round rates by layer type (``"linear"``, ``"conv"``, ``"rnn"``,
         ``"embedding"``, ``"bilinear"``, ``"attention"``), e.g. ``{"conv":
@@ -170,23 +184,32 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         masks: dict | None = None,
         random_state: int | None = None,
         sparse_training="auto",
+        include=None,
+        keep_trained=None,
     ):
-        self.module = check_module(module)
+        compiled = check_module(module) is not module  # a torch.compile wrapper
+        self.module = module = check_module(module)
         self.targets = require_prunable(module)
         self.strategy = strategy
         self.score_fn, scope = resolve_score(strategy, scope)
-        self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds)
+        self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds, schedule)
         self.plan = make_plan(
             self.targets, prune_rate=self.rate, scope=scope, schedule=schedule,
             n_rounds=n_rounds, output_rate_factor=output_rate_factor,
             layer_rates=layer_rates, exclude=exclude, type_rates=type_rates,
+            include=include,
         )
+        self.schedule = schedule
+        #: names of the tensors :meth:`rewind` keeps trained
+        self.keep_trained = check_keep_trained(keep_trained, module)
         # the base rate of one prune of :attr:`plan` (prune_at_init's density)
         self._plan_rate = (
             compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
         self.rewind_mode = check_rewind(rewind)
-        self.rescale = check_rescale(rescale, self.plan, self.targets)
+        self.rescale = check_rescale(
+            rescale, self.plan, self.targets, compiled=compiled
+        )
         self.sparse_training = check_sparse_training(sparse_training)
         self._sparse_at: dict[int, dict[str, float]] = {}
         self.training_layouts: list = []
@@ -254,7 +277,9 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
             generator=self.generator if generator is None else generator,
             **strategy_kwargs,
         )
-        return masks_from_scores(scores, self.masks, self.plan)
+        return masks_from_scores(
+            scores, self.masks, self.plan, of_original=self.schedule == "linear"
+        )
 
     def prune(self, round_start: dict | None = None, **strategy_kwargs) -> dict:
         """Prune one step: update :attr:`masks` and zero the pruned weights."""
@@ -279,7 +304,7 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
             seed = int(torch.randint(2**31 - 1, (1,), generator=self.generator))
             fresh = fresh_values(self.module, seed)
         current = snapshot(self.module) if mode in ("none", "lr") else {}
-        return rewind_values(
+        values = rewind_values(
             mode,
             point=self.rewind_point,
             current=current,
@@ -287,6 +312,9 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
             generator=self.generator,
             fresh=fresh,
         )
+        if self.keep_trained and not current:
+            values.update(snapshot(self.module, self.keep_trained))
+        return values
 
     def rewind(self, values: dict | None = None) -> None:
         """Load the rewind mode's values (or ``values``), then apply the masks.

@@ -14,10 +14,13 @@ from torch import nn
 
 from .at_init import AT_INIT_ONLY, init_only_score
 from .masks import RESCALE_KINDS
+from .patterns import pattern_hits
 from .strategies import resolve_strategy
+from .targets import unwrap_compiled
 
 __all__ = [
     "all_kept",
+    "check_keep_trained",
     "check_masks",
     "check_module",
     "check_rescale",
@@ -28,12 +31,27 @@ __all__ = [
 
 
 def check_module(module) -> nn.Module:
-    """``module`` if it is a ``torch.nn.Module``, else a TypeError."""
+    """``module`` if it is a ``torch.nn.Module`` (the module it compiles if
+    it is a ``torch.compile`` wrapper), else a TypeError."""
     if not isinstance(module, nn.Module):
         raise TypeError(
             f"module must be a torch.nn.Module; got {type(module).__name__}"
         )
-    return module
+    return unwrap_compiled(module)
+
+
+def check_keep_trained(patterns, module: nn.Module) -> list[str]:
+    """The parameter and buffer names of ``module`` that ``keep_trained``
+    (names or patterns, :mod:`sklottery.pruning.patterns`) matches; a name is
+    matched with its module's too (``"classifier"`` is ``"classifier.*"``)."""
+    if patterns is None:
+        return []
+    names = [n for n, _ in module.named_parameters()]
+    names += [n for n, _ in module.named_buffers()]
+    candidates = [(n, (n, n.rpartition(".")[0])) for n in names]
+    return pattern_hits(
+        patterns, candidates, "keep_trained", known="parameter or buffer name"
+    )
 
 
 def resolve_score(strategy, scope):
@@ -55,11 +73,21 @@ def resolve_score(strategy, scope):
     return score_fn, forced_scope
 
 
-def check_rescale(rescale, plan, targets) -> bool:
+def check_rescale(rescale, plan, targets, *, compiled: bool = False) -> bool:
     """``rescale`` as a bool; with True, every pruned tensor's kind must be
-    one of :data:`~sklottery.pruning.masks.RESCALE_KINDS`."""
+    one of :data:`~sklottery.pruning.masks.RESCALE_KINDS`, and the module
+    must not be compiled (``compiled``): rescaling is done by forward hooks,
+    re-registered as the masks change, which a ``torch.compile`` graph
+    traced before does not run (PyTorch issues #111966, #117265)."""
     if not isinstance(rescale, bool):
         raise TypeError(f"rescale must be True or False; got {rescale!r}")
+    if rescale and compiled:
+        raise ValueError(
+            "rescale=True cannot be combined with a compiled module "
+            "(torch.compile, skorch's compile=True): rescaling is done by "
+            "forward hooks, which a compiled graph does not run once traced; "
+            "use rescale=False or compile=False"
+        )
     if rescale:
         pruned = {n for names, _ in plan for n in names}
         bad = [t.name for t in targets if t.name in pruned

@@ -4,7 +4,9 @@ and over rounds -- and the one check of every rate.
 :func:`n_to_prune` is the counting rule of every sklottery prune;
 :func:`resolve_rate` takes either a per-round ``prune_rate`` or a
 ``target_sparsity`` reached after ``n_rounds`` (:func:`per_round_rate`);
-:func:`compound_rate` is what ``n_rounds`` prunes remove in all.
+:func:`compound_rate` is what ``n_rounds`` prunes remove in all;
+:func:`n_to_prune_of_original` counts the prunes of ``schedule="linear"``,
+whose rate is a fraction of the *original* weights.
 
 The ranges: the base rate (``prune_rate``, the estimators' and the CLI's too)
 and ``target_sparsity`` are in (0, 1) -- a base rate of 0 would prune nothing
@@ -24,7 +26,9 @@ __all__ = [
     "check_prune_rate",
     "check_rate",
     "compound_rate",
+    "kept_of_original",
     "n_to_prune",
+    "n_to_prune_of_original",
     "per_round_rate",
     "resolve_rate",
 ]
@@ -70,6 +74,42 @@ def n_to_prune(n_alive: int, rate: float, keep_one: bool = True) -> int:
     return max(n, 0)
 
 
+def kept_of_original(n_total: int, rate: float, k: int) -> int:
+    """Weights a group of ``n_total`` keeps after ``k`` prunes of
+    ``schedule="linear"``: ``n_total - round(k * rate * n_total)`` (halves
+    up), at least 1 (``k * rate >= 1`` keeps one weight).
+
+    >>> [kept_of_original(100, 0.1, k) for k in range(4)]
+    [100, 90, 80, 70]
+    """
+    fraction = min(round(k * float(rate), 12), 1.0)
+    return n_total - n_to_prune(n_total, fraction)
+
+
+def n_to_prune_of_original(n_alive: int, n_total: int, rate: float) -> int:
+    """How many of ``n_alive`` weights (of ``n_total`` originally) a prune of
+    ``schedule="linear"`` removes.
+
+    The prune goes down to the next count of :func:`kept_of_original` below
+    ``n_alive``: from all-kept masks, prune ``k`` keeps exactly
+    ``n_total - round(k * rate * n_total)``. Nothing is counted but the masks,
+    so a resumed fit (a ticket, ``warm_start``) goes on the same way. A group
+    whose step ``rate * n_total`` is under one weight loses one weight per
+    prune (:func:`~sklottery.pruning.plan.make_plan` warns of it).
+
+    >>> n_to_prune_of_original(100, 100, 0.1), n_to_prune_of_original(90, 100, 0.1)
+    (10, 10)
+    """
+    if n_alive <= 1 or rate <= 0 or n_total <= 0:
+        return 0
+    pruned = n_total - n_alive
+    # the first k whose count is below n_alive, or just before it
+    k = max(1, math.ceil((pruned + 0.5) / (float(rate) * n_total)) - 1)
+    while kept_of_original(n_total, rate, k) >= n_alive:
+        k += 1
+    return n_alive - kept_of_original(n_total, rate, k)
+
+
 def per_round_rate(target_sparsity: float, n_rounds: int) -> float:
     """The per-round rate reaching ``target_sparsity`` after ``n_rounds`` prunes.
 
@@ -105,7 +145,10 @@ def compound_rate(rate: float, n_rounds: int) -> float:
 
 
 def resolve_rate(
-    prune_rate: float | None, target_sparsity: float | None, n_rounds: int | None
+    prune_rate: float | None,
+    target_sparsity: float | None,
+    n_rounds: int | None,
+    schedule: str = "iterative",
 ) -> float:
     """The base per-round rate from ``prune_rate`` or ``target_sparsity``.
 
@@ -115,7 +158,9 @@ def resolve_rate(
     by every tensor pruned at the base rate; the output layer
     (``output_rate_factor``) and tensors with their own ``layer_rates`` keep
     their per-round rates, so they end sparser or denser than the target.
-    Both are checked to be in (0, 1) (:func:`check_prune_rate`).
+    With ``schedule="linear"`` the rate is a fraction of the original weights,
+    ``target_sparsity / n_rounds``. Both are checked to be in (0, 1)
+    (:func:`check_prune_rate`).
     """
     if prune_rate is not None and target_sparsity is not None:
         raise ValueError(
@@ -125,7 +170,10 @@ def resolve_rate(
             f"and target_sparsity={target_sparsity!r}"
         )
     if target_sparsity is not None:
-        return per_round_rate(target_sparsity, n_rounds)
+        rate = per_round_rate(target_sparsity, n_rounds)
+        if schedule == "linear":
+            return float(target_sparsity) / n_rounds
+        return rate
     if prune_rate is None:
         return DEFAULT_PRUNE_RATE
     return check_prune_rate(prune_rate, "prune_rate")

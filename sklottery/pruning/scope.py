@@ -16,7 +16,10 @@ are never pruned.
 Rates: :func:`resolve_rate` takes either a per-round ``prune_rate`` or a
 ``target_sparsity`` reached after ``n_rounds`` (:func:`per_round_rate`);
 ``schedule="oneshot"`` compounds every group's rate over ``n_rounds`` into a
-single prune (:func:`compound_plan`). :func:`mask_distance` is the normalized
+single prune (:func:`compound_plan`); ``schedule="linear"`` reads each rate as
+a fraction of the group's *original* weights (``of_original`` of
+:func:`masks_from_scores`: prune ``k`` keeps ``1 - k * rate`` of them, Chen
+et al. 2020). :func:`mask_distance` is the normalized
 Hamming distance early-bird detection uses (You et al. 2020).
 
 This module holds the mask maths (:func:`masks_from_scores`,
@@ -43,6 +46,7 @@ from .rates import (
     DEFAULT_PRUNE_RATE,
     compound_rate,
     n_to_prune,
+    n_to_prune_of_original,
     per_round_rate,
     resolve_rate,
 )
@@ -96,9 +100,15 @@ def masks_from_scores(
     scores: dict[str, torch.Tensor],
     masks: dict[str, torch.Tensor],
     plan: Plan,
+    *,
+    of_original: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Prune each group of ``plan``: the lowest-scored surviving weights go.
 
+    A group prunes ``rate`` of its remaining weights (:func:`n_to_prune`), or
+    with ``of_original`` down to the next count of ``schedule="linear"``,
+    ``rate`` of its original weights per prune
+    (:func:`~sklottery.pruning.rates.n_to_prune_of_original`).
     Returns new boolean masks (True = kept); the inputs are not modified.
     Ties are broken by position (stable sort), so results are deterministic.
     """
@@ -106,7 +116,11 @@ def masks_from_scores(
     new = {name: m if name in planned else m.clone() for name, m in masks.items()}
     for names, rate in plan:
         flat_masks = torch.cat([masks[n].reshape(-1).cpu() for n in names])
-        n_prune = n_to_prune(int(torch.count_nonzero(flat_masks)), rate)
+        alive = int(torch.count_nonzero(flat_masks))
+        if of_original:
+            n_prune = n_to_prune_of_original(alive, flat_masks.numel(), rate)
+        else:
+            n_prune = n_to_prune(alive, rate)
         if n_prune == 0:
             new.update({n: masks[n].clone() for n in names})
             continue

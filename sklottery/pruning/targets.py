@@ -25,6 +25,13 @@ Lazy modules (``nn.LazyLinear``, ``nn.LazyConv2d``, ...) have no shapes until
 a first forward pass: :func:`find_prunable` refuses them with a clear error,
 and :func:`has_uninitialized_params` tells a training loop to run one batch
 first.
+
+A module compiled with ``torch.compile`` (skorch's ``compile=True``) is an
+``OptimizedModule`` whose tensors are named ``_orig_mod.<name>``: everything
+in :mod:`sklottery.pruning` that names tensors sees the module it wraps
+instead (:func:`unwrap_compiled`), so masks, snapshots and tickets carry the
+uncompiled module's names and are interchangeable between compiled and
+uncompiled fits of the same network.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "has_uninitialized_params",
     "require_prunable",
     "uninitialized_params",
+    "unwrap_compiled",
 ]
 
 #: Layer families whose tensors are pruned by default. Values are the kind
@@ -103,8 +111,24 @@ class PrunableTensor:
         return n
 
 
+def unwrap_compiled(module):
+    """The module a ``torch.compile`` wrapper (``OptimizedModule``) compiles,
+    or ``module`` itself: the one whose tensor names sklottery uses.
+
+    The wrapper and the module share their parameters and buffers, so values
+    written into one are the other's; only the names differ (the wrapper's
+    carry the ``_orig_mod.`` prefix). Nested wrappers are all removed.
+    """
+    while type(module).__name__ == "OptimizedModule" and isinstance(
+        getattr(module, "_orig_mod", None), nn.Module
+    ):
+        module = module._orig_mod
+    return module
+
+
 def uninitialized_params(module: nn.Module) -> list[str]:
     """Names of the parameters and buffers of lazy modules not yet materialized."""
+    module = unwrap_compiled(module)
     out = [
         n
         for n, p in module.named_parameters(remove_duplicate=False)
@@ -217,6 +241,7 @@ def find_prunable(module: nn.Module) -> list[PrunableTensor]:
         If the module has uninitialized lazy parameters (run one forward pass
         first), or a parametrization with no parameter to prune.
     """
+    module = unwrap_compiled(module)  # names without torch.compile's prefix
     lazy = uninitialized_params(module)
     if lazy:
         raise ValueError(
@@ -257,6 +282,7 @@ def find_prunable(module: nn.Module) -> list[PrunableTensor]:
 def require_prunable(module: nn.Module) -> list[PrunableTensor]:
     """:func:`find_prunable`, or a ``ValueError`` saying which layers are
     prunable when ``module`` has none."""
+    module = unwrap_compiled(module)
     targets = find_prunable(module)
     if not targets:
         raise ValueError(

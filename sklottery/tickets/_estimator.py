@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs import ticket_input
+from ..inputs import sample_input, ticket_input
 from ..pruning import find_prunable
+from ..training import batch_to, call_module
 from ._format import LEGACY_VERSION, Ticket, _fail, _Invalid, _json_default
 from ._read import _check_against_module, _load
 from ._state import (
@@ -215,8 +216,7 @@ def _check_forward(state: dict, module: nn.Module) -> None:
     given = ticket_input(state)
     layer = module.get_submodule(state["output_layer"])
     device = next(module.parameters()).device
-    x = torch.zeros((1, *given.shape), dtype=getattr(torch, given.dtype),
-                    device=device)
+    x = batch_to(sample_input(given)[:1], device)
     seen = []
 
     def hook(mod, args):
@@ -228,7 +228,7 @@ def _check_forward(state: dict, module: nn.Module) -> None:
     module.eval()
     try:
         with torch.no_grad():
-            out = module(x)
+            out = call_module(module, x)
     except Exception as exc:  # noqa: BLE001 - any failure of the forward pass
         raise _Invalid(
             f"one sample of {given.describe()} (estimator state fields "

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..pruning import unwrap_compiled
+
 FORMAT_NAME = "sklottery-ticket"
 #: 3: safetensors whose header carries the SHA-256 of the tensor data
 #: (``data_sha256``, always written); 2: safetensors without it (the first
@@ -141,6 +143,7 @@ def ticket_path(file):
 def _state(module) -> dict[str, torch.Tensor]:
     if isinstance(module, dict):
         return dict(module)
+    module = unwrap_compiled(module)  # a compiled module's names lack _orig_mod.
     state = dict(module.named_parameters())
     state.update(module.named_buffers())
     return state

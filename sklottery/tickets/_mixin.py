@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import warnings
 
-import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..config import make_config
-from ..inputs import input_state, integer_input, ticket_input
+from ..inputs import input_state, integer_input, sample_input, ticket_input
 from ..lottery import (
     Prepared,
     RoundRecord,
@@ -139,8 +138,7 @@ class TicketIOMixin:
             net = build_net(params["net"], self._task, given, info["n_outputs"], 0)
             built["split"], built["callbacks"] = net.train_split, net.callbacks
             # a first batch of zeros sets up lazy modules
-            first = torch.zeros((1, *given.shape), dtype=getattr(torch, given.dtype))
-            initialize_net(net, first)
+            initialize_net(net, sample_input(given))
             built["net"] = net
             return net.module_
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..inputs import INPUT_KINDS
+from ..inputs import FIELD_DTYPES, INPUT_KINDS
 from ._format import MAX_NDIM, _Invalid, _is_int, _short
 
 #: The fields of an estimator's ``state``: name -> (type, required). Files of
@@ -104,6 +104,9 @@ def _check_input(given, n_features_in: int) -> None:
     kind's rank, the kind's dtype and (ids only) the largest id, and
     ``n_features_in`` the values of one sample."""
     what = "estimator state field 'input'"
+    if given.get("kind") == "dict":
+        _check_dict_input(given, n_features_in)
+        return
     if set(given) != set(INPUT_KEYS):
         raise _Invalid(
             f"{what} must have exactly the keys {list(INPUT_KEYS)}; got "
@@ -145,6 +148,53 @@ def _check_input(given, n_features_in: int) -> None:
         raise _Invalid(
             f"estimator state field 'n_features_in' is {n_features_in}; one "
             f"sample of {what} 'shape' {shape} holds {math.prod(shape)} values"
+        )
+
+
+def _check_dict_input(given, n_features_in: int) -> None:
+    """A dict ``X``'s record: ``fields``, one ``{"key", "shape", "dtype"}``
+    per value (a str key, once; the shape of one sample, possibly ``[]``;
+    ``float32``, ``int64`` or ``bool``), ``n_features_in`` their values."""
+    what = "estimator state field 'input'"
+    keys = (*INPUT_KEYS, "fields")
+    if set(given) != set(keys):
+        raise _Invalid(
+            f"{what} of kind 'dict' must have exactly the keys {list(keys)}; got "
+            f"{_short(sorted(map(str, given)))}"
+        )
+    if given["shape"] != [] or given["dtype"] != "dict" or given["max_id"] is not None:
+        raise _Invalid(
+            f"{what} of kind 'dict' must have 'shape' [], 'dtype' 'dict' and "
+            "'max_id' null (each value is described in 'fields')"
+        )
+    fields = given["fields"]
+    if not isinstance(fields, list) or not fields:
+        raise _Invalid(
+            f"{what} 'fields' must be a non-empty list; got {_short(fields)}"
+        )
+    seen = set()
+    for field in fields:
+        if (
+            not isinstance(field, dict)
+            or set(field) != {"key", "shape", "dtype"}
+            or not isinstance(field["key"], str)
+            or field["key"] in seen
+            or not isinstance(field["shape"], list)
+            or len(field["shape"]) > MAX_NDIM
+            or not all(_is_int(s) and s >= 1 for s in field["shape"])
+            or field["dtype"] not in FIELD_DTYPES
+        ):
+            raise _Invalid(
+                f"{what} 'fields' entry {_short(field)} must be "
+                "{'key': a str (once), 'shape': a list of at most "
+                f"{MAX_NDIM} ints >= 1, 'dtype': one of {list(FIELD_DTYPES)}}}"
+            )
+        seen.add(field["key"])
+    total = sum(math.prod(f["shape"]) for f in fields)
+    if total != n_features_in:
+        raise _Invalid(
+            f"estimator state field 'n_features_in' is {n_features_in}; one "
+            f"sample of {what} 'fields' holds {total} values"
         )
 
 
@@ -226,7 +276,9 @@ def declared_sizes(state: dict) -> dict[str, int]:
     is built from: ``{field: value}``."""
     sizes = {k: state[k] for k in ("n_features_in", "n_outputs", "n_features_out")}
     given = state.get("input")
-    if given is not None:
+    if given is not None and given["kind"] == "dict":
+        sizes["input 'fields'"] = sum(math.prod(f["shape"]) for f in given["fields"])
+    elif given is not None:
         sizes["input 'shape'"] = math.prod(given["shape"])
         if given["max_id"] is not None:  # the default network's max_id + 1 rows
             sizes["input 'max_id' + 1"] = given["max_id"] + 1

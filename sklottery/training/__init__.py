@@ -13,6 +13,7 @@ from ._callbacks import (
     parameter_state,
 )
 from ._cost import forward_macs_of, round_cost, training_batch_size
+from ._dict import DictRows, batch_to, call_module, dict_as_kwargs
 from ._finite import FiniteLoss
 from ._gradients import gradient_function, loss_batches
 from ._loader import (
@@ -47,6 +48,7 @@ __all__ = [
     "FROM_PREDICTIONS",
     "SUPPORTED_OPTIONS",
     "ApplyMasks",
+    "DictRows",
     "EarlyBird",
     "FiniteLoss",
     "FixedValidation",
@@ -60,11 +62,14 @@ __all__ = [
     "WeightedDataset",
     "accuracy",
     "as_rows",
+    "batch_to",
     "check_batches",
     "check_device",
     "check_fit",
+    "call_module",
     "check_training_options",
     "deliberate_stop",
+    "dict_as_kwargs",
     "forward_macs_of",
     "gradient_function",
     "initialize_lazy",

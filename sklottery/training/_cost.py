@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..pruning.sparse_training import forward_macs, train_macs
+from ._dict import batch_to, dict_as_kwargs
 
 __all__ = ["forward_macs_of", "round_cost", "training_batch_size"]
 
@@ -21,7 +22,9 @@ def forward_macs_of(net, X):
     single row cannot be run through the module on its own."""
     try:
         device = next(iter(net.module_.parameters())).device
-        return forward_macs(net.module_, X[:1].to(device))
+        first = batch_to(X[:1], device)
+        with dict_as_kwargs(net.module_):  # a dict batch: keyword arguments
+            return forward_macs(net.module_, first)
     except Exception:  # noqa: BLE001 - the cost columns are then NaN
         return None
 

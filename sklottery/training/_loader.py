@@ -23,6 +23,8 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
+from ._dict import DictRows, _index_array
+
 __all__ = [
     "SUPPORTED_OPTIONS",
     "SparseRows",
@@ -136,17 +138,6 @@ class SparseRows:
         return torch.from_numpy(self.matrix.toarray())
 
 
-def _index_array(key, n):
-    if isinstance(key, slice):
-        return np.arange(n)[key]
-    if isinstance(key, torch.Tensor):
-        key = key.cpu().numpy()
-    key = np.asarray(key)
-    if key.dtype == bool:
-        return np.flatnonzero(key)
-    return key.astype(np.int64, copy=False).reshape(-1)
-
-
 def as_rows(X):
     """Prepared data as the loop holds it: an ndarray becomes a tensor (no
     copy); tensors and :class:`SparseRows` are kept."""
@@ -157,8 +148,8 @@ def as_rows(X):
 
 def take_rows(X, index):
     """Rows ``index`` of prepared data, kept in its form (:class:`SparseRows`
-    stay sparse)."""
-    if isinstance(X, SparseRows):
+    stay sparse, :class:`~sklottery.training.DictRows` a dict)."""
+    if isinstance(X, (SparseRows, DictRows)):
         return X.take(index)
     if isinstance(X, torch.Tensor):
         return X[torch.as_tensor(_index_array(index, len(X)))]
@@ -203,7 +194,7 @@ class _Pair:
 
 
 def _as_tensor(a):
-    if a is None or isinstance(a, (torch.Tensor, SparseRows)):
+    if a is None or isinstance(a, (torch.Tensor, SparseRows, DictRows)):
         return a
     if isinstance(a, np.ndarray) and a.dtype != object:
         return torch.as_tensor(a)
@@ -214,10 +205,11 @@ class TensorLoader:
     """Iterate ``(X_batch, y_batch)`` slices of a skorch ``Dataset``'s tensors.
 
     Shuffling draws from torch's global generator, like ``DataLoader``.
-    :class:`SparseRows` are densified one batch at a time and a
-    :class:`WeightedDataset` gives batches ``(X, (y, w))``. Data that is not
-    a single tensor or array (dicts, lists, custom datasets) is handed to a
-    plain ``DataLoader``.
+    :class:`SparseRows` are densified one batch at a time,
+    :class:`~sklottery.training.DictRows` give dict batches and a
+    :class:`WeightedDataset` gives batches ``(X, (y, w))``. Other data that
+    is not a single tensor or array (plain dicts, lists, custom datasets) is
+    handed to a plain ``DataLoader``.
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False):
@@ -233,7 +225,8 @@ class TensorLoader:
             X = _as_tensor(getattr(dataset, "X", None))
             y = getattr(dataset, "y", None)
             y_t = _as_tensor(y)
-        if X is None or (y is not None and y_t is None) or X.ndim == 0:
+        scalar = getattr(X, "ndim", 1) == 0
+        if X is None or (y is not None and y_t is None) or scalar:
             self._fallback = DataLoader(
                 dataset, batch_size=self.batch_size, shuffle=self.shuffle,
                 drop_last=self.drop_last,

@@ -5,6 +5,7 @@ every epoch (:class:`FixedValidation`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from skorch.dataset import Dataset, ValidSplit
 from torch.utils.data import DataLoader, Subset
 
 from . import _scores
+from ._dict import DictRows
 from ._loader import as_rows, take_rows
 
 __all__ = ["FixedValidation", "RoundData", "seed_train_split", "split_data"]
@@ -23,8 +25,9 @@ class RoundData:
     """Tensors for training and for the per-round score.
 
     ``X_eval``/``y_eval`` are the validation split when the net has one, else
-    the training data (``eval_on`` says which). ``X`` is a tensor or
-    :class:`~sklottery.training.SparseRows`; ``w_train``/``w_eval`` are the
+    the training data (``eval_on`` says which). ``X`` is a tensor,
+    :class:`~sklottery.training.SparseRows` or
+    :class:`~sklottery.training.DictRows`; ``w_train``/``w_eval`` are the
     rows' ``sample_weight`` (None: unweighted).
     """
 
@@ -99,7 +102,7 @@ def seed_train_split(net, seed: int):
 def _rows(ds, X, y, w):
     """The rows of a split dataset (and their weights), without going item by
     item where the split is a plain ``Subset`` of the data; sparse rows stay
-    sparse."""
+    sparse, dict rows a dict."""
     if isinstance(ds, Subset) and isinstance(ds.dataset, Dataset):
         idx = torch.as_tensor(np.asarray(ds.indices), dtype=torch.long)
         return take_rows(X, idx), y[idx], None if w is None else w[idx]
@@ -110,6 +113,9 @@ def _rows(ds, X, y, w):
             f"{type(ds).__name__}"
         )
     Xs, ys = next(iter(DataLoader(ds, batch_size=len(ds))))
+    if isinstance(Xs, Mapping):  # a dict X: its values, collated
+        return DictRows({k: torch.as_tensor(v) for k, v in Xs.items()}), \
+            torch.as_tensor(ys), None
     return torch.as_tensor(Xs), torch.as_tensor(ys), None
 
 

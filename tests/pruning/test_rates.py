@@ -33,3 +33,28 @@ def test_a_tensor_rate_of_zero_leaves_it_unpruned():
     pruner.prune()
     assert pruner.n_kept() == {"0.weight": 24, "2.weight": 9}
     assert check_rate(0, "layer_rates['0']") == 0.0
+
+
+# -- schedule="linear": a fraction of the original weights per prune -----------------
+def test_of_original_counts_are_exact_per_prune():
+    from sklottery.pruning.rates import kept_of_original, n_to_prune_of_original
+
+    # 10% of 235 = 23.5 per round: round k keeps 235 - round(23.5 k), halves up
+    expected = [235, 211, 188, 164, 141, 117, 94, 70, 47, 23, 1]
+    assert [kept_of_original(235, 0.1, k) for k in range(11)] == expected
+    alive, seen = 235, [235]
+    for _ in range(10):
+        alive -= n_to_prune_of_original(alive, 235, 0.1)
+        seen.append(alive)
+    assert seen == expected
+    # from any count on the way (a resumed fit), the next count of the schedule
+    assert n_to_prune_of_original(200, 235, 0.1) == 12  # down to 188
+    assert n_to_prune_of_original(1, 235, 0.1) == 0
+    assert n_to_prune_of_original(235, 235, 0.0) == 0
+
+
+def test_linear_target_sparsity_is_spread_evenly():
+    from sklottery.pruning.rates import resolve_rate
+
+    assert resolve_rate(None, 0.9, 9, "linear") == pytest.approx(0.1)
+    assert resolve_rate(None, 0.36, 2) == pytest.approx(0.2)

@@ -144,3 +144,28 @@ def test_set_rewind_point_checks_names_and_shapes():
         assert pruner.rewind_point is before  # unchanged
     pruner.set_rewind_point(point)
     pruner.prune_and_rewind()
+
+
+@pytest.mark.parametrize("mode", ["init", 0, "reinit", "reshuffle", "signed_constant"])
+def test_keep_trained_head_is_not_rewound(mode):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    p = Pruner(net, rewind=mode, keep_trained="2", prune_rate=0.5, random_state=0)
+    init = {n: t.clone() for n, t in p.rewind_point.items()}
+    with torch.no_grad():  # "training"
+        for t in net.parameters():
+            t.add_(1.0)
+    trained = {n: t.detach().clone() for n, t in net.named_parameters()}
+    p.prune_and_rewind()
+    state = dict(net.named_parameters())
+    mask = p.masks["2.weight"]
+    # the head keeps its trained values, its pruned weights zeroed
+    assert torch.equal(state["2.weight"], trained["2.weight"] * mask)
+    assert torch.equal(state["2.bias"], trained["2.bias"])
+    # the body is rewound as `rewind` says, never left trained
+    assert not torch.equal(state["0.bias"], trained["0.bias"])
+    if mode in ("init", 0):
+        assert torch.equal(state["0.weight"], init["0.weight"] * p.masks["0.weight"])
+        assert torch.equal(state["0.bias"], init["0.bias"])
+    # the next prune compares the head against the values the round started from
+    assert torch.equal(p.round_start["2.weight"], state["2.weight"])

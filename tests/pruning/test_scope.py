@@ -140,7 +140,7 @@ def test_oneshot_prunes_the_whole_amount_once():
     assert kept(it) == kept(one)
     with pytest.raises(ValueError, match="schedule='oneshot' needs n_rounds >= 1"):
         Pruner(three_layers(), schedule="oneshot")
-    match = r"valid schedules are \['iterative', 'oneshot'\]"
+    match = r"valid schedules are \['iterative', 'oneshot', 'linear'\]"
     with pytest.raises(ValueError, match=match):
         Pruner(three_layers(), schedule="gradual")
 
@@ -275,3 +275,43 @@ def test_global_scope_prunes_the_shared_group_by_its_total(
         kept = pruner.n_kept()
         assert sum(kept[n] for n in shared) == n_shared
         assert kept[output] == n_out
+
+
+def test_linear_schedule_keeps_exact_fractions_of_the_original():
+    # Chen et al. 2020: 10% of the original weights per round
+    p = Pruner(three_layers(), prune_rate=0.1, schedule="linear", n_rounds=9)
+    seen = []
+    for _ in range(9):
+        p.prune_and_rewind()
+        seen.append(kept(p))
+    for k, counts in enumerate(seen, start=1):
+        assert counts == {
+            "0.weight": 200 - 20 * k,
+            "2.weight": 400 - 40 * k,
+            # the output layer at half the rate: 5% of its 100 per round
+            "4.weight": 100 - 5 * k,
+        }
+    # the geometric schedule prunes 10% of what is left instead
+    geo = Pruner(three_layers(), prune_rate=0.1)
+    geo.prune_and_rewind()
+    geo.prune_and_rewind()
+    assert kept(geo)["2.weight"] == 324 != seen[1]["2.weight"]
+
+
+def test_linear_schedule_with_global_scope_counts_the_whole_group():
+    p = Pruner(three_layers(), target_sparsity=0.6, n_rounds=3, schedule="linear",
+               scope="global", output_rate_factor=None)
+    assert p.rate == pytest.approx(0.2)
+    totals = []
+    for _ in range(3):
+        p.prune()
+        totals.append(sum(kept(p).values()))
+    assert totals == [560, 420, 280]
+
+
+def test_linear_schedule_warns_when_it_would_empty_a_tensor():
+    with pytest.warns(UserWarning, match="prunes every weight of 0.weight"):
+        Pruner(three_layers(), prune_rate=0.25, schedule="linear", n_rounds=4)
+    with pytest.warns(UserWarning, match="under one weight"):
+        Pruner(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), prune_rate=0.1,
+               schedule="linear", output_rate_factor=None)

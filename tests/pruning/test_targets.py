@@ -57,3 +57,32 @@ def test_nothing_prunable_is_a_clear_error():
     assert find_prunable(net) == []
     with pytest.raises(ValueError, match="no prunable tensors.*Linear"):
         Pruner(net)
+
+
+def test_tied_weights_are_one_prunable_tensor_with_one_mask():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(12, 4)
+            self.hidden = nn.Linear(4, 4)
+            self.decoder = nn.Linear(4, 12, bias=False)
+            self.decoder.weight = self.embed.weight  # tied
+
+        def forward(self, x):
+            return self.decoder(self.hidden(self.embed(x)))
+
+    net = Tied()
+    names = [t.name for t in find_prunable(net)]
+    assert names == ["embed.weight", "hidden.weight"]
+    p = Pruner(net, prune_rate=0.5, output_rate_factor=None)
+    p.prune()
+    assert list(p.masks) == ["embed.weight", "hidden.weight"]
+    # pruned once: the decoder computes with the same zeros
+    assert net.decoder.weight is net.embed.weight
+    assert int((net.decoder.weight != 0).sum()) == p.n_kept()["embed.weight"] == 24
+    # the rewind point holds the shared tensor once: 4 bytes per fp32 value
+    unique = sum(t.numel() for t in net.parameters())  # parameters() dedups
+    assert unique == 12 * 4 + 4 * 4 + 4
+    assert sum(t.numel() * t.element_size() for t in p.rewind_point.values()) == (
+        4 * unique
+    )

@@ -37,8 +37,11 @@ from ..training import (
     EarlyBird,
     RewindCheckpoint,
     RoundData,
+    accelerator_of,
+    clone_net,
     gradient_function,
     initialize_lazy,
+    initialize_net,
     last_value,
 )
 from ._round import RoundPlan, run_round
@@ -146,7 +149,7 @@ def behaviour_key(spec, data: RoundData, *, seed: int) -> str:
     digest = hashlib.sha256()
     with _isolated(net):
         torch.manual_seed(seed)
-        net.initialize()
+        initialize_net(net)
         initialize_lazy(net, data.X_train)
         _hash_tensors(digest, _state(net.module_))
         n = len(data.X_train)
@@ -259,7 +262,7 @@ def dense_round(
     net = clone(net)
     net.set_params(train_split=data.valid_split())
     with seeded(seed):
-        net.initialize()
+        initialize_net(net)
         # lazy modules: materialized exactly as in the fit (same seed, same rows)
         initialize_lazy(net, data.X_train)
         callbacks, pruner = [], None
@@ -325,13 +328,23 @@ def cached_dense_round(net, data: RoundData, config: LotteryConfig, memory):
     its classes (:func:`code_key`), what its initialization and first
     training step compute (:func:`behaviour_key`), the split data and the
     seed -- and nothing about pruning, except, when they are used, late
-    rewinding's epoch and the early-bird options. A seed that does not
+    rewinding's epoch and the early-bird options; never in several
+    accelerate processes (warned about). A seed that does not
     repeat (``random_state`` not an int) is warned about: the cache would
     rarely hit and grows with every fit.
     """
-    from sklearn.base import clone
-
-    spec = clone(net).set_params(train_split=None)
+    # an unfitted clone (an initialized accelerate net included)
+    spec = clone_net(net).set_params(train_split=None)
+    accelerator = accelerator_of(net)
+    if memory is not None and accelerator is not None and accelerator.num_processes > 1:
+        warnings.warn(
+            "memory: round 0 is not cached in several accelerate processes (a "
+            "cache hit in one process and a miss in another would leave the "
+            "other waiting for it)",
+            UserWarning,
+            stacklevel=5,
+        )
+        memory = None
     keys = None if memory is None else _cache_keys(spec, data, config)
     func = dense_round
     if keys is None:

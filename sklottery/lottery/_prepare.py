@@ -32,6 +32,7 @@ from ..training import (
     SUPPORTED_OPTIONS,
     RoundData,
     TensorLoader,
+    accelerator_of,
     check_fit,
     check_training_options,
     initialize_net,
@@ -98,7 +99,8 @@ def draw_seed(random_state, resumed_after=None) -> int:
 def build_net(net, task, info, n_outputs, seed, *, default_changes=None):
     """A clone of the ``net`` parameter (or the task's default net for the
     input, ``default_changes`` applied) sized for the data, with the fast
-    batch loader where it changes nothing and the fit's seed for a
+    batch loader where it changes nothing (not for an ``AccelerateMixin``
+    net, whose DataLoader accelerate shards) and the fit's seed for a
     validation split that has none."""
     info = inputs.as_info(info)
     if net is None:
@@ -106,7 +108,12 @@ def build_net(net, task, info, n_outputs, seed, *, default_changes=None):
     else:
         net = clone(net)
     fill_module_sizes(net, info, n_outputs)
-    for which in ("iterator_train", "iterator_valid"):
+    # an accelerate net keeps skorch's DataLoader: accelerate shards only a
+    # DataLoader across processes
+    loaders = ("iterator_train", "iterator_valid")
+    if accelerator_of(net) is not None:
+        loaders = ()
+    for which in loaders:
         options = set(net.get_params_for(which))
         if getattr(net, which) is DataLoader and options <= SUPPORTED_OPTIONS:
             net.set_params(**{which: TensorLoader})

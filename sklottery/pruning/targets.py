@@ -113,17 +113,26 @@ class PrunableTensor:
 
 def unwrap_compiled(module):
     """The module a ``torch.compile`` wrapper (``OptimizedModule``) compiles,
-    or ``module`` itself: the one whose tensor names sklottery uses.
+    or that a data-parallel wrapper (``DistributedDataParallel``, as
+    ``accelerate`` prepares a module in several processes, or
+    ``DataParallel``) holds; ``module`` itself otherwise: the one whose
+    tensor names sklottery uses.
 
     The wrapper and the module share their parameters and buffers, so values
     written into one are the other's; only the names differ (the wrapper's
-    carry the ``_orig_mod.`` prefix). Nested wrappers are all removed.
+    carry the ``_orig_mod.`` or ``module.`` prefix). Nested wrappers are all
+    removed.
     """
-    while type(module).__name__ == "OptimizedModule" and isinstance(
-        getattr(module, "_orig_mod", None), nn.Module
-    ):
-        module = module._orig_mod
-    return module
+    parallel = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    while True:
+        if type(module).__name__ == "OptimizedModule" and isinstance(
+            getattr(module, "_orig_mod", None), nn.Module
+        ):
+            module = module._orig_mod
+        elif isinstance(module, parallel):
+            module = module.module
+        else:
+            return module
 
 
 def uninitialized_params(module: nn.Module) -> list[str]:

@@ -23,7 +23,7 @@ from ..lottery import (
     make_result,
 )
 from ..pruning import Pruner, find_prunable
-from ..training import initialize_net
+from ..training import accelerator_of, initialize_net
 from ._estimator import read_estimator_ticket, save_estimator_ticket
 from ._read import apply_ticket
 
@@ -50,8 +50,19 @@ class TicketIOMixin:
         rewind_point : bool, default=False
             Also store the rewind point's survivors (about doubles the size),
             so that a loaded estimator can continue with ``warm_start=True``.
+
+        Notes
+        -----
+        For a net trained through ``accelerate`` (skorch's
+        ``AccelerateMixin``) in several processes, only the main process
+        (``net.accelerator.is_main_process``) writes; in the others this is
+        a no-op, so every process may call it with the same path. It does
+        not wait for the other processes.
         """
         check_is_fitted(self)
+        accelerator = accelerator_of(self.net_)
+        if accelerator is not None and not accelerator.is_main_process:
+            return
         if rewind_point and self.rewind_point_ is None:
             raise ValueError(
                 "rewind_point=True, but this estimator has no rewind point (it was "

@@ -41,7 +41,14 @@ from ._round import (
     train_round,
 )
 from ._scores import FROM_PREDICTIONS, ValidationOutputs, accuracy, r2
-from ._skorch import deliberate_stop, install_round_callbacks, predict_nonlinearity
+from ._skorch import (
+    accelerator_of,
+    clone_net,
+    deliberate_stop,
+    install_round_callbacks,
+    predict_nonlinearity,
+    prepare_accelerated,
+)
 from ._split import FixedValidation, RoundData, seed_train_split, split_data
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "TensorLoader",
     "ValidationOutputs",
     "WeightedDataset",
+    "accelerator_of",
     "accuracy",
     "as_rows",
     "batch_to",
@@ -68,6 +76,7 @@ __all__ = [
     "check_fit",
     "call_module",
     "check_training_options",
+    "clone_net",
     "deliberate_stop",
     "dict_as_kwargs",
     "forward_macs_of",
@@ -79,6 +88,7 @@ __all__ = [
     "loss_batches",
     "parameter_state",
     "predict_nonlinearity",
+    "prepare_accelerated",
     "r2",
     "rebuild_optimizer",
     "release_optimizer",

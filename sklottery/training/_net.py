@@ -27,6 +27,7 @@ import numbers
 import torch
 
 from ..pruning.targets import find_prunable, has_uninitialized_params
+from ._skorch import accelerated_initialization
 
 __all__ = [
     "check_batches",
@@ -45,7 +46,8 @@ def initialize_net(net, X=None):
     "empty parameter list") and for options the optimizer rejects."""
     check_training_options(net)
     try:
-        net.initialize()
+        with accelerated_initialization(net):
+            net.initialize()
     except (TypeError, ValueError) as exc:
         module = getattr(net, "module_", None)
         if isinstance(module, torch.nn.Module) and not find_prunable(module):

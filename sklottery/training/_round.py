@@ -9,7 +9,12 @@ from skorch.callbacks import Checkpoint, TrainEndCheckpoint
 from ._finite import FINITE_CALLBACK, FiniteLoss, takes_log_of_output
 from ._loader import WeightedDataset
 from ._loss import weighted_criterion
-from ._skorch import infer_classes, install_round_callbacks, run_fit_loop
+from ._skorch import (
+    infer_classes,
+    install_round_callbacks,
+    prepare_accelerated,
+    run_fit_loop,
+)
 
 __all__ = [
     "last_value",
@@ -56,6 +61,7 @@ def train_round(
     net.initialize_optimizer()
     if lrs is not None:
         _set_lrs(net, lrs)
+    prepare_accelerated(net)  # AccelerateMixin: the fresh optimizer prepared
     net.initialize_history()
     X_fit, y_fit = X, y
     criterion = net.criterion_
@@ -125,6 +131,7 @@ def rebuild_optimizer(net) -> None:
     lrs = [g["lr"] for g in net.optimizer_.param_groups]
     net.initialize_optimizer()
     _set_lrs(net, lrs)
+    prepare_accelerated(net)
 
 
 def _set_lrs(net, lrs) -> None:

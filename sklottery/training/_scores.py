@@ -8,7 +8,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ._callbacks import parameter_state
-from ._skorch import predict_nonlinearity
+from ._skorch import local_evaluation_step, predict_nonlinearity
 
 __all__ = [
     "FROM_PREDICTIONS",
@@ -31,7 +31,7 @@ def _predictions(net, X, batch_size: int = SCORE_BATCH_SIZE):
     to its outputs), in forward passes of ``batch_size`` rows, as batches."""
     nonlin = predict_nonlinearity(net)
     for start in range(0, len(X), batch_size):
-        out = net.evaluation_step((X[start : start + batch_size], None), training=False)
+        out = local_evaluation_step(net, (X[start : start + batch_size], None))
         out = out[0] if isinstance(out, tuple) else out
         yield nonlin(out).detach().cpu()
 

@@ -86,3 +86,19 @@ def test_tied_weights_are_one_prunable_tensor_with_one_mask():
     assert sum(t.numel() * t.element_size() for t in p.rewind_point.values()) == (
         4 * unique
     )
+
+
+def test_data_parallel_wrappers_are_unwrapped():
+    """A DataParallel (and, the same way, DistributedDataParallel, as
+    accelerate prepares a module in several processes) is seen through: the
+    names and tensors are the module's own, nested wrappers included."""
+    from sklottery.pruning import unwrap_compiled
+
+    inner = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    wrapped = nn.DataParallel(nn.DataParallel(inner))
+    assert unwrap_compiled(wrapped) is inner
+    assert [t.name for t in find_prunable(wrapped)] == ["0.weight", "2.weight"]
+    pruner = Pruner(wrapped, prune_rate=0.5)
+    pruner.prune()
+    assert set(pruner.masks) == {"0.weight", "2.weight"}
+    assert (inner[0].weight[~pruner.masks["0.weight"]] == 0).all()

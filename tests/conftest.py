@@ -181,24 +181,24 @@ def blobs():
     return X.astype(np.float32), y
 
 
+def _blobs(n_samples, n_features, n_informative, random_state):
+    X, y = make_classification(
+        n_samples=n_samples, n_features=n_features, n_informative=n_informative,
+        n_redundant=0, n_classes=3, random_state=random_state,
+    )
+    return X.astype(np.float32), y
+
+
 @pytest.fixture(scope="session")
 def blobs_90x5():
     """90 samples, 5 float32 features (3 informative), 3 classes."""
-    X, y = make_classification(
-        n_samples=90, n_features=5, n_informative=3, n_redundant=0, n_classes=3,
-        random_state=1,
-    )
-    return X.astype(np.float32), y
+    return _blobs(90, 5, 3, random_state=1)
 
 
 @pytest.fixture(scope="session")
 def blobs_120x6():
     """120 samples, 6 float32 features (4 informative), 3 classes."""
-    X, y = make_classification(
-        n_samples=120, n_features=6, n_informative=4, n_redundant=0, n_classes=3,
-        random_state=0,
-    )
-    return X.astype(np.float32), y
+    return _blobs(120, 6, 4, random_state=0)
 
 
 @pytest.fixture(scope="session")

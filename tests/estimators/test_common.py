@@ -18,7 +18,7 @@ class MLP64(MLP):
 
     scikit-learn's sample-weight checks compare a fit with integer weights to
     a fit on repeated rows at rtol=1e-7. The weighted loss is sum(w*l)/sum(w)
-    (:class:`sklottery.training._train.SampleWeightedLoss`), equal to repetition in
+    (:class:`sklottery.training.SampleWeightedLoss`), equal to repetition in
     exact arithmetic; in float32 the sums run in another order and differ by
     1-2 ulps, so the checks run the same MLP in float64, where that rounding
     is far below the tolerance. Every other check is as strict in float64.
@@ -32,37 +32,31 @@ class MLP64(MLP):
         return super().forward(X.double())
 
 
-def small_classifier(estimator=LotteryTicketClassifier, **params):
-    net = NeuralNetClassifier(
+def _small(estimator, net_class, max_epochs, params, **net_params):
+    """``estimator`` around a float64 32-unit MLP64 (Adam, batch 64)."""
+    net = net_class(
         MLP64,
         module__hidden_units=(32,),
-        criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=0.02,
-        max_epochs=15,
+        max_epochs=max_epochs,
         batch_size=64,
         train_split=None,
         iterator_train__shuffle=True,
         verbose=0,
+        **net_params,
     )
     params = params or {"n_rounds": 1, "prune_rate": 0.2}
     return estimator(net, random_state=0, **params)
+
+
+def small_classifier(estimator=LotteryTicketClassifier, **params):
+    return _small(estimator, NeuralNetClassifier, 15, params,
+                  criterion=torch.nn.CrossEntropyLoss)
 
 
 def small_regressor(estimator=LotteryTicketRegressor, **params):
-    net = NeuralNetRegressor(
-        MLP64,
-        module__hidden_units=(32,),
-        optimizer=torch.optim.Adam,
-        lr=0.02,
-        max_epochs=20,
-        batch_size=64,
-        train_split=None,
-        iterator_train__shuffle=True,
-        verbose=0,
-    )
-    params = params or {"n_rounds": 1, "prune_rate": 0.2}
-    return estimator(net, random_state=0, **params)
+    return _small(estimator, NeuralNetRegressor, 20, params)
 
 
 def float32_rounding(estimator):

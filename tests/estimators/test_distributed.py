@@ -33,6 +33,17 @@ def _search(tiny_net):
     )
 
 
+def _assert_same_search(remote, local, X):
+    """A search run elsewhere chose, scored and fitted exactly as locally."""
+    assert remote.best_params_ == local.best_params_
+    assert remote.best_index_ == local.best_index_
+    for key in ("mean_test_score", "mean_test_sparsity"):
+        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
+    np.testing.assert_array_equal(
+        remote.best_estimator_.predict(X), local.best_estimator_.predict(X)
+    )
+
+
 def test_dask_search_matches_local_search(digits, tiny_net):
     X, y = digits[0][:200], digits[1][:200]
     local = _search(tiny_net).set_params(n_jobs=1).fit(X, y)
@@ -47,13 +58,7 @@ def test_dask_search_matches_local_search(digits, tiny_net):
         # sklottery to unpickle and fit the candidates
         imported = client.run(_imported_sklottery)
         assert any(imported.values())
-    assert remote.best_params_ == local.best_params_
-    assert remote.best_index_ == local.best_index_
-    for key in ("mean_test_score", "mean_test_sparsity"):
-        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
-    np.testing.assert_array_equal(
-        remote.best_estimator_.predict(X), local.best_estimator_.predict(X)
-    )
+    _assert_same_search(remote, local, X)
 
 
 @pytest.mark.skipif(
@@ -77,10 +82,4 @@ def test_ray_search_matches_local_search(digits, tiny_net):
         assert ray.cluster_resources().get("CPU") == 2
     finally:
         ray.shutdown()
-    assert remote.best_params_ == local.best_params_
-    assert remote.best_index_ == local.best_index_
-    for key in ("mean_test_score", "mean_test_sparsity"):
-        np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
-    np.testing.assert_array_equal(
-        remote.best_estimator_.predict(X), local.best_estimator_.predict(X)
-    )
+    _assert_same_search(remote, local, X)

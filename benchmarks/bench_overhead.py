@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sklottery import MLP, ApplyMasks, LotteryTicketClassifier, Pruner
-from sklottery.training._loader import TensorLoader
+from sklottery.training import TensorLoader
 
 BATCH = 60
 LR = 1.2e-3

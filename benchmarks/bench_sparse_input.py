@@ -6,7 +6,7 @@ fed to training two ways:
 * up front: ``torch.from_numpy(X.toarray())`` once, then dense batches are
   indexed out of it (what a user does to get past "dense data is
   required");
-* per batch: :class:`sklottery.training._loader.SparseRows`, each shuffled batch
+* per batch: :class:`sklottery.training.SparseRows`, each shuffled batch
   densified straight from the CSR arrays (what the estimators do).
 
 Two measurements, each the median of interleaved repeats (the 2 CPUs are

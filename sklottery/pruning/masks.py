@@ -53,8 +53,11 @@ __all__ = [
     "masked_values",
     "reinitialize",
     "set_member",
+    "load_slices",
     "set_rescale",
     "set_storage",
+    "set_tensor",
+    "sliced",
     "snapshot",
     "survivors",
     "take_absolute",
@@ -271,6 +274,43 @@ def set_storage(param: torch.Tensor, value: torch.Tensor, requires_grad=None) ->
         param.requires_grad_(requires_grad)
 
 
+def sliced(tensor: torch.Tensor, keep: Mapping[int, torch.Tensor]) -> torch.Tensor:
+    """A copy of ``tensor`` with only the indices ``keep[dim]`` along each
+    dimension given (reads only)."""
+    out = tensor.detach()
+    for dim, index in sorted(keep.items()):
+        out = out.index_select(dim, index.to(out.device))
+    return out.clone() if out is tensor else out
+
+
+@torch.no_grad()
+def load_slices(target: torch.Tensor, small: torch.Tensor, keep) -> None:
+    """Write ``small`` into the slices ``keep[dim]`` of ``target``, in place
+    (the inverse of :func:`sliced`; the other entries are left as they are):
+    how a round trained on a physically smaller copy returns its weights."""
+    dims = sorted(keep)
+    if not dims:
+        target.copy_(small)
+        return
+    dim, rest = dims[0], {d: keep[d] for d in dims[1:]}
+    index = keep[dim].to(target.device)
+    inner = target.index_select(dim, index)
+    load_slices(inner, small.to(target.dtype), rest)
+    target.index_copy_(dim, index, inner)
+
+
+def set_tensor(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Make ``module``'s parameter or buffer ``name`` hold ``value`` (another
+    shape allowed): the parameter object is kept (:func:`set_storage`), a
+    buffer is replaced."""
+    parent_name, _, local = name.rpartition(".")
+    owner = module.get_submodule(parent_name)
+    if local in owner._parameters and owner._parameters[local] is not None:
+        set_storage(owner._parameters[local], value)
+    else:
+        owner._buffers[local] = value
+
+
 def set_rescale(
     module: nn.Module, targets, masks: dict[str, torch.Tensor], handles=None
 ):
@@ -328,8 +368,8 @@ class DeviceMasks:
     def __init__(self, module: nn.Module, masks: dict[str, torch.Tensor]):
         module = unwrap_compiled(module)
         params = _params(module)
-        swapped = {f"{n}.weight" for n in sparse_training_layers(module)}
-        masks = {n: m for n, m in masks.items() if n not in swapped}
+        swapped = tuple(f"{n}." for n in sparse_training_layers(module))
+        masks = {n: m for n, m in masks.items() if not n.startswith(swapped or ("\0",))}
         self.pairs = [
             (
                 params[n],

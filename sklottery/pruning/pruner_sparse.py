@@ -63,7 +63,8 @@ class SparseTrainingVerbs:
     def _swapped_weights(self) -> set[str]:
         """The weights of the layers training sparse (they hold no pruned
         weights)."""
-        return {f"{n}.weight" for n in sparse_training_layers(self.module)}
+        layers = tuple(f"{n}." for n in sparse_training_layers(self.module))
+        return {n for n in self.masks if layers and n.startswith(layers)}
 
     def _check_dense(self, verb: str) -> None:
         swapped = sparse_training_layers(self.module)

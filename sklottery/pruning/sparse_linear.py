@@ -100,6 +100,6 @@ def to_dense(module: nn.Module) -> list[str]:
     """
     names = sparse_training_layers(module)
     for name in names:
-        set_member(module, name, module.get_submodule(name).to_linear())
+        set_member(module, name, module.get_submodule(name).restore())
     return names
 

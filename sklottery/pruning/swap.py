@@ -56,7 +56,13 @@ def attention_layers(module: nn.Module) -> set[int]:
 class TrainingTwin(nn.Module):
     """Base of the layers that stand in for a dense layer while a round
     trains sparse (:class:`~sklottery.pruning.sparse_linear.SparseTrainingLinear`
-    and its Bilinear subclass): they hold the survivors only, and no mask."""
+    and its Bilinear subclass) or shrunk
+    (:class:`~sklottery.pruning.shrink.ShrunkLayer`): they hold the
+    survivors only, and no mask. :meth:`restore` gives the layer back."""
+
+    def restore(self) -> nn.Module:
+        """The original layer, holding the trained survivors."""
+        return self.to_linear()
 
 
 def sparse_training_layers(module: nn.Module) -> list[str]:

@@ -29,6 +29,7 @@ from .pruning.kinds import check_type_rates
 from .pruning.rewind import REWIND_MODES, check_rewind
 from .pruning.sparse_training import check_sparse_training
 from .pruning.strategies import ALIASES, resolve_strategy
+from .pruning.units import GRANULARITIES, UNIT_CRITERIA
 
 __all__ = [
     "EARLY_BIRD_DEFAULTS",
@@ -85,7 +86,9 @@ PARAMETER_CONSTRAINTS: dict = {
     "target_sparsity": [Number(numbers.Real, 0, 1, closed="neither"), None],
     "schedule": [StrOptions(set(SCHEDULES))],
     "strategy": [
-        StrOptions(set(STRATEGIES) | set(ALIASES) | set(AT_INIT_ONLY)),
+        StrOptions(
+            set(STRATEGIES) | set(ALIASES) | set(AT_INIT_ONLY) | set(UNIT_CRITERIA)
+        ),
         callable,
     ],
     "rewind": [
@@ -101,6 +104,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "keep_trained": [str, list, tuple, None],
     "rescale": ["boolean"],
     "sparse_training": [StrOptions({"auto", "timed"}), "boolean"],
+    "granularity": [StrOptions(set(GRANULARITIES))],
     "score_untrained": ["boolean"],
     "early_bird": [
         None,
@@ -141,7 +145,11 @@ class LotteryConfig:
     last_round : int
         The last round that runs: ``n_rounds``, or 1 for one-shot pruning.
     pruner : mapping
-        Keyword arguments of the fit's :class:`~sklottery.Pruner`.
+        Keyword arguments of the fit's :class:`~sklottery.Pruner` (but its
+        ``granularity`` and ``example_inputs``:
+        :func:`~sklottery.lottery.pruner_options`).
+    granularity : str
+        ``"weight"`` or the structured ``"neuron"``/``"channel"``.
     rewind_epoch : int or None
         Late rewinding's epoch of the dense round.
     early_bird : mapping or None
@@ -178,6 +186,7 @@ class LotteryConfig:
     score_untrained: bool = False
     at_init: bool = False
     seeded: bool = True
+    granularity: str = "weight"
 
     def with_pruner(self, **changes) -> LotteryConfig:
         """This configuration with some of the pruner's arguments changed."""
@@ -189,7 +198,8 @@ class LotteryConfig:
         dense round builds the pruner whose masks it watches)."""
         if self.early_bird is None:
             return None
-        return {**self.early_bird, "pruner": dict(self.pruner)}
+        return {**self.early_bird, "pruner": dict(self.pruner),
+                "granularity": self.granularity}
 
 
 def early_bird_options(value) -> dict | None:
@@ -245,6 +255,18 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
         )
     strategy = params["strategy"]
     at_init = params["schedule"] == "at_init"
+    granularity = params.get("granularity", "weight")
+    if granularity != "weight" and at_init:
+        raise ValueError(
+            "schedule='at_init' ranks single weights (SNIP, GraSP, SynFlow); it "
+            f"cannot be combined with granularity={granularity!r}"
+        )
+    if granularity != "weight" and params["rescale"]:
+        raise ValueError(
+            "rescale=True scales the weights a layer keeps, which structured "
+            f"pruning does not thin out; use rescale=False with "
+            f"granularity={granularity!r}"
+        )
     if at_init:
         check_at_init_strategy(strategy)
     elif isinstance(strategy, str) and strategy in AT_INIT_ONLY:
@@ -252,7 +274,9 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
             f"strategy={strategy!r} prunes at initialization only: use "
             f"schedule='at_init' (got schedule={params['schedule']!r})"
         )
-    else:
+    elif granularity == "weight" or not (
+        isinstance(strategy, str) and strategy in UNIT_CRITERIA
+    ):
         resolve_strategy(strategy)
     rewind = check_rewind(params["rewind"])
     if at_init:
@@ -296,6 +320,7 @@ def make_config(params: dict, *, seed: int, max_epochs: int | None) -> LotteryCo
     }
     return LotteryConfig(
         n_rounds=n_rounds,
+        granularity=granularity,
         last_round=min(n_rounds, 1) if oneshot else n_rounds,
         pruner=MappingProxyType(pruner),
         rewind_epoch=rewind_epoch,

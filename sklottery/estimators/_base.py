@@ -28,6 +28,7 @@ from ..lottery import (
     RoundRecord,
     deferred_interrupt,
     prepare,
+    pruner_options,
     records_frame,
     run_lottery,
     seeded,
@@ -77,6 +78,7 @@ class BaseLotteryTicket(
         keep_trained=None,
         rescale=False,
         sparse_training="auto",
+        granularity="weight",
         score_untrained=False,
         early_bird=None,
         select="last",
@@ -103,6 +105,7 @@ class BaseLotteryTicket(
         self.keep_trained = keep_trained
         self.rescale = rescale
         self.sparse_training = sparse_training
+        self.granularity = granularity
         self.score_untrained = score_untrained
         self.early_bird = early_bird
         self.select = select
@@ -157,7 +160,9 @@ class BaseLotteryTicket(
         # initialization (prepare seeded it with the fit's seed)
         with seeded(state=prep.rng_state):
             # the pruner's rewind point is the initialization just made
-            pruner = Pruner(net.module_, **config.pruner)
+            pruner = Pruner(net.module_, **pruner_options(
+                config.pruner, config.granularity, net, prep.data.X_train
+            ))
             state = None
             if resume:
                 self._check_same_module(net)

@@ -152,6 +152,21 @@ class LotteryTicketClassifier(ClassifierMixin, BaseLotteryTicket):
         with ``False`` up to float rounding. Convolutional, recurrent and
         other layers always train dense with masks; round 0 is dense. See
         the user guide's "Sparse training" page.
+    granularity : {"weight", "neuron", "channel"}, default="weight"
+        What a round prunes: single weights (Frankle & Carbin 2019), or
+        whole units -- output neurons of ``Linear`` layers, filters of
+        convolutions, hidden units of RNN/GRU/LSTM layers (all gates), heads
+        of ``MultiheadAttention`` (``"channel"`` is a synonym). The units of
+        any ``torch.fx``-traceable module are found by tracing it on two
+        rows of ``X`` (user guide: "Structured tickets"); a pruned unit
+        loses its rows and its consumers' columns, so ``net_.module_`` keeps
+        its shapes with exact zeros while every round trains a physically
+        smaller copy (``sparse_training=False``: dense with masks).
+        ``prune_rate``, ``target_sparsity``, ``scope``, ``type_rates``,
+        ``layer_rates`` and the schedules count units; ``strategy`` may also
+        be ``"l1_norm"``, ``"l2_norm"`` or ``"bn_scale"``. ``rounds_`` and
+        ``layers_`` then report units kept; :meth:`to_compact` gives the
+        small dense module.
     score_untrained : bool, default=False
         Also score every round's masked, rewound network before it trains
         (``rounds_["untrained_score"]``, Zhou et al.'s supermask score; the
@@ -353,7 +368,7 @@ class LotteryTicketRegressor(RegressorMixin, BaseLotteryTicket):
     n_rounds, prune_rate, target_sparsity, schedule, strategy, rewind, \
 scope, output_rate_factor, layer_rates, exclude, include, type_rates, \
 keep_trained, rescale, \
-sparse_training, score_untrained, early_bird, select, tol, memory, \
+sparse_training, granularity, score_untrained, early_bird, select, tol, memory, \
 warm_start, inference, verbose, random_state
         As for :class:`LotteryTicketClassifier`; the per-round score that
         ``select`` and ``tol`` use is R² (``tol`` in units of R²).

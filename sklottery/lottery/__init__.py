@@ -18,7 +18,14 @@ from ._memory import (
     spill,
     unspill,
 )
-from ._prepare import Prepared, build_net, check_params, draw_seed, prepare
+from ._prepare import (
+    Prepared,
+    build_net,
+    check_params,
+    draw_seed,
+    prepare,
+    pruner_options,
+)
 from ._progress import RoundProgress
 from ._results import (
     LotteryResult,
@@ -62,6 +69,7 @@ __all__ = [
     "module_code",
     "n_bytes",
     "prepare",
+    "pruner_options",
     "records_frame",
     "return_freed_memory",
     "run_lottery",

@@ -44,6 +44,7 @@ from ..training import (
     initialize_net,
     last_value,
 )
+from ._prepare import pruner_options
 from ._round import RoundPlan, run_round
 
 __all__ = [
@@ -268,7 +269,10 @@ def dense_round(
         callbacks, pruner = [], None
         if rewind_epoch or early_bird is not None:
             options = dict(early_bird or {})
-            pruner = Pruner(net.module_, **options.pop("pruner", {}))
+            pruner = Pruner(net.module_, **pruner_options(
+                options.pop("pruner", {}), options.pop("granularity", "weight"),
+                net, data.X_train,
+            ))
             if rewind_epoch:
                 checkpoint = RewindCheckpoint(pruner, rewind_epoch)
                 callbacks.append(("lottery_rewind_checkpoint", checkpoint))

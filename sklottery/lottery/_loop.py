@@ -39,7 +39,13 @@ from ..training import (
 )
 from ._dense import cached_dense_round
 from ._interrupt import deferred_interrupt
-from ._results import LotteryResult, LotteryState, make_record, make_result
+from ._results import (
+    LotteryResult,
+    LotteryState,
+    make_record,
+    make_result,
+    unit_totals,
+)
 from ._round import RoundPlan, run_round
 from ._selection import RoundSelector
 
@@ -157,6 +163,7 @@ def _round_zero(net, pruner, data, config, score, memory):
         wall_time=dense.wall_time,
         untrained_score=untrained,
         ticket_epoch=math.nan if dense.ticket_epoch is None else dense.ticket_epoch,
+        **unit_totals(pruner),
     )
     return [record], dense.final_lrs
 

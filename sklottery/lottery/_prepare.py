@@ -33,6 +33,7 @@ from ..training import (
     RoundData,
     TensorLoader,
     accelerator_of,
+    batch_to,
     check_fit,
     check_training_options,
     initialize_net,
@@ -40,7 +41,14 @@ from ..training import (
     split_data,
 )
 
-__all__ = ["Prepared", "build_net", "check_params", "draw_seed", "prepare"]
+__all__ = [
+    "Prepared",
+    "build_net",
+    "check_params",
+    "draw_seed",
+    "prepare",
+    "pruner_options",
+]
 
 
 @dataclass
@@ -212,3 +220,16 @@ def prepare(
         info=info, learnt=learnt, user_split=user_split,
         user_callbacks=user_callbacks, rng_state=rng_state,
     )
+
+
+def pruner_options(options, granularity: str, net, X) -> dict:
+    """The keyword arguments of a fit's :class:`~sklottery.Pruner`:
+    ``options`` (a :class:`~sklottery.config.LotteryConfig`'s ``pruner``)
+    and, for a structured ``granularity``, the two rows of ``X`` its unit
+    graph is traced on (on the module's device; a dict batch becomes
+    keyword arguments)."""
+    options = dict(options)
+    if granularity != "weight":
+        device = next(iter(net.module_.parameters())).device
+        options.update(granularity=granularity, example_inputs=batch_to(X[:2], device))
+    return options

@@ -19,6 +19,7 @@ __all__ = [
     "make_record",
     "make_result",
     "records_frame",
+    "unit_totals",
 ]
 
 
@@ -33,6 +34,8 @@ class RoundRecord:
     ``train_macs``: multiply-adds of the round's training with the layouts
     used (:func:`~sklottery.pruning.sparse_training.train_macs`), summed
     over rounds in ``cumulative_macs``; ``sparse_layers``: those trained sparse.
+    ``units_remaining`` and ``n_units``: the fraction and number of prunable
+    units kept by a structured fit (``granularity="neuron"``; NaN otherwise).
     """
 
     round: int
@@ -49,6 +52,8 @@ class RoundRecord:
     train_macs: float = math.nan
     cumulative_macs: float = math.nan
     sparse_layers: str = ""
+    units_remaining: float = math.nan
+    n_units: float = math.nan
 
     @classmethod
     def from_dict(cls, row: dict) -> RoundRecord:
@@ -57,12 +62,23 @@ class RoundRecord:
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
+def unit_totals(pruner) -> dict:
+    """The unit columns of a structured ``pruner``'s record (none for a
+    pruner of weights, or no pruner)."""
+    if pruner is None or not getattr(pruner, "structured", False):
+        return {}
+    counts = pruner.unit_counts().values()
+    kept, total = sum(k for k, _ in counts), sum(n for _, n in counts)
+    return {"n_units": kept, "units_remaining": kept / total}
+
+
 def make_record(round_, masks, history, data, *, score, wall_time, layouts=(),
                 previous=None, **extra) -> RoundRecord:
     """The record of round ``round_``: the weights ``masks`` keep (a dict of
     boolean tensors), the round's skorch ``history`` (a History or its list
     form), its ``score`` on ``data.eval_on``, its cost with ``layouts`` after
-    ``previous`` (the last round's record), and ``extra`` columns."""
+    ``previous`` (the last round's record), and ``extra`` columns (the unit
+    columns: :func:`unit_totals`)."""
     total = sum(m.numel() for m in masks.values())
     kept = sum(int(m.count_nonzero()) for m in masks.values())
     if not isinstance(history, History):

@@ -26,7 +26,7 @@ from ..training import (
 )
 from ._interrupt import deferred_interrupt
 from ._memory import n_bytes, return_freed_memory, spill, unspill
-from ._results import RoundRecord, make_record
+from ._results import RoundRecord, make_record, unit_totals
 
 __all__ = ["OUTPUTS_CALLBACK", "RoundOutcome", "RoundPlan", "run_round"]
 
@@ -132,6 +132,7 @@ def run_round(net, pruner, data, plan: RoundPlan, *, score, masks=None,
         layouts=layouts,
         previous=previous,
         untrained_score=untrained,
+        **unit_totals(pruner),
         **extra,
     )
     return RoundOutcome(record, False, layouts, untrained, record.wall_time)

@@ -107,7 +107,10 @@ def train_macs(macs: dict, layouts, n_samples: int) -> int:
         for r in layouts
         if r["layout"] == "sparse"
     }
+    # a structured round's shrunk layers cost their kept fraction
+    shrunk = {r["name"]: r["fraction"] for r in layouts if r["layout"] == "shrunk"}
     per_sample = sum(
-        positions * sparse.get(name, per) for name, (positions, per) in macs.items()
+        positions * sparse.get(name, per * shrunk.get(name, 1.0))
+        for name, (positions, per) in macs.items()
     )
     return 3 * int(n_samples) * int(per_sample)

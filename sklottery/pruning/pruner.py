@@ -32,6 +32,7 @@ from .pruner_checks import (
     resolve_score,
 )
 from .pruner_sparse import SparseTrainingVerbs
+from .pruner_units import UnitVerbs, structured_setup
 from .rewind import check_rewind, fresh_values, rewind_values
 from .scope import (
     compound_rate,
@@ -43,6 +44,7 @@ from .sparse_training import check_sparse_training
 from .stats import layer_stats, layer_table
 from .strategies import compute_scores, needs_grad
 from .targets import require_prunable
+from .units import UNIT_CRITERIA, check_granularity
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -50,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Pruner", "layer_stats", "layer_table", "loss_gradients"]
 
 
-class Pruner(AtInitVerbs, SparseTrainingVerbs):
+class Pruner(AtInitVerbs, SparseTrainingVerbs, UnitVerbs):
     """Iterative pruning (any strategy, scope, schedule) with rewinding.
 
     On construction the module's current parameters and buffers are recorded
@@ -131,7 +133,22 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         ``nn.Bilinear`` layers:
         with their surviving weights only (``True``), dense with masks
         (``False``), or per layer whichever is faster (``"auto"``); see
-        :mod:`sklottery.pruning.sparse_training`.
+        :mod:`sklottery.pruning.sparse_training`. With a structured
+        ``granularity``, anything but ``False`` trains every round on a
+        physically smaller copy of the layers (:mod:`sklottery.pruning.shrink`).
+    granularity : {"weight", "neuron", "channel"}, default="weight"
+        What is pruned: single weights, or whole units -- output neurons of
+        ``Linear`` layers, filters of convolutions, hidden units of
+        RNN/GRU/LSTM layers (across gates), heads of ``MultiheadAttention``
+        (``"channel"`` is a synonym of ``"neuron"``). Units are found by
+        tracing the module (:mod:`sklottery.pruning.graph`); a pruned unit
+        loses its rows and its consumers' columns. ``prune_rate``, the
+        scopes, ``type_rates``/``layer_rates`` (by the unit's own layer) and
+        the schedules count units; ``strategy`` may also be ``"l1_norm"``,
+        ``"l2_norm"`` or ``"bn_scale"`` (see :mod:`sklottery.pruning.units`).
+    example_inputs : tensor, tuple or dict, optional
+        One batch as the module takes it; needed to trace the module when
+        ``granularity`` is not ``"weight"``.
 
     Attributes
     ----------
@@ -186,12 +203,20 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         sparse_training="auto",
         include=None,
         keep_trained=None,
+        granularity="weight",
+        example_inputs=None,
     ):
         compiled = check_module(module) is not module  # a torch.compile wrapper
         self.module = module = check_module(module)
         self.targets = require_prunable(module)
         self.strategy = strategy
-        self.score_fn, scope = resolve_score(strategy, scope)
+        self.granularity = check_granularity(granularity)
+        if self.granularity != "weight" and isinstance(strategy, str) and (
+            strategy in UNIT_CRITERIA
+        ):
+            self.score_fn = UNIT_CRITERIA[strategy] or UNIT_CRITERIA["l1_norm"]
+        else:
+            self.score_fn, scope = resolve_score(strategy, scope)
         self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds, schedule)
         self.plan = make_plan(
             self.targets, prune_rate=self.rate, scope=scope, schedule=schedule,
@@ -206,6 +231,13 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         self._plan_rate = (
             compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
+        #: the unit graph and the plan over its groups (structured only)
+        self.graph, self.unit_plan = None, []
+        if self.granularity != "weight":
+            self.graph, self.unit_plan = structured_setup(
+                module, example_inputs, self.plan, strategy=strategy,
+                rescale=rescale,
+            )
         self.rewind_mode = check_rewind(rewind)
         self.rescale = check_rescale(
             rescale, self.plan, self.targets, compiled=compiled
@@ -270,6 +302,11 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
         else:
             given = self.round_start if round_start is None else round_start
             start = {n: given[n].detach() for n in names}
+        if self.graph is not None:
+            return self._unit_masks_from(
+                start, params, self.generator if generator is None else generator,
+                **strategy_kwargs,
+            )
         scores = compute_scores(
             self.score_fn,
             start,
@@ -417,9 +454,9 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs):
     def layer_stats(self) -> list[dict]:
         """One dict per prunable tensor: name, kind, shape, kept, total,
         sparsity (:func:`~sklottery.pruning.stats.layer_stats`; torch only)."""
-        return layer_stats(self.targets, self.masks)
+        return layer_stats(self.targets, self.masks, self._tensor_units())
 
     def layer_table(self) -> pd.DataFrame:
         """:meth:`layer_stats` as a pandas DataFrame, for display (pandas is
         imported when this is called: :func:`~sklottery.pruning.stats.layer_table`)."""
-        return layer_table(self.targets, self.masks)
+        return layer_table(self.targets, self.masks, self._tensor_units())

@@ -75,6 +75,11 @@ class AtInitVerbs:
             The new :attr:`masks`.
         """
         self._check_dense("prune_at_init")
+        if getattr(self, "graph", None) is not None:
+            raise ValueError(
+                "prune_at_init ranks single weights (SNIP, GraSP, SynFlow); it "
+                "cannot prune a granularity='neuron' pruner's units"
+            )
         strategy = check_at_init_strategy(
             self.strategy if strategy is None else strategy
         )

@@ -12,7 +12,9 @@ while layers train sparse.
 from __future__ import annotations
 
 from .sparse_linear import sparse_training_layers, to_dense
+from .shrink import to_shrunk_training
 from .sparse_training import to_sparse_training
+from .units import unit_keep
 
 __all__ = ["SparseTrainingVerbs"]
 
@@ -37,6 +39,14 @@ class SparseTrainingVerbs:
         :func:`~sklottery.pruning.sparse_training.choose_training_layouts`.
         """
         self._check_dense("begin_sparse_training")
+        if getattr(self, "graph", None) is not None:
+            # structured: train physically smaller layers (False: masked)
+            self.training_layouts = (
+                [] if self.sparse_training is False else to_shrunk_training(
+                    self.module, self.graph, unit_keep(self.graph, self.masks)
+                )
+            )
+            return self.training_layouts
         # densities at which layers measured faster sparse, per batch size:
         # below them a later round trains sparse without timing again
         won = self._sparse_at.setdefault(batch_size, {})

@@ -8,6 +8,8 @@ torch only.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,32 +27,39 @@ LAYER_COLUMNS = ("name", "kind", "shape", "kept", "total", "sparsity")
 
 
 def layer_stats(
-    targets: Sequence[PrunableTensor], masks: dict[str, torch.Tensor]
+    targets: Sequence[PrunableTensor], masks: dict[str, torch.Tensor], units=None
 ) -> list[dict]:
     """One dict per prunable tensor, in ``targets``' order: ``name``,
     ``kind``, ``shape`` (tuple), ``kept`` and ``total`` (ints) and
-    ``sparsity`` (``1 - kept / total``), ``kept`` counted in ``masks``."""
+    ``sparsity`` (``1 - kept / total``), ``kept`` counted in ``masks``.
+
+    ``units`` (``{tensor name: (units kept, units)}``, a structured
+    pruner's) adds ``units_kept`` and ``units`` (NaN for a tensor whose own
+    units are not pruned, such as the output layer's)."""
     rows = []
     for t in targets:
         kept = int(torch.count_nonzero(masks[t.name]))
-        rows.append(
-            {
-                "name": t.name,
-                "kind": t.kind,
-                "shape": t.shape,
-                "kept": kept,
-                "total": t.numel,
-                "sparsity": 1.0 - kept / t.numel,
-            }
-        )
+        row = {
+            "name": t.name,
+            "kind": t.kind,
+            "shape": t.shape,
+            "kept": kept,
+            "total": t.numel,
+            "sparsity": 1.0 - kept / t.numel,
+        }
+        if units is not None:
+            row["units_kept"], row["units"] = units.get(t.name, (math.nan, math.nan))
+        rows.append(row)
     return rows
 
 
 def layer_table(
-    targets: Sequence[PrunableTensor], masks: dict[str, torch.Tensor]
+    targets: Sequence[PrunableTensor], masks: dict[str, torch.Tensor], units=None
 ) -> pd.DataFrame:
     """:func:`layer_stats` as a DataFrame with the columns
-    :data:`LAYER_COLUMNS` (pandas is imported here, for display only)."""
+    :data:`LAYER_COLUMNS` (and the unit columns with ``units``; pandas is
+    imported here, for display only)."""
     import pandas as pd
 
-    return pd.DataFrame(layer_stats(targets, masks), columns=list(LAYER_COLUMNS))
+    columns = list(LAYER_COLUMNS) + ([] if units is None else ["units_kept", "units"])
+    return pd.DataFrame(layer_stats(targets, masks, units), columns=columns)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -36,7 +37,7 @@ from ..lottery import (
 from ..pruning import Pruner, find_prunable, unwrap_compiled
 from ..pruning.rewind import KEEP_TRAINED
 from ..tickets import TicketIOMixin
-from ..training import ApplyMasks, as_rows
+from ..training import ApplyMasks, as_rows, batch_to
 from ._inference import SPARSE_BATCH, InferenceMixin
 from ._task import CLASSIFICATION
 
@@ -317,6 +318,8 @@ class BaseLotteryTicket(
             fitted.update(prep.learnt)
         self.__dict__.update(fitted)
         if prep.data is not None:
+            # two rows to trace the module's units on (to_compact, to_sparse)
+            self._example_rows = batch_to(prep.data.X_train[:2], torch.device("cpu"))
             first = as_rows(prep.data.X_train[:1])
             self._n_features_out = self._features(first).shape[1]
         if self.inference == "sparse":

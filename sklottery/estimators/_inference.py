@@ -3,6 +3,8 @@ inference (mixed into the estimators)."""
 
 from __future__ import annotations
 
+import copy
+
 import weakref
 
 import numpy as np
@@ -123,7 +125,62 @@ class InferenceMixin(TransformerMixin):
             batch_size=batch_size,
             measure=measure,
             structured=structured,
+            example_inputs=self._example_batch(),
         )
+
+    def to_compact(self, X=None):
+        """The fitted ticket as a physically smaller dense torch module: every
+        unit whose input columns are all pruned is removed (with
+        ``granularity="neuron"``, every pruned unit), in any module
+        ``torch.fx`` can trace (:mod:`sklottery.pruning.graph`). Its outputs
+        are the logits of ``net_.module_`` (allclose); nothing is stored in
+        CSR (:meth:`to_sparse` does both).
+
+        Parameters
+        ----------
+        X : array-like, optional
+            Rows to trace the module on; by default two rows of the training
+            data kept by ``fit`` (a ticket loaded with :meth:`load_ticket`
+            has none: give ``X``).
+
+        Returns
+        -------
+        torch.nn.Module
+            A copy in eval mode, on the device of ``net_.module_``, with the
+            units removed per layer in its ``removed_units`` attribute.
+        """
+        check_is_fitted(self)
+        example = self._example_batch(X)
+        if example is None:
+            raise ValueError(
+                "to_compact traces the network on a couple of rows: this "
+                "estimator keeps none (a loaded ticket); call to_compact(X)"
+            )
+        from ..pruning import apply_masks
+        from ..pruning.compact import compact_module
+        from ..pruning.graph import trace_units
+        from ..pruning.targets import unwrap_compiled
+        from ..pruning.units import unit_keep
+
+        module = copy.deepcopy(unwrap_compiled(self.net_.module_)).eval()
+        apply_masks(module, self.masks_)
+        graph = trace_units(module, example)
+        keep = unit_keep(graph, self.masks_)
+        small = compact_module(module, graph, keep).eval().requires_grad_(False)
+        small.removed_units = {g: int((~k).sum()) for g, k in keep.items()}
+        return small
+
+    def _example_batch(self, X=None):
+        """Two rows of ``X`` or of the training data, on the module's device
+        (None for a ticket loaded without data): what the unit graph is
+        traced on."""
+        rows = getattr(self, "_example_rows", None)
+        if X is not None:
+            rows = self._check_X(X)[:2]
+        if rows is None:
+            return None
+        device = next(iter(self.net_.module_.parameters())).device
+        return batch_to(rows, device)
 
     def _forward_sparse(self, X):
         """Outputs of the exported module after the net's predict nonlinearity."""

@@ -118,6 +118,34 @@ def bake_reparametrizations(module: nn.Module) -> list[str]:
 
 
 @torch.no_grad()
+def _compact_traced(module, masks, example_inputs):
+    """``module`` without the units whose consumer columns are all pruned
+    (its graph traced on ``example_inputs``), and the units removed per
+    layer; ``module`` itself when it cannot be traced."""
+    from ..pruning.compact import compact_module
+    from ..pruning.graph import GraphError, trace_units
+    from ..pruning.units import unit_keep
+
+    try:
+        graph = trace_units(module, example_inputs)
+    except GraphError:
+        return module, {}
+    if masks is None:
+        masks = {t.name: p != 0 for t, p in _weights(module)}
+    keep = unit_keep(graph, masks)
+    removed = {g: int((~k).sum()) for g, k in keep.items()}
+    if not any(removed.values()):
+        return module, removed
+    return compact_module(module, graph, keep).eval().requires_grad_(False), removed
+
+
+def _weights(module):
+    from ..pruning import find_prunable
+
+    params = dict(module.named_parameters())
+    return [(t, params[t.name].detach()) for t in find_prunable(module)]
+
+
 def to_sparse(
     module: nn.Module,
     masks: dict[str, torch.Tensor] | None = None,
@@ -128,6 +156,7 @@ def to_sparse(
     repeats: int = 5,
     measure_fn=None,
     structured: bool = True,
+    example_inputs=None,
 ) -> nn.Module:
     """Export a pruned network as a plain torch module for inference.
 
@@ -158,8 +187,13 @@ def to_sparse(
     layout, batch_size, measure, repeats, measure_fn
         See :func:`~sklottery.export.choose_layouts`.
     structured : bool, default=True
-        Remove dead hidden units and conv channels first (exact; only where
-        the module's dataflow is known).
+        Remove dead hidden units and conv channels first (exact): where the
+        dataflow is known (``Sequential``, :class:`~sklottery.modules.MLP`)
+        by it, in any other ``torch.fx``-traceable module by tracing it on
+        ``example_inputs`` (:mod:`sklottery.pruning.graph`): a unit goes
+        when every column reading it is pruned.
+    example_inputs : tensor, tuple or dict, optional
+        One batch as the module takes it, for the tracing.
 
     Returns
     -------
@@ -197,6 +231,8 @@ def to_sparse(
         for name, lin in _convertible(out).items()
     }
     removed = remove_dead_units(out) if structured else {}
+    if structured and not removed and example_inputs is not None:
+        out, removed = _compact_traced(out, masks, example_inputs)
     decisions = choose_layouts(
         out,
         layout=layout,

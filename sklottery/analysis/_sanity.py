@@ -43,6 +43,15 @@ is scored. The variants:
     A uniformly random mask in each layer with the ticket's counts and a
     fresh random initialization (Su et al. 2020's "random tickets"; the
     shuffled mask is equally random, but keeps the ticket's initialization).
+
+Structured tickets (``granularity="neuron"``/``"channel"``) get the
+controls over *units*: ``"reinit"`` is the ticket's smaller architecture
+trained from a fresh initialization (Liu et al. 2019, "Rethinking the Value
+of Network Pruning"); ``"shuffle"`` and ``"random"`` keep as many randomly
+chosen units per layer as the ticket (random unit selection; with the
+ticket's and a fresh initialization); ``"inverted"`` keeps each layer's
+lowest-ranked units by the strategy (per-weight scores summed over a unit,
+or the BatchNorm scales for ``"bn_scale"``).
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ from sklearn.utils import check_random_state
 from ..lottery import train_from
 from ..pruning.masks import snapshot
 from ..pruning.rewind import fresh_values
+from ..pruning.units import UNIT_CRITERIA
 from ..pruning.strategies import compute_scores, needs_grad, resolve_strategy
 from ._retraining import check_estimator, prepare_retraining
 
@@ -191,7 +201,13 @@ def _inversion_scores(estimator, setup, seed) -> dict:
     names = list(estimator.masks_)
     trained = snapshot(module, names)
     strategy = setup.config.pruner["strategy"]
-    score_fn, _ = resolve_strategy(strategy)
+    if isinstance(strategy, str) and strategy in UNIT_CRITERIA:
+        # a structured criterion: bn_scale's scores are the BatchNorm scales
+        # of the trained network (read by _unit_controls), the norms' are
+        # per-weight scores summed over each unit
+        score_fn = UNIT_CRITERIA[strategy] or UNIT_CRITERIA["l1_norm"]
+    else:
+        score_fn, _ = resolve_strategy(strategy)
     extra = {}
     if needs_grad(score_fn):
         pruner = Pruner(module, strategy=strategy)
@@ -224,6 +240,43 @@ def _init_scores(estimator, setup, seed) -> dict:
         generator=torch.Generator().manual_seed(int(seed)),
         **at_init_options(setup.net, setup.data, strategy, setup.config.seed),
     )
+
+
+def _unit_controls(estimator, setup, ticket, scores):
+    """For a structured ticket (``granularity="neuron"``), a function
+    ``(kind, generator) -> masks`` giving the controls over *units*: each
+    group's kept units shuffled (``"shuffled"``; ``"random"`` is the same
+    draw, with a fresh initialization: random unit selection), or its
+    lowest-ranked units (``"inverted"``), as many per group as the ticket
+    keeps. None for a ticket of single weights."""
+    if getattr(estimator, "granularity", "weight") == "weight":
+        return None
+    from ..pruning.graph import trace_units
+    from ..pruning.units import expand_masks, unit_keep, unit_scores
+
+    from ..training import batch_to
+
+    module = setup.net.module_
+    device = next(iter(module.parameters())).device
+    graph = trace_units(module, batch_to(setup.data.X_train[:2], device))
+    units = unit_keep(graph, ticket)
+    dense = {n: torch.ones_like(m) for n, m in ticket.items()}
+    unit_rank = None
+    if scores is not None:
+        strategy = setup.config.pruner["strategy"]
+        modules = dict(setup.net.module_.named_modules())
+        norms = {g.norms[0]: modules[g.norms[0]].weight for g in graph.groups
+                 if g.norms}
+        unit_rank = unit_scores(graph, list(units), strategy, scores, norms)
+
+    def control(kind, generator):
+        if kind in ("shuffled", "random"):
+            chosen = shuffled_masks(units, generator)
+        else:
+            chosen = inverted_masks(units, unit_rank)
+        return expand_masks(graph, chosen, dense)
+
+    return control
 
 
 def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
@@ -292,6 +345,7 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
     scores = None
     if "inverted" in names:
         scores = _inversion_scores(estimator, setup, int(rng.randint(_MAX_SEED)))
+    controls = _unit_controls(estimator, setup, ticket, scores)
     rows, kept_masks = [], {}
     for repeat in range(n_repeats):
         train_seed, mask_seed, init_seed = (int(s) for s in rng.randint(_MAX_SEED,
@@ -302,6 +356,8 @@ def sanity_checks(estimator, X, y, *, variants=CONTROLS, n_repeats=1,
             init, kind = _DESIGN[variant]
             if kind == "ticket":
                 masks = ticket
+            elif controls is not None:  # a structured ticket: units, not weights
+                masks = controls(kind, generator)
             elif kind == "shuffled":
                 masks = shuffled_masks(ticket, generator)
             elif kind == "random":

@@ -145,6 +145,7 @@ PARAMS = {
     "select": _all("select"),
     "schedule": _all("schedule"),
     "sparse_training": _all("sparse_training"),
+    "granularity": _all("granularity"),
     "epochs": [AT_LEAST_ONE],
     "task": [StrOptions(set(TASKS))],
     "hidden": [HIDDEN_SIZE],  # each size, of a non-empty list
@@ -153,7 +154,8 @@ PARAMS = {
     "seed": [NON_NEGATIVE],
 }
 #: Fields older summaries lack (0.1.0 fitted with these values).
-_OPTIONAL = {"schedule": "iterative", "sparse_training": "auto"}
+_OPTIONAL = {"schedule": "iterative", "sparse_training": "auto",
+             "granularity": "weight"}
 
 
 def satisfies(value, constraints) -> bool:

@@ -94,6 +94,10 @@ def _add_lottery_options(parser) -> None:
     parser.add_argument("--sparse-training", default="auto", type=sparse_training,
                         help="train pruned Linear layers with their survivors "
                         "only: auto (default: where faster), true or false")
+    parser.add_argument("--granularity", default="weight",
+                        choices=choices("granularity"),
+                        help="prune single weights (default) or whole hidden "
+                        "units: neuron (channel is a synonym)")
 
 
 def _add_training_options(parser) -> None:
@@ -246,6 +250,7 @@ def _params(args) -> dict:
         "strategy": args.strategy, "rewind": args.rewind, "scope": args.scope,
         "select": args.select, "schedule": args.schedule,
         "sparse_training": args.sparse_training,
+        "granularity": args.granularity,
         "epochs": args.epochs, "task": args.task,
         "hidden": list(args.hidden), "lr": args.lr,
         "batch_size": args.batch_size, "seed": args.seed,

@@ -43,12 +43,14 @@ _NO_SUMMARY = ("a ticket file without a command-line summary (it was not "
 
 def lottery_kwargs(params: dict) -> dict:
     """The estimator's keyword arguments from a summary's ``params`` (or
-    ``fit``'s options); ``schedule`` and ``sparse_training`` are written since
+    ``fit``'s options); ``schedule``, ``sparse_training`` and ``granularity``
+    are written since
     they became ``fit`` options (older summaries: the defaults they were
     fitted with)."""
     kwargs = {k: params[k] for k in _LOTTERY}
     kwargs["schedule"] = params.get("schedule", "iterative")
     kwargs["sparse_training"] = params.get("sparse_training", "auto")
+    kwargs["granularity"] = params.get("granularity", "weight")
     kwargs["random_state"] = params["seed"]
     return kwargs
 

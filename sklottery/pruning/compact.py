@@ -27,7 +27,7 @@ __all__ = ["compact_module", "kept_slices", "shrink_layer"]
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
-    out = dict(module.named_parameters())
+    out = dict(module.named_parameters(remove_duplicate=False))
     out.update(module.named_buffers())
     return out
 

@@ -54,7 +54,7 @@ class ShrunkLayer(TrainingTwin):
         for name, value in small.items():
             if name in full:
                 load_slices(full[name], value, self.keep.get(name, {}))
-        return original
+        return original.train(self.training)
 
 
 def _tied(module: nn.Module) -> set[int]:

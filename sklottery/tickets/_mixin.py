@@ -23,7 +23,7 @@ from ..lottery import (
     make_result,
 )
 from ..pruning import Pruner, find_prunable
-from ..training import accelerator_of, initialize_net
+from ..training import accelerator_of, batch_to, initialize_net
 from ._estimator import read_estimator_ticket, save_estimator_ticket
 from ._read import apply_ticket
 
@@ -166,6 +166,12 @@ class TicketIOMixin:
             # a loaded ticket prunes nothing: the per-round counts that round
             # to 0 (warned about when it was fitted) do not apply
             warnings.filterwarnings("ignore", message=_ROUNDING_WARNING)
+            if self.granularity != "weight":
+                # a structured ticket's units: traced on rows of zeros
+                pruner_options.update(
+                    granularity=self.granularity,
+                    example_inputs=batch_to(sample_input(given, 2), _device(net)),
+                )
             pruner = Pruner(net.module_, masks=masks, **pruner_options)
         records = [RoundRecord.from_dict(r) for r in ticket.rounds]
         if info["selected_round"] not in {r.round for r in records}:
@@ -176,7 +182,8 @@ class TicketIOMixin:
         # ticket files keep the rewind point, not a round's other start values
         result = make_result(records, info["selected_round"], pruner)
         result.rewind_point, result.round_start = ticket.rewind_point, None
-        learnt = {"_input_info": given, **ticket.arrays}
+        learnt = {"_input_info": given, "_example_rows": sample_input(given, 2),
+                  **ticket.arrays}
         if len(given.shape) == 1:
             learnt["n_features_in_"] = info["n_features_in"]
         if "y_1d" in info:  # older files: one target is predicted 1-d
@@ -192,3 +199,7 @@ class TicketIOMixin:
             self.interrupted_ = info["interrupted"]
             self._n_features_out = info["n_features_out"]
         return self
+
+
+def _device(net):
+    return next(iter(net.module_.parameters())).device

@@ -67,8 +67,8 @@ from sklearn.utils import check_random_state
 from ..lottery import train_from
 from ..pruning.masks import snapshot
 from ..pruning.rewind import fresh_values
-from ..pruning.units import UNIT_CRITERIA
 from ..pruning.strategies import compute_scores, needs_grad, resolve_strategy
+from ..pruning.units import UNIT_CRITERIA
 from ._retraining import check_estimator, prepare_retraining
 
 __all__ = [
@@ -253,7 +253,6 @@ def _unit_controls(estimator, setup, ticket, scores):
         return None
     from ..pruning.graph import trace_units
     from ..pruning.units import expand_masks, unit_keep, unit_scores
-
     from ..training import batch_to
 
     module = setup.net.module_

@@ -4,7 +4,6 @@ inference (mixed into the estimators)."""
 from __future__ import annotations
 
 import copy
-
 import weakref
 
 import numpy as np

@@ -21,7 +21,7 @@ A space is *fixed* -- never pruned -- where its values reach something whose
 result would change if a unit went: the network's output, a LayerNorm or
 softmax over the features, a reduction over them, the embedding dimension of
 an attention layer, or an operation the graph does not know
-(:attr:`UnitGraph.fixed` says why for each). A module that cannot be traced
+(``UnitGraph.fixed`` says why for each). A module that cannot be traced
 (data-dependent Python control flow, ...) raises :class:`GraphError` naming
 the failing operation.
 

@@ -24,9 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .graph_rules import (
-    _ELEMENTWISE_MODULES,
-    _POOL_MODULES,
+from .graph_rules import _ELEMENTWISE_MODULES, _POOL_MODULES
+from .graph_values import (
     FIXED,
     OTHER,
     Feat,

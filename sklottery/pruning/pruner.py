@@ -44,7 +44,7 @@ from .sparse_training import check_sparse_training
 from .stats import layer_stats, layer_table
 from .strategies import compute_scores, needs_grad
 from .targets import require_prunable
-from .units import UNIT_CRITERIA, check_granularity
+from .units import check_granularity
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -137,15 +137,12 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs, UnitVerbs):
         ``granularity``, anything but ``False`` trains every round on a
         physically smaller copy of the layers (:mod:`sklottery.pruning.shrink`).
     granularity : {"weight", "neuron", "channel"}, default="weight"
-        What is pruned: single weights, or whole units -- output neurons of
-        ``Linear`` layers, filters of convolutions, hidden units of
-        RNN/GRU/LSTM layers (across gates), heads of ``MultiheadAttention``
-        (``"channel"`` is a synonym of ``"neuron"``). Units are found by
-        tracing the module (:mod:`sklottery.pruning.graph`); a pruned unit
-        loses its rows and its consumers' columns. ``prune_rate``, the
-        scopes, ``type_rates``/``layer_rates`` (by the unit's own layer) and
-        the schedules count units; ``strategy`` may also be ``"l1_norm"``,
-        ``"l2_norm"`` or ``"bn_scale"`` (see :mod:`sklottery.pruning.units`).
+        Single weights, or whole units (``"channel"`` is a synonym): output
+        neurons, conv filters, RNN hidden units (all gates), attention heads,
+        found by tracing the module (:mod:`sklottery.pruning.graph`). Rates,
+        scopes and schedules then count units; ``strategy`` may also be
+        ``"l1_norm"``, ``"l2_norm"`` or ``"bn_scale"``
+        (:mod:`sklottery.pruning.units`).
     example_inputs : tensor, tuple or dict, optional
         One batch as the module takes it; needed to trace the module when
         ``granularity`` is not ``"weight"``.
@@ -211,12 +208,7 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs, UnitVerbs):
         self.targets = require_prunable(module)
         self.strategy = strategy
         self.granularity = check_granularity(granularity)
-        if self.granularity != "weight" and isinstance(strategy, str) and (
-            strategy in UNIT_CRITERIA
-        ):
-            self.score_fn = UNIT_CRITERIA[strategy] or UNIT_CRITERIA["l1_norm"]
-        else:
-            self.score_fn, scope = resolve_score(strategy, scope)
+        self.score_fn, scope = resolve_score(strategy, scope, self.granularity)
         self.rate = resolve_rate(prune_rate, target_sparsity, n_rounds, schedule)
         self.plan = make_plan(
             self.targets, prune_rate=self.rate, scope=scope, schedule=schedule,
@@ -232,12 +224,10 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs, UnitVerbs):
             compound_rate(self.rate, n_rounds) if schedule == "oneshot" else self.rate
         )
         #: the unit graph and the plan over its groups (structured only)
-        self.graph, self.unit_plan = None, []
-        if self.granularity != "weight":
-            self.graph, self.unit_plan = structured_setup(
-                module, example_inputs, self.plan, strategy=strategy,
-                rescale=rescale,
-            )
+        self.graph, self.unit_plan = structured_setup(
+            module, example_inputs, self.plan, strategy=strategy,
+            rescale=rescale, granularity=self.granularity,
+        )
         self.rewind_mode = check_rewind(rewind)
         self.rescale = check_rescale(
             rescale, self.plan, self.targets, compiled=compiled
@@ -302,16 +292,14 @@ class Pruner(AtInitVerbs, SparseTrainingVerbs, UnitVerbs):
         else:
             given = self.round_start if round_start is None else round_start
             start = {n: given[n].detach() for n in names}
+        generator = self.generator if generator is None else generator
         if self.graph is not None:
-            return self._unit_masks_from(
-                start, params, self.generator if generator is None else generator,
-                **strategy_kwargs,
-            )
+            return self._unit_masks_from(start, params, generator, **strategy_kwargs)
         scores = compute_scores(
             self.score_fn,
             start,
             {n: params[n].detach() for n in names},
-            generator=self.generator if generator is None else generator,
+            generator=generator,
             **strategy_kwargs,
         )
         return masks_from_scores(

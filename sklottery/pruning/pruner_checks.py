@@ -54,11 +54,20 @@ def check_keep_trained(patterns, module: nn.Module) -> list[str]:
     )
 
 
-def resolve_score(strategy, scope):
+def resolve_score(strategy, scope, granularity="weight"):
     """``(score_fn, scope)`` for ``strategy``: its score function and the
     scope it implies (``"smallest_weights_global"`` ranks globally), or
     ``scope`` itself. GraSP and SynFlow get a score function that refuses
-    trained weights (they prune at initialization only)."""
+    trained weights (they prune at initialization only). A structured
+    ``granularity`` also takes the unit criteria
+    (:data:`~sklottery.pruning.units.UNIT_CRITERIA`; ``"bn_scale"`` reads
+    no weights: its function is never called)."""
+    from .units import UNIT_CRITERIA
+
+    if granularity != "weight" and isinstance(strategy, str) and (
+        strategy in UNIT_CRITERIA
+    ):
+        return UNIT_CRITERIA[strategy] or UNIT_CRITERIA["l1_norm"], scope
     if isinstance(strategy, str) and strategy in AT_INIT_ONLY:
         score_fn, forced_scope = init_only_score(strategy), None
     else:

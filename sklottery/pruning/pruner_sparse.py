@@ -11,8 +11,8 @@ while layers train sparse.
 
 from __future__ import annotations
 
-from .sparse_linear import sparse_training_layers, to_dense
 from .shrink import to_shrunk_training
+from .sparse_linear import sparse_training_layers, to_dense
 from .sparse_training import to_sparse_training
 from .units import unit_keep
 

@@ -28,10 +28,13 @@ from .units import (
 __all__ = ["UnitVerbs", "structured_setup"]
 
 
-def structured_setup(module, example_inputs, plan, *, strategy, rescale):
-    """``(graph, unit plan)`` of a structured Pruner; warns about the
-    layers whose units are never pruned (and why) and refuses what cannot
-    be pruned by unit."""
+def structured_setup(module, example_inputs, plan, *, strategy, rescale,
+                     granularity="neuron"):
+    """``(graph, unit plan)`` of a structured Pruner (``(None, [])`` for
+    ``granularity="weight"``); warns about the layers whose units are never
+    pruned (and why) and refuses what cannot be pruned by unit."""
+    if granularity == "weight":
+        return None, []
     if example_inputs is None:
         raise ValueError(
             "granularity='neuron' needs example_inputs (one batch, a couple of "
@@ -47,7 +50,7 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale):
     graph = trace_units(module, example_inputs)
     uplan, left_out = unit_plan(graph, plan)
     if not uplan:
-        why = {**{k: v for k, v in graph.fixed.items()}, **left_out}
+        why = {**graph.fixed, **left_out}
         raise ValueError(
             "granularity='neuron' finds no units to prune in "
             f"{type(module).__name__}: "
@@ -92,8 +95,10 @@ class UnitVerbs:
         weight_scores = None
         norms = None
         if self.strategy == "bn_scale":
-            norms = dict(self.module.named_modules())
-            norms = {n: norms[n].weight for g in groups for n in self.graph.group(g).norms}
+            mods = dict(self.module.named_modules())
+            norms = {
+                n: mods[n].weight for g in groups for n in self.graph.group(g).norms
+            }
         else:
             weight_scores = compute_scores(
                 self.score_fn, start, {n: params[n].detach() for n in names},

@@ -9,7 +9,6 @@ torch only.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 

@@ -10,7 +10,7 @@ With ``granularity="neuron"`` (or its synonym ``"channel"``) a
   L1 norm of the unit's weights (``"l1_norm"``); ``"l2_norm"`` ranks by
   their L2 norm; ``"bn_scale"`` by ``|gamma|`` of the BatchNorm on the
   unit (network slimming, Liu et al. 2017; Early-Bird tickets, You et al.
-  2020); every strategy of :data:`~sklottery.pruning.STRATEGIES`
+  2020); every strategy of :data:`~sklottery.pruning.strategies.STRATEGIES`
   (``"random"`` too: random unit selection) reduces the same way;
 * units are pruned by :func:`~sklottery.pruning.scope.masks_from_scores`
   exactly as weights are -- the same plans, rates, schedules and counts,

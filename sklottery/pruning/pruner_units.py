@@ -52,7 +52,8 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
     if not uplan:
         why = {**graph.fixed, **left_out}
         raise ValueError(
-            "granularity='neuron' finds no units to prune in "
+            "structured pruning (granularity='neuron' or 'channel') finds no "
+            "units to prune in "
             f"{type(module).__name__}: "
             + "; ".join(f"{k!r}: {v}" for k, v in why.items())
         )
@@ -65,7 +66,7 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
     skipped.update({k: v for k, v in left_out.items() if k in owners})
     if skipped:
         warnings.warn(
-            "granularity='neuron' leaves the units of these layers unpruned: "
+            "structured pruning leaves the units of these layers unpruned: "
             + "; ".join(f"{k!r} ({v})" for k, v in skipped.items()),
             UserWarning,
             stacklevel=3,

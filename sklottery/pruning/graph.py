@@ -240,6 +240,7 @@ def _collect(spaces: list[_Space], layers: dict) -> UnitGraph:
             continue
         order = {n: i for i, n in enumerate(layers)}
         r.owners.sort(key=lambda n: order.get(n, len(order)))
+        r.norms.sort(key=lambda n: order.get(n, len(order)))  # graph order
         name = r.owners[0]
         if r.fixed:
             fixed[name] = r.fixed

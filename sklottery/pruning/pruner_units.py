@@ -48,7 +48,7 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
             "granularity='neuron'"
         )
     graph = trace_units(module, example_inputs)
-    uplan, left_out = unit_plan(graph, plan)
+    uplan, left_out = unit_plan(graph, plan, _tied_names(module))
     if not uplan:
         why = {**graph.fixed, **left_out}
         raise ValueError(
@@ -72,7 +72,7 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
             stacklevel=3,
         )
     if strategy == "bn_scale":
-        for names, _ in uplan:
+        for names, _ in _cutting(uplan):
             for n in names:
                 if not graph.group(n).norms:
                     raise ValueError(
@@ -81,6 +81,21 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
                         f"{n!r} or use strategy='l1_norm')"
                     )
     return graph, uplan
+
+
+def _cutting(plan):
+    """The groups of a unit plan that lose units (a rate above 0)."""
+    return [(names, rate) for names, rate in plan if rate > 0]
+
+
+def _tied_names(module) -> set[str]:
+    """Names of the parameters shared between layers (tied weights)."""
+    from .targets import unwrap_compiled
+
+    seen: dict[int, list[str]] = {}
+    for name, p in unwrap_compiled(module).named_parameters(remove_duplicate=False):
+        seen.setdefault(id(p), []).append(name)
+    return {n for names in seen.values() if len(names) > 1 for n in names}
 
 
 class UnitVerbs:
@@ -92,7 +107,8 @@ class UnitVerbs:
         from .strategies import compute_scores
 
         names = list(self.masks)
-        groups = [n for names_, _ in self.unit_plan for n in names_]
+        plan = _cutting(self.unit_plan)
+        groups = [n for names_, _ in plan for n in names_]
         weight_scores = None
         norms = None
         if self.strategy == "bn_scale":
@@ -108,7 +124,7 @@ class UnitVerbs:
         scores = unit_scores(self.graph, groups, self.strategy, weight_scores, norms)
         current = unit_keep(self.graph, self.masks)
         units = masks_from_scores(
-            scores, current, self.unit_plan, of_original=self.schedule == "linear"
+            scores, current, plan, of_original=self.schedule == "linear"
         )
         return expand_masks(self.graph, units, self.masks)
 

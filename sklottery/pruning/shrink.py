@@ -11,11 +11,14 @@ module has its original shapes, so everything that reads masks works as for
 unstructured tickets.
 
 A masked round and a shrunk round from the same weights agree up to float
-rounding after any number of steps of an element-wise optimizer (SGD,
-momentum, Adam, AdamW, ...): the pruned entries meet only zeros. Three
-things differ: gradient-norm clipping sees the kept entries only, dropout
-draws fewer random numbers (so another mask), and weight decay does not
-reach the pruned units' biases (they feed only zero columns either way).
+rounding after steps of an element-wise optimizer (SGD, momentum, Adam,
+AdamW, ...): the pruned entries meet only zeros. What differs: gradient-norm
+clipping sees the kept entries only; dropout draws fewer random numbers (so
+another mask); weight decay does not reach the pruned units' biases, and
+their BatchNorm running statistics do not drift (they feed only zero columns
+either way); and Adam turns the rounding noise of a gradient that is zero in
+exact arithmetic (a conv bias right before a BatchNorm) into steps of the
+learning rate's size, differently in the two forms.
 Imports torch only.
 """
 

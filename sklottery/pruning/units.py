@@ -9,8 +9,9 @@ With ``granularity="neuron"`` (or its synonym ``"channel"``) a
   own rows (its *producer* weight slices): ``"large_final"`` summed is the
   L1 norm of the unit's weights (``"l1_norm"``); ``"l2_norm"`` ranks by
   their L2 norm; ``"bn_scale"`` by ``|gamma|`` of the BatchNorm on the
-  unit (network slimming, Liu et al. 2017; Early-Bird tickets, You et al.
-  2020); every strategy of :data:`~sklottery.pruning.strategies.STRATEGIES`
+  unit (the first in the graph, for units tied by a residual add; network
+  slimming, Liu et al. 2017; Early-Bird tickets, You et al. 2020); every
+  strategy of :data:`~sklottery.pruning.strategies.STRATEGIES`
   (``"random"`` too: random unit selection) reduces the same way;
 * units are pruned by :func:`~sklottery.pruning.scope.masks_from_scores`
   exactly as weights are -- the same plans, rates, schedules and counts,
@@ -149,12 +150,13 @@ def unit_scores(graph, groups, criterion, weight_scores=None, norms=None) -> dic
     return out
 
 
-def unit_plan(graph: UnitGraph, plan) -> tuple[list, dict[str, str]]:
+def unit_plan(graph: UnitGraph, plan, tied=()) -> tuple[list, dict[str, str]]:
     """The plan over groups: a group is ranked in the plan group of its
-    first producer weight, at that group's rate. A group is left out (with
-    the reason) when one of its weights is not pruned (excluded, ``include``,
-    a rate of 0) -- removing its units would change an unpruned tensor.
-    Returns ``(plan, left_out)``."""
+    first producer weight, at that group's rate (a rate of 0 keeps every
+    unit). A group is left out (with the reason) when one of its weights is
+    not in ``plan`` (``exclude``, ``include``) -- removing its units would
+    change an unpruned tensor -- or is shared with another layer (``tied``
+    names: its slices would be cut twice). Returns ``(plan, left_out)``."""
     where = {}
     for i, (names, _) in enumerate(plan):
         for n in names:
@@ -167,6 +169,10 @@ def unit_plan(graph: UnitGraph, plan) -> tuple[list, dict[str, str]]:
             e.name for e in g.entries if e.role == "producer" and e.name in where
         ]
         missing = sorted({n for n in weights if n not in where})
+        shared = sorted({e.name for e in g.entries if e.name in tied})
+        if shared:
+            left_out[g.name] = f"its units reach the shared (tied) weights {shared}"
+            continue
         if missing or not producers:
             left_out[g.name] = (
                 f"its units reach {missing}, which are not pruned"

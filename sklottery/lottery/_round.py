@@ -118,7 +118,15 @@ def run_round(net, pruner, data, plan: RoundPlan, *, score, masks=None,
     # validation pass (ValidationOutputs) when that is still the net's
     reusable = plan.record and data.eval_on == "valid" and score in FROM_PREDICTIONS
     outputs = ValidationOutputs() if reusable else None
-    interrupted, layouts = _train(net, pruner, data, plan, outputs)
+    # a structured round is scored on its shrunk layers, before they go back
+    # (the same outputs up to float rounding, at the small network's cost)
+    shrunk = plan.record and getattr(pruner, "structured", False)
+    scored = []
+    interrupted, layouts = _train(
+        net, pruner, data, plan, outputs,
+        then=(lambda: scored.append(data.score(score, net, outputs))) if shrunk
+        else None,
+    )
     if interrupted or not plan.record:
         wall_time = time.perf_counter() - start
         return RoundOutcome(None, interrupted, layouts, untrained, wall_time)
@@ -127,7 +135,7 @@ def run_round(net, pruner, data, plan: RoundPlan, *, score, masks=None,
         pruner.masks if pruner is not None else masks,
         net.history,
         data,
-        score=data.score(score, net, outputs),
+        score=scored[0] if scored else data.score(score, net, outputs),
         wall_time=time.perf_counter() - start,
         layouts=layouts,
         previous=previous,
@@ -138,13 +146,14 @@ def run_round(net, pruner, data, plan: RoundPlan, *, score, masks=None,
     return RoundOutcome(record, False, layouts, untrained, record.wall_time)
 
 
-def _train(net, pruner, data, plan: RoundPlan, outputs=None):
+def _train(net, pruner, data, plan: RoundPlan, outputs=None, then=None):
     """:func:`~sklottery.training.train_round` with the pruner's layers
     swapped for sparse training before the optimizer is built, and back
     after (Ctrl-C or not); ``outputs`` keeps the last validation pass's
-    predictions. The rewind point is parked and freed memory returned
-    first, so that the layout timing and the swap happen below the round's
-    training peak. Returns (interrupted, layouts)."""
+    predictions; ``then()`` runs after an uninterrupted training, while the
+    layers are still swapped. The rewind point is parked and freed memory
+    returned first, so that the layout timing and the swap happen below the
+    round's training peak. Returns (interrupted, layouts)."""
     parked = None
     layouts: list = []
     callbacks = list(plan.callbacks)
@@ -166,6 +175,8 @@ def _train(net, pruner, data, plan: RoundPlan, outputs=None):
                 sample_weight=data.w_train, callbacks=callbacks,
                 max_epochs=plan.max_epochs,
             )
+        if not interrupted and then is not None:
+            then()
     finally:
         with deferred_interrupt() as caught:
             if parked is not None:

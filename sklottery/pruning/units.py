@@ -72,12 +72,20 @@ def check_granularity(granularity) -> str:
     )
 
 
-def _gather(tensor: torch.Tensor, entry) -> torch.Tensor:
-    """``(units, -1)``: each unit's slice of ``tensor`` along ``entry.dim``."""
-    size = entry.positions.shape[0]
-    index = entry.positions.reshape(-1).to(tensor.device)
-    picked = tensor.movedim(entry.dim, 0).index_select(0, index)
-    return picked.reshape(size, -1)
+def _per_unit(tensor: torch.Tensor, entry, reduce: str) -> torch.Tensor:
+    """``(units,)``: ``tensor`` reduced (``"any"`` or ``"sum"``) over each
+    unit's slice along ``entry.dim``. A slice spans every other dimension,
+    so the tensor is reduced over those first (one pass, no copy of it)."""
+    others = [d for d in range(tensor.dim()) if d != entry.dim]
+    if reduce == "any":
+        line = tensor.any(dim=others) if others else tensor
+    else:
+        line = tensor.sum(dim=others, dtype=torch.float64) if others else (
+            tensor.to(torch.float64)
+        )
+    index = entry.positions.to(line.device)
+    picked = line.cpu()[index.cpu()]
+    return picked.any(dim=1) if reduce == "any" else picked.sum(dim=1)
 
 
 def _prunable(group, masks, role):
@@ -93,7 +101,7 @@ def unit_keep(graph: UnitGraph, masks: Mapping[str, torch.Tensor]) -> dict:
         entries = _prunable(g, masks, "consumer") or _prunable(g, masks, "producer")
         alive = torch.zeros(g.size, dtype=torch.bool)
         for e in entries:
-            alive |= _gather(masks[e.name], e).any(dim=1).cpu()
+            alive |= _per_unit(masks[e.name], e, "any")
         out[g.name] = alive if entries else torch.ones(g.size, dtype=torch.bool)
     return out
 
@@ -145,7 +153,7 @@ def unit_scores(graph, groups, criterion, weight_scores=None, norms=None) -> dic
             continue
         total = torch.zeros(g.size, dtype=torch.float64)
         for e in _prunable(g, weight_scores, "producer"):
-            total += _gather(weight_scores[e.name], e).to(torch.float64).sum(1).cpu()
+            total += _per_unit(weight_scores[e.name], e, "sum")
         out[name] = total
     return out
 

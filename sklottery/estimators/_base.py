@@ -205,6 +205,14 @@ class BaseLotteryTicket(
                 "already run when warm_start=True (n_rounds counts all pruning "
                 "rounds, like n_estimators of a forest)"
             )
+        fitted = _fitted_granularity(self.rounds_)
+        if (fitted == "weight") != (config.granularity == "weight"):
+            raise ValueError(
+                f"warm_start=True continues the fitted rounds, which pruned "
+                f"{'single weights' if fitted == 'weight' else 'whole units'}; "
+                f"granularity={self.granularity!r} cannot continue them (refit "
+                "with warm_start=False)"
+            )
         if self._lacks_round_start(config.pruner["rewind"]):
             raise ValueError(
                 f"warm_start=True with rewind={self.rewind!r} needs the weights the "
@@ -327,3 +335,9 @@ class BaseLotteryTicket(
         else:
             self.__dict__.pop("sparse_module_", None)
 
+
+def _fitted_granularity(rounds) -> str:
+    """``"weight"`` or ``"neuron"``: what a fit's ``rounds_`` pruned (a
+    structured fit records its units)."""
+    units = rounds["n_units"] if "n_units" in rounds else None
+    return "weight" if units is None or units.isna().all() else "neuron"

@@ -139,8 +139,8 @@ class InferenceMixin(TransformerMixin):
         ----------
         X : array-like, optional
             Rows to trace the module on; by default two rows of the training
-            data kept by ``fit`` (a ticket loaded with :meth:`load_ticket`
-            has none: give ``X``).
+            data kept by ``fit`` (two rows of zeros of the input's shape for
+            a ticket loaded with :meth:`load_ticket`).
 
         Returns
         -------
@@ -153,7 +153,7 @@ class InferenceMixin(TransformerMixin):
         if example is None:
             raise ValueError(
                 "to_compact traces the network on a couple of rows: this "
-                "estimator keeps none (a loaded ticket); call to_compact(X)"
+                "estimator keeps none; call to_compact(X)"
             )
         from ..pruning import apply_masks
         from ..pruning.compact import compact_module

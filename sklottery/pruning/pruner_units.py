@@ -83,6 +83,20 @@ def structured_setup(module, example_inputs, plan, *, strategy, rescale,
     return graph, uplan
 
 
+def keep_one(units, current, scores):
+    """``units`` with at least one unit left in every group that had one:
+    the best-scored of its current units comes back (a ranking across
+    layers, ``scope="global"``, could empty a layer and cut the network)."""
+    out = dict(units)
+    for name, keep in units.items():
+        if name in scores and not bool(keep.any()) and bool(current[name].any()):
+            alive = current[name].nonzero().squeeze(1)
+            best = alive[scores[name][alive].argmax()]
+            out[name] = keep.clone()
+            out[name][best] = True
+    return out
+
+
 def _cutting(plan):
     """The groups of a unit plan that lose units (a rate above 0)."""
     return [(names, rate) for names, rate in plan if rate > 0]
@@ -126,7 +140,7 @@ class UnitVerbs:
         units = masks_from_scores(
             scores, current, plan, of_original=self.schedule == "linear"
         )
-        return expand_masks(self.graph, units, self.masks)
+        return expand_masks(self.graph, keep_one(units, current, scores), self.masks)
 
     @property
     def structured(self) -> bool:

@@ -174,6 +174,15 @@ class TicketIOMixin:
                 )
             pruner = Pruner(net.module_, masks=masks, **pruner_options)
         records = [RoundRecord.from_dict(r) for r in ticket.rounds]
+        structured = any(r.n_units == r.n_units for r in records)  # not NaN
+        if structured != (self.granularity != "weight"):
+            raise ValueError(
+                f"the ticket was found with "
+                f"{'whole units' if structured else 'single weights'} pruned; load "
+                f"it into an estimator with granularity="
+                f"{'neuron' if structured else 'weight'} (this one has "
+                f"granularity={self.granularity!r})"
+            )
         if info["selected_round"] not in {r.round for r in records}:
             raise ValueError(
                 f"the ticket's selected_round {info['selected_round']} is not one "

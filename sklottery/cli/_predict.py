@@ -60,7 +60,8 @@ def predict(args) -> int:
     estimator = (LotteryTicketClassifier if task == "classification"
                  else LotteryTicketRegressor)
     net = make_net(task, summary["params"]["hidden"])
-    model = estimator(net).load_ticket(args.ticket)
+    granularity = summary["params"].get("granularity", "weight")
+    model = estimator(net, granularity=granularity).load_ticket(args.ticket)
     if args.proba:
         if task != "classification":
             raise CLIError("--proba needs a classification ticket")

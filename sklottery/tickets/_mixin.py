@@ -166,22 +166,23 @@ class TicketIOMixin:
             # a loaded ticket prunes nothing: the per-round counts that round
             # to 0 (warned about when it was fitted) do not apply
             warnings.filterwarnings("ignore", message=_ROUNDING_WARNING)
-            if self.granularity != "weight":
+            granularity = getattr(self, "granularity", "weight")  # supermasks: none
+            if granularity != "weight":
                 # a structured ticket's units: traced on rows of zeros
                 pruner_options.update(
-                    granularity=self.granularity,
+                    granularity=granularity,
                     example_inputs=batch_to(sample_input(given, 2), _device(net)),
                 )
             pruner = Pruner(net.module_, masks=masks, **pruner_options)
         records = [RoundRecord.from_dict(r) for r in ticket.rounds]
         structured = any(r.n_units == r.n_units for r in records)  # not NaN
-        if structured != (self.granularity != "weight"):
+        if structured != (granularity != "weight"):
             raise ValueError(
                 f"the ticket was found with "
                 f"{'whole units' if structured else 'single weights'} pruned; load "
                 f"it into an estimator with granularity="
                 f"{'neuron' if structured else 'weight'} (this one has "
-                f"granularity={self.granularity!r})"
+                f"granularity={granularity!r})"
             )
         if info["selected_round"] not in {r.round for r in records}:
             raise ValueError(
